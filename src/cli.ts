@@ -1,0 +1,204 @@
+// The `inbound` command line.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { createLogger, type Logger } from './log.ts';
+import { AppError } from './errors.ts';
+import { migrate, openDatabase, ROLES, start, type Role } from './main.ts';
+import { createDb, type Knex } from './db/index.ts';
+import { createInboxStore } from './inboxes/index.ts';
+import { createRawMessageStore, RAW_STATUSES, type RawStatus } from './ingest/index.ts';
+
+const USAGE = `usage: inbound <command> [options]
+
+  start [--roles smtp,worker,web]        run the server (all roles by default)
+  migrate                                bring the database schema up to date
+  inbox add <address> [--name N]         accept mail for an address
+  inbox list [--json]
+  messages list [--status S] [--json] [--limit N]
+                                         raw messages as received (S: ${RAW_STATUSES.join(', ')})
+
+Listings print a table, or with --json every matching row as one JSON array (--limit N caps it).
+Configuration comes from environment variables; see README.md.`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case 'start':
+      return startCommand(config, rest);
+    case 'migrate':
+      return withDatabase(config, async () => 0, { migrate: true });
+    case 'inbox':
+      return inboxCommand(config, rest);
+    case 'messages':
+      return messagesCommand(config, rest);
+    default:
+      throw new UsageError(`unknown command: ${command}`);
+  }
+}
+
+async function startCommand(config: Config, args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { roles: { type: 'string' } }, strict: true });
+  const roles = parseRoles(values.roles);
+  const log = createLogger(config.logLevel, 1);
+  const database = await openDatabase(config, log);
+  const running = await start(config, database, log, { roles, defaultInbox: database.embedded });
+  const inboxes = await createInboxStore(running.db).list();
+  log.info(
+    {
+      roles,
+      smtp: running.smtp && `${running.smtp.address}:${running.smtp.port}`,
+      http: running.http && `http://${running.http.address}:${running.http.port}`,
+      inboxes: inboxes.filter((i) => i.enabled).map((i) => i.address),
+      database: database.embedded ? `embedded (${config.dataDir})` : 'DATABASE_URL',
+    },
+    'inbound ready',
+  );
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      log.info({ signal }, 'shutting down');
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await running.stop();
+  await database.close();
+  log.info('stopped');
+  return 0;
+}
+
+function parseRoles(value: string | undefined): Role[] {
+  if (!value) return [...ROLES];
+  const roles = value.split(',').map((r) => r.trim()).filter(Boolean);
+  for (const r of roles) {
+    if (!(ROLES as readonly string[]).includes(r)) throw new UsageError(`unknown role '${r}' (roles: ${ROLES.join(', ')})`);
+  }
+  if (roles.length === 0) throw new UsageError('--roles needs at least one role');
+  return [...new Set(roles)] as Role[];
+}
+
+/** Runs a command against the database; the embedded server is started for it when needed. */
+async function withDatabase(
+  config: Config,
+  fn: (db: Knex, log: Logger) => Promise<number>,
+  opts: { migrate?: boolean } = {},
+): Promise<number> {
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, 2);
+  const database = await openDatabase(config, log);
+  try {
+    // A fresh embedded database has no schema yet: commands work on it straight away.
+    if (opts.migrate || database.embedded) await migrate(database.url, opts.migrate ? log.child({}, { level: 'info' }) : log);
+    const db = createDb(database.url, { poolMax: 2, applicationName: 'inbound-cli' });
+    try {
+      return await fn(db, log);
+    } finally {
+      await db.destroy();
+    }
+  } finally {
+    await database.close();
+  }
+}
+
+async function inboxCommand(config: Config, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === 'add') {
+    const { values, positionals } = parseArgs({ args: rest, options: { name: { type: 'string' } }, allowPositionals: true });
+    if (positionals.length !== 1) throw new UsageError('usage: inbound inbox add <address> [--name N]');
+    return withDatabase(config, async (db) => {
+      const inbox = await createInboxStore(db).add(positionals[0]!, values.name);
+      console.log(`added inbox ${inbox.address} (${inbox.name}), id ${inbox.id}`);
+      return 0;
+    });
+  }
+  if (sub === 'list') {
+    const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean' }, limit: { type: 'string' } } });
+    const limit = parseLimit(values.limit);
+    return withDatabase(config, async (db) => {
+      const rows = (await createInboxStore(db).list()).slice(0, limit);
+      if (values.json) printJson(rows);
+      else printTable(rows.map((i) => ({ id: i.id, address: i.address, name: i.name, enabled: i.enabled })));
+      return 0;
+    });
+  }
+  throw new UsageError('usage: inbound inbox add|list');
+}
+
+async function messagesCommand(config: Config, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== 'list') throw new UsageError('usage: inbound messages list [--status S] [--json] [--limit N]');
+  const { values } = parseArgs({
+    args: rest,
+    options: { status: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } },
+  });
+  const status = values.status;
+  if (status !== undefined && !(RAW_STATUSES as readonly string[]).includes(status)) {
+    throw new UsageError(`--status must be one of ${RAW_STATUSES.join(', ')}`);
+  }
+  const limit = parseLimit(values.limit);
+  return withDatabase(config, async (db) => {
+    const rows = await createRawMessageStore(db).list({ status: status as RawStatus | undefined, limit });
+    if (values.json) printJson(rows);
+    else
+      printTable(
+        rows.map((m) => ({
+          id: m.id,
+          received: m.received_at.toISOString(),
+          from: m.mail_from || '<>',
+          to: m.rcpt_to.join(','),
+          size: m.size,
+          'message-id': m.message_id ?? '',
+          status: m.status,
+          error: m.error ?? '',
+        })),
+      );
+    return 0;
+  });
+}
+
+function parseLimit(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError('--limit must be a whole number');
+  return n;
+}
+
+function printJson(rows: unknown[]): void {
+  process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+}
+
+function printTable(rows: Record<string, string | number | boolean>[]): void {
+  if (rows.length === 0) {
+    console.log('(none)');
+    return;
+  }
+  const keys = Object.keys(rows[0]!);
+  const cells = rows.map((r) => keys.map((k) => String(r[k])));
+  const widths = keys.map((k, i) => Math.min(60, Math.max(k.length, ...cells.map((c) => c[i]!.length))));
+  const line = (vals: string[]) => vals.map((v, i) => (v.length > widths[i]! ? v.slice(0, widths[i]! - 1) + '…' : v.padEnd(widths[i]!))).join('  ').trimEnd();
+  console.log(line(keys));
+  for (const c of cells) console.log(line(c));
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError || err instanceof UsageError || err instanceof AppError) {
+      console.error(`inbound: ${err.message}`);
+      process.exitCode = err instanceof ConfigError ? 78 : 2;
+    } else {
+      console.error('inbound: failed:', err);
+      process.exitCode = 1;
+    }
+  },
+);

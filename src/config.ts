@@ -1,0 +1,113 @@
+// The environment, read once into a frozen, typed object. Nothing else in the program reads
+// process.env: a bad value stops start-up here with a message naming the variable.
+import path from 'node:path';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const optionalString = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  DATABASE_URL: optionalString.pipe(
+    z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
+  ),
+  DATA_DIR: z.string().trim().min(1).default('./.data'),
+  EMBEDDED_PG_PORT: port.default(54329),
+  DB_POOL_MAX: positiveInt.max(200).default(10),
+  SMTP_HOST: z.string().trim().min(1).default('0.0.0.0'),
+  SMTP_PORT: port.default(2525),
+  SMTP_HOSTNAME: z.string().trim().min(1).default('localhost'),
+  SMTP_TLS_CERT: optionalString,
+  SMTP_TLS_KEY: optionalString,
+  SMTP_MAX_CLIENTS: positiveInt.default(200),
+  HTTP_HOST: z.string().trim().min(1).default('0.0.0.0'),
+  HTTP_PORT: port.default(3000),
+  PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  OUTBOUND_SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
+  MAX_MESSAGE_BYTES: positiveInt.default(25 * 1024 * 1024),
+  WORKER_CONCURRENCY: positiveInt.max(64).default(4),
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(30_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  readonly env: 'development' | 'production' | 'test';
+  /** Undefined means: run the embedded PostgreSQL under dataDir. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly embeddedPgPort: number;
+  readonly dbPoolMax: number;
+  readonly smtp: {
+    readonly host: string;
+    readonly port: number;
+    readonly hostname: string;
+    readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
+    readonly maxClients: number;
+    readonly maxMessageBytes: number;
+  };
+  readonly http: { readonly host: string; readonly port: number; readonly publicUrl: string | undefined };
+  readonly outboundSmtpUrl: string | undefined;
+  readonly workerConcurrency: number;
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/** Parses the given environment (process.env by default). Throws ConfigError naming each bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? '?');
+        const value = env[name];
+        return `${name}=${JSON.stringify(value ?? '')}: ${issue.message}`;
+      }),
+    );
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  if (Boolean(e.SMTP_TLS_CERT) !== Boolean(e.SMTP_TLS_KEY)) {
+    problems.push('SMTP_TLS_CERT and SMTP_TLS_KEY: set both (STARTTLS) or neither (no TLS offered)');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return deepFreeze({
+    env: e.NODE_ENV,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.DATA_DIR),
+    embeddedPgPort: e.EMBEDDED_PG_PORT,
+    dbPoolMax: e.DB_POOL_MAX,
+    smtp: {
+      host: e.SMTP_HOST,
+      port: e.SMTP_PORT,
+      hostname: e.SMTP_HOSTNAME,
+      tls: e.SMTP_TLS_CERT && e.SMTP_TLS_KEY ? { certFile: e.SMTP_TLS_CERT, keyFile: e.SMTP_TLS_KEY } : undefined,
+      maxClients: e.SMTP_MAX_CLIENTS,
+      maxMessageBytes: e.MAX_MESSAGE_BYTES,
+    },
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT, publicUrl: e.PUBLIC_URL },
+    outboundSmtpUrl: e.OUTBOUND_SMTP_URL,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+  });
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const v of Object.values(value)) {
+    if (v && typeof v === 'object' && !Object.isFrozen(v)) deepFreeze(v);
+  }
+  return Object.freeze(value);
+}

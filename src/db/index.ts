@@ -1,0 +1,76 @@
+// The knex instance and the migrations. Services take a `Db`, which may be a transaction, so one
+// unit of work passes through several services without globals.
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+
+export type Db = Knex | Knex.Transaction;
+export type { Knex };
+
+// bigint ids and counts come back as strings by default; ours stay far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export interface DbOptions {
+  poolMax?: number;
+  applicationName?: string;
+}
+
+export function createDb(url: string, options: DbOptions = {}): Knex {
+  return knexFactory({
+    client: 'pg',
+    connection: {
+      connectionString: url,
+      application_name: options.applicationName ?? 'inbound',
+      // A database that does not answer must turn into a quick temporary failure (SMTP 451),
+      // not a client waiting for minutes.
+      connectionTimeoutMillis: 5_000,
+      keepAlive: true,
+    },
+    pool: { min: 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 },
+    acquireConnectionTimeout: 10_000,
+  });
+}
+
+const migrationsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
+
+interface MigrationModule {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+// Our own migration source: the files are TypeScript modules loaded with import(), which works
+// the same under the CLI and the test runner, whatever compiler `tsc` is.
+const migrationSource: Knex.MigrationSource<string> = {
+  async getMigrations() {
+    const files = await readdir(migrationsDir);
+    return files.filter((f) => /^\d{14}_[\w-]+\.ts$/.test(f)).sort();
+  },
+  getMigrationName(file) {
+    return file.replace(/\.ts$/, '');
+  },
+  async getMigration(file) {
+    return (await import(pathToFileURL(path.join(migrationsDir, file)).href)) as MigrationModule;
+  },
+};
+
+/** Brings the schema up to date; returns the names of the migrations that ran. */
+export async function migrateLatest(db: Knex): Promise<string[]> {
+  const [, ran] = (await db.migrate.latest({ migrationSource })) as [number, string[]];
+  return ran;
+}
+
+export async function migrateRollbackAll(db: Knex): Promise<void> {
+  await db.migrate.rollback({ migrationSource }, true);
+}
+
+/** Is the database reachable right now? */
+export async function ping(db: Db): Promise<boolean> {
+  try {
+    await db.raw('select 1');
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,113 @@
+// Composition root: builds the database, the queue and the services, and starts the roles.
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.ts';
+import type { Logger } from './log.ts';
+import { createDb, migrateLatest, type Knex } from './db/index.ts';
+import { startEmbeddedPostgres } from './db/embedded.ts';
+import { ensureQueues, startBoss, type Boss } from './queue/index.ts';
+import { cachedInboxLookup, createInboxStore } from './inboxes/index.ts';
+import { createSmtpIngest } from './ingest/index.ts';
+import { startWorker } from './worker/index.ts';
+import { buildWeb, listenWeb } from './web/index.ts';
+
+export const ROLES = ['smtp', 'worker', 'web'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const DEFAULT_INBOX = 'support@localhost';
+
+export interface Database {
+  url: string;
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+/** DATABASE_URL when set, otherwise the embedded server under DATA_DIR (started if needed). */
+export async function openDatabase(config: Config, log: Logger): Promise<Database> {
+  if (config.databaseUrl) return { url: config.databaseUrl, embedded: false, close: async () => {} };
+  const server = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, log);
+  return { url: server.url, embedded: true, close: () => server.stop() };
+}
+
+/** Our migrations, then pg-boss's own schema and our queues. Safe to run from several processes. */
+export async function migrate(url: string, log: Logger): Promise<string[]> {
+  const db = createDb(url, { poolMax: 2, applicationName: 'inbound-migrate' });
+  try {
+    const ran = await migrateLatest(db);
+    for (const name of ran) log.info({ migration: name }, 'migrated');
+    const boss = await startBoss({ url, worker: false, poolMax: 2, log });
+    try {
+      await ensureQueues(boss);
+    } finally {
+      await boss.stop({ graceful: false });
+    }
+    return ran;
+  } finally {
+    await db.destroy();
+  }
+}
+
+export interface Running {
+  smtp?: AddressInfo;
+  http?: AddressInfo;
+  db: Knex;
+  boss: Boss;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  roles: readonly Role[];
+  /** Create support@localhost when there is no inbox yet (the embedded, try-it-out setup). */
+  defaultInbox?: boolean;
+}
+
+export async function start(config: Config, database: Database, log: Logger, opts: StartOptions): Promise<Running> {
+  await migrate(database.url, log);
+  const db = createDb(database.url, { poolMax: config.dbPoolMax, applicationName: `inbound-${opts.roles.join('-')}` });
+  const inboxes = createInboxStore(db);
+  if (opts.defaultInbox && (await inboxes.count()) === 0) {
+    await inboxes.add(DEFAULT_INBOX, 'Support').catch(() => undefined); // a parallel start may have made it
+    log.info({ inbox: DEFAULT_INBOX }, 'created default inbox');
+  }
+  const boss = await startBoss({ url: database.url, worker: opts.roles.includes('worker'), log });
+  const stops: (() => Promise<void>)[] = [];
+  const running: Running = { db, boss, stop: async () => {} };
+
+  try {
+    if (opts.roles.includes('smtp')) {
+      const smtp = createSmtpIngest(
+        { ...config.smtp, shutdownTimeoutMs: config.shutdownTimeoutMs },
+        { db, boss, log: log.child({ role: 'smtp' }), findInbox: cachedInboxLookup(inboxes) },
+      );
+      running.smtp = await smtp.listen();
+      stops.push(() => smtp.close());
+      log.info({ host: running.smtp.address, port: running.smtp.port }, 'smtp listening');
+    }
+    if (opts.roles.includes('worker')) {
+      const worker = await startWorker({ db, boss, log: log.child({ role: 'worker' }), concurrency: config.workerConcurrency });
+      stops.push(() => worker.stop());
+      log.info({ concurrency: config.workerConcurrency }, 'worker started');
+    }
+    if (opts.roles.includes('web')) {
+      const web = buildWeb({ db, boss, log });
+      running.http = await listenWeb(web, config.http.host, config.http.port);
+      stops.push(() => web.close());
+      log.info({ host: running.http.address, port: running.http.port }, 'http listening');
+    }
+  } catch (err) {
+    await shutdown();
+    throw err;
+  }
+
+  let stopping: Promise<void> | undefined;
+  async function shutdown(): Promise<void> {
+    // In start order: SMTP first (refuse new mail, finish what is in flight), then the worker
+    // and the web, then the queue and the pool.
+    for (const stop of stops) {
+      await stop().catch((err: unknown) => log.error({ err }, 'error while stopping'));
+    }
+    await boss.stop({ graceful: true, timeout: config.shutdownTimeoutMs }).catch((err: unknown) => log.error({ err }, 'queue stop'));
+    await db.destroy();
+  }
+  running.stop = () => (stopping ??= shutdown());
+  return running;
+}

@@ -1,0 +1,40 @@
+// The web role. For now health endpoints; the API, the portal and the public ticket page are
+// mounted here as they come.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { AddressInfo } from 'node:net';
+import type { Knex } from 'knex';
+import type { Logger } from '../log.ts';
+import type { Boss } from '../queue/index.ts';
+import { ping } from '../db/index.ts';
+import { QUEUES } from '../queue/index.ts';
+
+export interface WebDeps {
+  db: Knex;
+  boss: Boss;
+  log: Logger;
+}
+
+export function buildWeb({ db, boss, log }: WebDeps): FastifyInstance {
+  const app = Fastify({ loggerInstance: log.child({ role: 'web' }) as FastifyBaseLogger });
+  const started = Date.now();
+
+  app.get('/healthz', async () => ({ status: 'ok', uptime_s: Math.round((Date.now() - started) / 1000) }));
+
+  app.get('/readyz', async (_req, res) => {
+    const [database, queue] = await Promise.all([
+      ping(db),
+      boss.getQueue(QUEUES.inboundProcess).then((q) => q !== null, () => false),
+    ]);
+    const ready = database && queue;
+    return res
+      .code(ready ? 200 : 503)
+      .send({ status: ready ? 'ready' : 'unavailable', checks: { database: database ? 'ok' : 'down', queue: queue ? 'ok' : 'down' } });
+  });
+
+  return app;
+}
+
+export async function listenWeb(app: FastifyInstance, host: string, port: number): Promise<AddressInfo> {
+  await app.listen({ host, port });
+  return app.server.address() as AddressInfo;
+}
