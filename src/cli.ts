@@ -97,7 +97,7 @@ async function withDatabase(
   try {
     // A fresh embedded database has no schema yet: commands work on it straight away.
     if (opts.migrate || database.embedded) await migrate(database.url, opts.migrate ? log.child({}, { level: 'info' }) : log);
-    const db = createDb(database.url, { poolMax: 2, applicationName: 'inbound-cli' });
+    const db = createDb(database.url, { poolMax: 2, applicationName: 'inbound-cli', log });
     try {
       return await fn(db, log);
     } finally {

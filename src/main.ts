@@ -30,7 +30,7 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
 
 /** Our migrations, then pg-boss's own schema and our queues. Safe to run from several processes. */
 export async function migrate(url: string, log: Logger): Promise<string[]> {
-  const db = createDb(url, { poolMax: 2, applicationName: 'inbound-migrate' });
+  const db = createDb(url, { poolMax: 2, applicationName: 'inbound-migrate', log });
   try {
     const ran = await migrateLatest(db);
     for (const name of ran) log.info({ migration: name }, 'migrated');
@@ -62,7 +62,7 @@ export interface StartOptions {
 
 export async function start(config: Config, database: Database, log: Logger, opts: StartOptions): Promise<Running> {
   await migrate(database.url, log);
-  const db = createDb(database.url, { poolMax: config.dbPoolMax, applicationName: `inbound-${opts.roles.join('-')}` });
+  const db = createDb(database.url, { poolMax: config.dbPoolMax, applicationName: `inbound-${opts.roles.join('-')}`, log });
   const inboxes = createInboxStore(db);
   if (opts.defaultInbox && (await inboxes.count()) === 0) {
     await inboxes.add(DEFAULT_INBOX, 'Support').catch(() => undefined); // a parallel start may have made it

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
+import type { Logger } from '../log.ts';
 
 export type Db = Knex | Knex.Transaction;
 export type { Knex };
@@ -15,6 +16,8 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 export interface DbOptions {
   poolMax?: number;
   applicationName?: string;
+  /** Where knex's own warnings go (it prints to the console otherwise). */
+  log?: Logger;
 }
 
 export function createDb(url: string, options: DbOptions = {}): Knex {
@@ -30,6 +33,14 @@ export function createDb(url: string, options: DbOptions = {}): Knex {
     },
     pool: { min: 0, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 },
     acquireConnectionTimeout: 10_000,
+    ...(options.log && {
+      log: {
+        warn: (m: unknown) => options.log!.warn({ knex: String(m) }, 'database warning'),
+        error: (m: unknown) => options.log!.error({ knex: String(m) }, 'database error'),
+        deprecate: (m: unknown) => options.log!.warn({ knex: String(m) }, 'database deprecation'),
+        debug: (m: unknown) => options.log!.debug({ knex: m }, 'database debug'),
+      },
+    }),
   });
 }
 

@@ -64,6 +64,8 @@ export function createSmtpIngest(options: IngestOptions, deps: IngestDeps): Smtp
       : { hideSTARTTLS: true }),
     disabledCommands: options.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
     closeTimeout: 1_000,
+    // A PTR lookup per connection costs a DNS round trip and tells processing nothing it needs.
+    disableReverseLookup: true,
     logger: false,
 
     onConnect(session, callback) {
