@@ -9,17 +9,23 @@ export interface WorkerDeps {
   boss: Boss;
   log: Logger;
   concurrency: number;
+  /** The backstop poll; NOTIFY wakes the worker as soon as a job commits. */
+  pollSeconds?: number;
 }
 
 export interface Worker {
   stop(): Promise<void>;
 }
 
-export async function startWorker({ db, boss, log, concurrency }: WorkerDeps): Promise<Worker> {
+export async function startWorker({ db, boss, log, concurrency, pollSeconds = 2 }: WorkerDeps): Promise<Worker> {
   await boss.work<{ rawId: number }>(
     QUEUES.inboundProcess,
-    // NOTIFY wakes the worker when a job commits; the poll is only a backstop.
-    { localConcurrency: concurrency, batchSize: 1, pollingIntervalSeconds: 2, notifyPollingIntervalSeconds: 30 },
+    {
+      localConcurrency: concurrency,
+      batchSize: 1,
+      pollingIntervalSeconds: pollSeconds,
+      notifyPollingIntervalSeconds: Math.max(30, pollSeconds),
+    },
     async (jobs: Job<{ rawId: number }>[]) => {
       for (const job of jobs) {
         const jobLog = log.child({ job: job.id, raw: job.data.rawId });

@@ -64,8 +64,8 @@ export async function startTestIngest(
   };
 }
 
-export async function startTestWorker(db: Knex, boss: Boss): Promise<Worker> {
-  const worker = await startWorker({ db, boss, log: testLog, concurrency: 2 });
+export async function startTestWorker(db: Knex, boss: Boss, pollSeconds?: number): Promise<Worker> {
+  const worker = await startWorker({ db, boss, log: testLog, concurrency: 2, pollSeconds });
   afterAll(() => worker.stop());
   return worker;
 }

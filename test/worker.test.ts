@@ -1,0 +1,44 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
+import { eventually, startBossFor, startTestIngest, startTestWorker } from './helpers/app.ts';
+import { sampleMail, sendRaw } from './helpers/smtp-client.ts';
+import { processRawMessage } from '../src/inbound/index.ts';
+import { testLog } from './helpers/app.ts';
+
+let t: TestDatabase;
+beforeAll(async () => {
+  t = await createTestDatabase();
+});
+
+describe('worker', () => {
+  it('processes a stored mail from its job, woken by NOTIFY rather than the poll', async () => {
+    const boss = await startBossFor(t.url, true);
+    const app = await startTestIngest(t.url, { inboxes: ['support@localhost'], boss });
+    // a one-minute poll: within the 10 s this test waits, only NOTIFY can wake the worker
+    await startTestWorker(t.db, boss, 60);
+    // let the worker's first (empty) fetch pass, so the next job can only be found by NOTIFY
+    await new Promise((r) => setTimeout(r, 500));
+
+    const reply = await sendRaw(app.port, 'alice@example.com', ['support@localhost'], sampleMail());
+    const id = Number(/queued as (\d+)/.exec(reply.text)![1]);
+    const row = await eventually(() => t.db('raw_messages').where({ id, status: 'processed' }).first(), 10_000);
+    expect(row.attempts).toBe(1);
+    expect(row.processed_at).toBeInstanceOf(Date);
+  });
+
+  it('the queue retries with backoff and then dead-letters', async () => {
+    const boss = await startBossFor(t.url);
+    const queue = await boss.getQueue('inbound.process');
+    expect(queue).toMatchObject({ retryLimit: 5, retryBackoff: true, deadLetter: 'inbound.process.dead', notify: true });
+    expect(await boss.getQueue('inbound.process.dead')).not.toBeNull();
+  });
+
+  it('processing is idempotent: a second run of the same mail changes nothing', async () => {
+    const [row] = await t.db('raw_messages')
+      .insert({ mail_from: 'a@example.com', rcpt_to: ['support@localhost'], size: 1, sha256: Buffer.alloc(32, 7), raw: Buffer.from('x') })
+      .returning('id');
+    expect(await processRawMessage(t.db, row.id, testLog)).toBe('processed');
+    expect(await processRawMessage(t.db, row.id, testLog)).toBe('skipped');
+    expect((await t.db('raw_messages').where({ id: row.id }).first()).attempts).toBe(1);
+  });
+});
