@@ -34,6 +34,15 @@ export async function up(knex: Knex): Promise<void> {
     -- listings by status (quarantined, received) in arrival order
     CREATE INDEX raw_messages_status_idx ON raw_messages (status, id);
   `);
+  // Raw mail is written once, kept forever and read rarely: lz4 compresses it at a fraction of
+  // pglz's CPU cost. Servers built without lz4 keep the default.
+  await knex.raw(`
+    DO $$ BEGIN
+      ALTER TABLE raw_messages ALTER COLUMN raw SET COMPRESSION lz4;
+    EXCEPTION WHEN feature_not_supported OR invalid_parameter_value THEN
+      RAISE NOTICE 'lz4 not available, raw mail uses the default compression';
+    END $$;
+  `);
 }
 
 export async function down(knex: Knex): Promise<void> {

@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
-import { createDb, migrateLatest, type Knex } from './db/index.ts';
+import { createDb, createPgPool, migrateLatest, type Knex } from './db/index.ts';
 import { startEmbeddedPostgres } from './db/embedded.ts';
 import { ensureQueues, startBoss, type Boss } from './queue/index.ts';
 import { cachedInboxLookup, createInboxStore } from './inboxes/index.ts';
@@ -74,16 +74,20 @@ export async function start(config: Config, database: Database, log: Logger, opt
 
   try {
     if (opts.roles.includes('smtp')) {
+      const pool = createPgPool(database.url, { poolMax: 6, applicationName: 'inbound-smtp', log, pipeline: true });
       const smtp = createSmtpIngest(
         { ...config.smtp, shutdownTimeoutMs: config.shutdownTimeoutMs },
-        { db, boss, log: log.child({ role: 'smtp' }), findInbox: cachedInboxLookup(inboxes) },
+        { pool, boss, log: log.child({ role: 'smtp' }), findInbox: cachedInboxLookup(inboxes) },
       );
+      stops.push(async () => {
+        await smtp.close();
+        await pool.end();
+      });
       running.smtp = await smtp.listen();
-      stops.push(() => smtp.close());
       log.info({ host: running.smtp.address, port: running.smtp.port }, 'smtp listening');
     }
     if (opts.roles.includes('worker')) {
-      const worker = await startWorker({ db, boss, log: log.child({ role: 'worker' }), concurrency: config.workerConcurrency });
+      const worker = await startWorker({ url: database.url, db, boss, log: log.child({ role: 'worker' }), concurrency: config.workerConcurrency });
       stops.push(() => worker.stop());
       log.info({ concurrency: config.workerConcurrency }, 'worker started');
     }

@@ -15,7 +15,7 @@ describe('worker', () => {
     const boss = await startBossFor(t.url, true);
     const app = await startTestIngest(t.url, { inboxes: ['support@localhost'], boss });
     // a one-minute poll: within the 10 s this test waits, only NOTIFY can wake the worker
-    await startTestWorker(t.db, boss, 60);
+    await startTestWorker(t.url, t.db, boss, 60);
     // let the worker's first (empty) fetch pass, so the next job can only be found by NOTIFY
     await new Promise((r) => setTimeout(r, 500));
 
@@ -29,7 +29,7 @@ describe('worker', () => {
   it('the queue retries with backoff and then dead-letters', async () => {
     const boss = await startBossFor(t.url);
     const queue = await boss.getQueue('inbound.process');
-    expect(queue).toMatchObject({ retryLimit: 5, retryBackoff: true, deadLetter: 'inbound.process.dead', notify: true });
+    expect(queue).toMatchObject({ retryLimit: 5, retryBackoff: true, deadLetter: 'inbound.process.dead' });
     expect(await boss.getQueue('inbound.process.dead')).not.toBeNull();
   });
 

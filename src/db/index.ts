@@ -44,6 +44,28 @@ export function createDb(url: string, options: DbOptions = {}): Knex {
   });
 }
 
+/**
+ * A plain node-postgres pool, for the one hot path that wants named prepared statements and as
+ * few round trips as possible (SMTP ingest); everything else goes through knex.
+ */
+export function createPgPool(url: string, options: DbOptions & { pipeline?: boolean } = {}): pg.Pool {
+  const pool = new pg.Pool({
+    // pipelined: a query is sent without waiting for the answer to the one before it
+    ...(options.pipeline && { pipeline: true }),
+    connectionString: url,
+    application_name: options.applicationName ?? 'inbound',
+    max: options.poolMax ?? 10,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    keepAlive: true,
+  });
+  // An idle connection the server drops must not take the process down; the next query reconnects.
+  pool.on('error', (err: Error & { code?: string }) =>
+    options.log?.warn({ error: err.message, code: err.code }, 'idle database connection lost'),
+  );
+  return pool;
+}
+
 const migrationsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
 
 interface MigrationModule {

@@ -5,12 +5,12 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import type { Knex } from 'knex';
+import type pg from 'pg';
 import type { Logger } from '../log.ts';
-import type { Boss } from '../queue/index.ts';
+import { createWaker, INBOUND_CHANNEL, type Boss } from '../queue/index.ts';
 import type { Inbox } from '../inboxes/index.ts';
 import { HeaderScanner } from './headers.ts';
-import { storeRawMail } from './raw-store.ts';
+import { createRawMailWriter } from './raw-store.ts';
 
 export interface IngestOptions {
   host: string;
@@ -25,7 +25,8 @@ export interface IngestOptions {
 }
 
 export interface IngestDeps {
-  db: Knex;
+  /** node-postgres pool for the durable write (see raw-store.ts). */
+  pool: pg.Pool;
   boss: Boss;
   log: Logger;
   findInbox: (recipient: string) => Promise<Inbox | undefined>;
@@ -46,11 +47,13 @@ const TEMPORARY = () => reply(451, '4.3.0 Temporary local problem, please try ag
 const SHUTTING_DOWN = () => reply(421, '4.3.2 Service shutting down, please try again later');
 
 export function createSmtpIngest(options: IngestOptions, deps: IngestDeps): SmtpIngest {
-  const { db, boss, log, findInbox } = deps;
+  const { pool, boss, log, findInbox } = deps;
   const maxRecipients = options.maxRecipients ?? 100;
   let draining = false;
   let inFlight = 0;
   let idle: (() => void) | undefined;
+  const waker = createWaker(pool, INBOUND_CHANNEL, log);
+  const writer = createRawMailWriter(pool, boss, { onCommit: waker.wake });
 
   const server = new SMTPServer({
     name: options.hostname,
@@ -134,7 +137,7 @@ export function createSmtpIngest(options: IngestOptions, deps: IngestDeps): Smtp
     const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
     let stored;
     try {
-      stored = await storeRawMail(db, boss, {
+      stored = await writer.store({
         mailFrom,
         rcptTo: session.envelope.rcptTo.map((r) => r.address),
         remoteAddress: session.remoteAddress,
@@ -181,6 +184,7 @@ export function createSmtpIngest(options: IngestOptions, deps: IngestDeps): Smtp
         });
       }
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      waker.stop();
     },
   };
 }

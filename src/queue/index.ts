@@ -20,11 +20,13 @@ interface QueueSpec {
   retryDelay: number;
   retryDelayMax: number;
   expireInSeconds: number;
+  /** pg-boss's NOTIFY inside the sending transaction; off where the sender wakes workers itself (see wakeup.ts). */
+  notify: boolean;
 }
 
 const SPECS: QueueSpec[] = [
   // Parsing one mail takes milliseconds; a job still active after 5 minutes is a dead worker.
-  { name: QUEUES.inboundProcess, retryLimit: 5, retryDelay: 5, retryDelayMax: 600, expireInSeconds: 300 },
+  { name: QUEUES.inboundProcess, retryLimit: 5, retryDelay: 5, retryDelayMax: 600, expireInSeconds: 300, notify: false },
 ];
 
 export const deadLetterOf = (queue: string): string => `${queue}.dead`;
@@ -64,13 +66,15 @@ export async function ensureQueues(boss: PgBoss): Promise<void> {
       retryDelay: spec.retryDelay,
       retryBackoff: true,
       expireInSeconds: spec.expireInSeconds,
-      notify: true,
+      notify: spec.notify,
     };
     // The dead-letter queue and the backoff cap are fixed at creation (pg-boss does not update them).
     if (await boss.getQueue(spec.name)) await boss.updateQueue(spec.name, options);
     else await boss.createQueue(spec.name, { ...options, retryDelayMax: spec.retryDelayMax, deadLetter: dead });
   }
 }
+
+export { createWaker, listenForWakeups, INBOUND_CHANNEL, type Listener } from './wakeup.ts';
 
 /** The queue's view of a knex transaction: a job sent with it commits or rolls back with it. */
 export function jobDb(trx: Knex.Transaction) {

@@ -1,10 +1,12 @@
 // The worker role: pg-boss handlers. Jobs carry ids; each handler reloads what it works on.
 import type { Knex } from 'knex';
 import type { Logger } from '../log.ts';
-import { QUEUES, type Boss, type Job } from '../queue/index.ts';
+import { INBOUND_CHANNEL, listenForWakeups, QUEUES, type Boss, type Job } from '../queue/index.ts';
 import { processRawMessage } from '../inbound/index.ts';
 
 export interface WorkerDeps {
+  /** For the LISTEN connection that wakes the inbound handler. */
+  url: string;
   db: Knex;
   boss: Boss;
   log: Logger;
@@ -17,8 +19,8 @@ export interface Worker {
   stop(): Promise<void>;
 }
 
-export async function startWorker({ db, boss, log, concurrency, pollSeconds = 2 }: WorkerDeps): Promise<Worker> {
-  await boss.work<{ rawId: number }>(
+export async function startWorker({ url, db, boss, log, concurrency, pollSeconds = 2 }: WorkerDeps): Promise<Worker> {
+  const inboundWorker = await boss.work<{ rawId: number }>(
     QUEUES.inboundProcess,
     {
       localConcurrency: concurrency,
@@ -40,8 +42,11 @@ export async function startWorker({ db, boss, log, concurrency, pollSeconds = 2 
       }
     },
   );
+  // The ingest wakes us after each commit (see queue/wakeup.ts); the poll is the backstop.
+  const listener = listenForWakeups(url, INBOUND_CHANNEL, () => boss.notifyWorker(inboundWorker), log);
   return {
     async stop() {
+      await listener.close();
       await boss.offWork(QUEUES.inboundProcess, { wait: true });
     },
   };

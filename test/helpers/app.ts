@@ -1,6 +1,6 @@
 // Roles started in-process against the test file's database.
 import { afterAll } from 'vitest';
-import { createDb, type Knex } from '../../src/db/index.ts';
+import { createDb, createPgPool, type Knex } from '../../src/db/index.ts';
 import { createLogger } from '../../src/log.ts';
 import { startBoss, type Boss } from '../../src/queue/index.ts';
 import { cachedInboxLookup, createInboxStore } from '../../src/inboxes/index.ts';
@@ -28,6 +28,7 @@ export async function startTestIngest(
 ): Promise<TestIngest> {
   const db = createDb(url, { poolMax: 10, applicationName: 'inbound-test-smtp', log: testLog });
   const boss = opts.boss ?? (await startBossFor(url));
+  const pool = createPgPool(url, { poolMax: 6, applicationName: 'inbound-test-smtp', log: testLog, pipeline: true });
   const store = createInboxStore(db);
   for (const address of opts.inboxes ?? []) {
     if (!(await store.findEnabled(address))) await store.add(address);
@@ -42,12 +43,13 @@ export async function startTestIngest(
       tls: undefined,
       shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 10_000,
     },
-    { db, boss, log: testLog, findInbox: cachedInboxLookup(store) },
+    { pool, boss, log: testLog, findInbox: cachedInboxLookup(store) },
   );
   const { port } = await ingest.listen();
   let closed = false;
   afterAll(async () => {
     if (!closed) await ingest.close();
+    await pool.end();
     await db.destroy();
   });
   return {
@@ -64,8 +66,8 @@ export async function startTestIngest(
   };
 }
 
-export async function startTestWorker(db: Knex, boss: Boss, pollSeconds?: number): Promise<Worker> {
-  const worker = await startWorker({ db, boss, log: testLog, concurrency: 2, pollSeconds });
+export async function startTestWorker(url: string, db: Knex, boss: Boss, pollSeconds?: number): Promise<Worker> {
+  const worker = await startWorker({ url, db, boss, log: testLog, concurrency: 2, pollSeconds });
   afterAll(() => worker.stop());
   return worker;
 }
