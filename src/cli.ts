@@ -3,7 +3,9 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
 import { AppError } from './errors.ts';
-import { migrate, openDatabase, ROLES, start, type Role } from './main.ts';
+import { inboundSettings, migrate, openDatabase, ROLES, start, type Role } from './main.ts';
+import { processRawMessage } from './inbound/index.ts';
+import { listTickets, showTicket, TICKET_STATUSES, type TicketDetail } from './tickets/index.ts';
 import { createDb, type Knex } from './db/index.ts';
 import { createInboxStore } from './inboxes/index.ts';
 import { createRawMessageStore, RAW_STATUSES, type RawStatus } from './ingest/index.ts';
@@ -16,6 +18,10 @@ const USAGE = `usage: inbound <command> [options]
   inbox list [--json]
   messages list [--status S] [--json] [--limit N]
                                          raw messages as received (S: ${RAW_STATUSES.join(', ')})
+  reprocess <id> | --all-quarantined     run processing of stored mail again (never a second ticket)
+  tickets list [--status S] [--json] [--limit N]
+  tickets show <number|id:N> [--inbox A] [--json]
+                                         a ticket with requester, followers, company and messages
 
 Listings print a table, or with --json every matching row as one JSON array (--limit N caps it).
 Configuration comes from environment variables; see README.md.`;
@@ -38,6 +44,10 @@ async function main(argv: string[]): Promise<number> {
       return inboxCommand(config, rest);
     case 'messages':
       return messagesCommand(config, rest);
+    case 'reprocess':
+      return reprocessCommand(config, rest);
+    case 'tickets':
+      return ticketsCommand(config, rest);
     default:
       throw new UsageError(`unknown command: ${command}`);
   }
@@ -164,6 +174,90 @@ async function messagesCommand(config: Config, args: string[]): Promise<number> 
   });
 }
 
+async function reprocessCommand(config: Config, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { 'all-quarantined': { type: 'boolean' } }, allowPositionals: true });
+  if (!values['all-quarantined'] && positionals.length === 0) throw new UsageError('usage: inbound reprocess <id>... | --all-quarantined');
+  return withDatabase(config, async (db, log) => {
+    const ids = values['all-quarantined']
+      ? ((await db('raw_messages').where({ status: 'quarantined' }).orderBy('id').pluck('id')) as number[])
+      : positionals.map((p) => {
+          if (!/^\d+$/.test(p)) throw new UsageError(`not a message id: ${p}`);
+          return Number(p);
+        });
+    const ctx = { db, log, settings: inboundSettings(config) };
+    let failed = 0;
+    for (const id of ids) {
+      // a quarantined mail goes back to 'received'; a processed one is left as it is (idempotent)
+      await db('raw_messages').where({ id, status: 'quarantined' }).update({ status: 'received' });
+      const outcome = await processRawMessage(ctx, id, { finalAttempt: true });
+      const row = await db('raw_messages').where({ id }).first('status', 'error', 'outcome');
+      if (!row) {
+        console.log(`${id}: no such message`);
+        failed++;
+        continue;
+      }
+      if (row.status === 'quarantined') failed++;
+      console.log(`${id}: ${outcome === 'skipped' ? `unchanged (${row.status})` : outcome}${row.error ? ` - ${row.error}` : ''}`);
+    }
+    return failed > 0 ? 1 : 0;
+  });
+}
+
+async function ticketsCommand(config: Config, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === 'list') {
+    const { values } = parseArgs({ args: rest, options: { status: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } } });
+    if (values.status && !(TICKET_STATUSES as readonly string[]).includes(values.status)) {
+      throw new UsageError(`--status must be one of ${TICKET_STATUSES.join(', ')}`);
+    }
+    const limit = parseLimit(values.limit);
+    return withDatabase(config, async (db) => {
+      const rows = await listTickets(db, { status: values.status, limit });
+      if (values.json) printJson(rows);
+      else
+        printTable(
+          rows.map((t) => ({
+            number: t.number, inbox: t.inbox, status: t.status, requester: t.requester ?? '', company: t.company ?? '',
+            messages: t.messages, subject: t.subject, updated: t.last_message_at.toISOString(),
+          })),
+        );
+      return 0;
+    });
+  }
+  if (sub === 'show') {
+    const { values, positionals } = parseArgs({ args: rest, options: { json: { type: 'boolean' }, inbox: { type: 'string' } }, allowPositionals: true });
+    if (positionals.length !== 1) throw new UsageError('usage: inbound tickets show <number|id:N> [--inbox A] [--json]');
+    return withDatabase(config, async (db) => {
+      const t = await showTicket(db, positionals[0]!, values.inbox);
+      if (!t) {
+        console.error(`inbound: no ticket ${positionals[0]}${values.inbox ? ` in ${values.inbox}` : ''} (several inboxes? add --inbox, or use id:N)`);
+        return 1;
+      }
+      if (values.json) printJson(t);
+      else printTicket(t);
+      return 0;
+    });
+  }
+  throw new UsageError('usage: inbound tickets list|show');
+}
+
+function printTicket(t: TicketDetail): void {
+  const person = (p: TicketDetail['requester']) => (p ? `${p.name} <${p.email ?? '?'}>${p.alternate_emails.length ? ` (also ${p.alternate_emails.join(', ')})` : ''}` : '-');
+  console.log(`#${t.number} [${t.status}] ${t.subject}`);
+  console.log(`inbox:     ${t.inbox}`);
+  console.log(`requester: ${person(t.requester)}`);
+  console.log(`company:   ${t.company?.name ?? '-'}`);
+  console.log(`followers: ${t.followers.map(person).join('; ') || '-'}`);
+  if (t.needs_review) console.log('review:    a message failed sender authentication (DMARC)');
+  for (const m of t.messages) {
+    const auth = m.auth ? `spf=${m.auth.spf} dkim=${m.auth.dkim} dmarc=${m.auth.dmarc}` : 'auth=-';
+    console.log(`\n--- ${m.created_at.toISOString()} ${m.from ?? '?'} ${m.message_id ?? ''}`);
+    console.log(`    ${m.classification}${m.classification_reasons.length ? ` (${m.classification_reasons.join(', ')})` : ''}; ${auth}`);
+    if (m.attachments.length) console.log(`    attachments: ${m.attachments.map((a) => `${a.filename ?? '(unnamed)'} ${a.size} B`).join(', ')}`);
+    console.log(m.visible_text.split('\n').map((l) => `    ${l}`).join('\n'));
+  }
+}
+
 function parseLimit(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -171,7 +265,7 @@ function parseLimit(value: string | undefined): number | undefined {
   return n;
 }
 
-function printJson(rows: unknown[]): void {
+function printJson(rows: unknown): void {
   process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
 }
 

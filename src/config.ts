@@ -32,6 +32,7 @@ const schema = z.object({
   MAX_MESSAGE_BYTES: positiveInt.default(25 * 1024 * 1024),
   WORKER_CONCURRENCY: positiveInt.max(64).default(4),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(30_000),
+  REOPEN_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -53,6 +54,8 @@ export interface Config {
   readonly http: { readonly host: string; readonly port: number; readonly publicUrl: string | undefined };
   readonly outboundSmtpUrl: string | undefined;
   readonly workerConcurrency: number;
+  /** A reply to a ticket closed longer ago than this opens a new, linked ticket instead. */
+  readonly reopenDays: number;
   readonly shutdownTimeoutMs: number;
   readonly logLevel: string;
 }
@@ -100,6 +103,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT, publicUrl: e.PUBLIC_URL },
     outboundSmtpUrl: e.OUTBOUND_SMTP_URL,
     workerConcurrency: e.WORKER_CONCURRENCY,
+    reopenDays: e.REOPEN_DAYS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
   });

@@ -8,6 +8,7 @@ import { ensureQueues, startBoss, type Boss } from './queue/index.ts';
 import { cachedInboxLookup, createInboxStore } from './inboxes/index.ts';
 import { createSmtpIngest } from './ingest/index.ts';
 import { startWorker } from './worker/index.ts';
+import { LOOP_HEADER, type InboundSettings } from './inbound/index.ts';
 import { buildWeb, listenWeb } from './web/index.ts';
 
 export const ROLES = ['smtp', 'worker', 'web'] as const;
@@ -44,6 +45,17 @@ export async function migrate(url: string, log: Logger): Promise<string[]> {
   } finally {
     await db.destroy();
   }
+}
+
+/** What inbound processing needs to know about us. */
+export function inboundSettings(config: Config): InboundSettings {
+  return {
+    reopenDays: config.reopenDays,
+    // our Message-IDs use the public host name; without one, only the loop header marks our mail
+    ownDomains: config.http.publicUrl ? [new URL(config.http.publicUrl).hostname.toLowerCase()] : [],
+    loopHeader: LOOP_HEADER,
+    mta: config.smtp.hostname,
+  };
 }
 
 export interface Running {
@@ -87,7 +99,14 @@ export async function start(config: Config, database: Database, log: Logger, opt
       log.info({ host: running.smtp.address, port: running.smtp.port }, 'smtp listening');
     }
     if (opts.roles.includes('worker')) {
-      const worker = await startWorker({ url: database.url, db, boss, log: log.child({ role: 'worker' }), concurrency: config.workerConcurrency });
+      const worker = await startWorker({
+        url: database.url,
+        db,
+        boss,
+        log: log.child({ role: 'worker' }),
+        concurrency: config.workerConcurrency,
+        inbound: inboundSettings(config),
+      });
       stops.push(() => worker.stop());
       log.info({ concurrency: config.workerConcurrency }, 'worker started');
     }

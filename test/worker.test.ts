@@ -3,7 +3,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { eventually, startBossFor, startTestIngest, startTestWorker } from './helpers/app.ts';
 import { sampleMail, sendRaw } from './helpers/smtp-client.ts';
 import { processRawMessage } from '../src/inbound/index.ts';
-import { testLog } from './helpers/app.ts';
+import { testInboundSettings, testLog } from './helpers/app.ts';
 
 let t: TestDatabase;
 beforeAll(async () => {
@@ -34,11 +34,14 @@ describe('worker', () => {
   });
 
   it('processing is idempotent: a second run of the same mail changes nothing', async () => {
+    const raw = Buffer.from(sampleMail({ messageId: '<idem@example.com>' }));
     const [row] = await t.db('raw_messages')
-      .insert({ mail_from: 'a@example.com', rcpt_to: ['support@localhost'], size: 1, sha256: Buffer.alloc(32, 7), raw: Buffer.from('x') })
+      .insert({ mail_from: 'alice@example.com', rcpt_to: ['support@localhost'], size: raw.length, sha256: Buffer.alloc(32, 7), raw })
       .returning('id');
-    expect(await processRawMessage(t.db, row.id, testLog)).toBe('processed');
-    expect(await processRawMessage(t.db, row.id, testLog)).toBe('skipped');
+    const ctx = { db: t.db, log: testLog, settings: testInboundSettings };
+    expect(await processRawMessage(ctx, row.id)).toMatch(/ticket_created|reply/);
+    expect(await processRawMessage(ctx, row.id)).toBe('skipped');
     expect((await t.db('raw_messages').where({ id: row.id }).first()).attempts).toBe(1);
+    expect(await t.db('messages').where({ raw_message_id: row.id })).toHaveLength(1);
   });
 });

@@ -24,9 +24,11 @@ interface QueueSpec {
   notify: boolean;
 }
 
+export const INBOUND_RETRY_LIMIT = 5;
+
 const SPECS: QueueSpec[] = [
   // Parsing one mail takes milliseconds; a job still active after 5 minutes is a dead worker.
-  { name: QUEUES.inboundProcess, retryLimit: 5, retryDelay: 5, retryDelayMax: 600, expireInSeconds: 300, notify: false },
+  { name: QUEUES.inboundProcess, retryLimit: INBOUND_RETRY_LIMIT, retryDelay: 5, retryDelayMax: 600, expireInSeconds: 300, notify: false },
 ];
 
 export const deadLetterOf = (queue: string): string => `${queue}.dead`;

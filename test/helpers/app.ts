@@ -6,6 +6,8 @@ import { startBoss, type Boss } from '../../src/queue/index.ts';
 import { cachedInboxLookup, createInboxStore } from '../../src/inboxes/index.ts';
 import { createSmtpIngest, type SmtpIngest } from '../../src/ingest/index.ts';
 import { startWorker, type Worker } from '../../src/worker/index.ts';
+import { LOOP_HEADER, type InboundSettings } from '../../src/inbound/index.ts';
+import { staticResolver } from '../../src/inbound/auth.ts';
 
 export const testLog = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent', 2);
 
@@ -66,8 +68,17 @@ export async function startTestIngest(
   };
 }
 
-export async function startTestWorker(url: string, db: Knex, boss: Boss, pollSeconds?: number): Promise<Worker> {
-  const worker = await startWorker({ url, db, boss, log: testLog, concurrency: 2, pollSeconds });
+export const testInboundSettings: InboundSettings = {
+  reopenDays: 30,
+  ownDomains: ['help.inbound.test'],
+  loopHeader: LOOP_HEADER,
+  mta: 'mx.test',
+  // no DNS from outside in tests: an empty zone (SPF/DKIM/DMARC verdicts 'none')
+  resolver: staticResolver({}),
+};
+
+export async function startTestWorker(url: string, db: Knex, boss: Boss, pollSeconds?: number, inbound = testInboundSettings): Promise<Worker> {
+  const worker = await startWorker({ url, db, boss, log: testLog, concurrency: 2, pollSeconds, inbound });
   afterAll(() => worker.stop());
   return worker;
 }

@@ -80,7 +80,8 @@ export class SmtpClient {
 }
 
 export function dotStuff(body: Buffer | string): Buffer {
-  let s = Buffer.isBuffer(body) ? body.toString('latin1') : body;
+  // strings are sent as UTF-8; the stuffing works on bytes (latin1 maps each byte to one char)
+  let s = (Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8')).toString('latin1');
   s = s.replace(/(^|\r\n)\./g, '$1..');
   if (!s.endsWith('\r\n')) s += '\r\n';
   return Buffer.from(s, 'latin1');

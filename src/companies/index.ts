@@ -1,0 +1,47 @@
+// Companies and their email domains, and the rule that puts a customer in a company by address.
+import { createRequire } from 'node:module';
+import type { Db } from '../db/index.ts';
+
+const require = createRequire(import.meta.url);
+let freeMail: Set<string> | undefined;
+
+/**
+ * Free-mail and disposable domains never match a company: thousands of unrelated people write
+ * from gmail.com. The lists are maintained packages shipped as data (no download at run time).
+ */
+export function isFreeMailDomain(domain: string): boolean {
+  freeMail ??= new Set([
+    ...(require('email-providers/all.json') as string[]),
+    ...(require('disposable-email-domains') as string[]),
+  ]);
+  const d = domain.toLowerCase();
+  // a subdomain of a free-mail provider (e.g. eu.mail.example-freemail.com) is free mail too
+  return parentDomains(d).some((p) => freeMail!.has(p));
+}
+
+/** The domain and each parent that still has a dot: eu.acme.co.uk -> eu.acme.co.uk, acme.co.uk, co.uk */
+export function parentDomains(domain: string): string[] {
+  const labels = domain.toLowerCase().replace(/\.$/, '').split('.');
+  const out: string[] = [];
+  for (let i = 0; i < labels.length - 1; i++) out.push(labels.slice(i).join('.'));
+  return out;
+}
+
+export function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}
+
+/**
+ * The company whose domain matches the address's domain or a parent of it, the most specific
+ * first (eu.acme.com before acme.com); none for free-mail addresses.
+ */
+export async function companyForAddress(db: Db, address: string): Promise<number | undefined> {
+  const domain = domainOf(address);
+  if (!domain || isFreeMailDomain(domain)) return undefined;
+  const row = await db('company_domains')
+    .select('company_id')
+    .whereIn('domain', parentDomains(domain))
+    .orderByRaw('length(domain) DESC')
+    .first<{ company_id: number } | undefined>();
+  return row?.company_id;
+}

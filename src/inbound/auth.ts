@@ -1,0 +1,247 @@
+// SPF, DKIM and DMARC of one inbound mail, reduced to the verdicts the worker keeps on the message
+// and the one decision threading needs: may the From address alone pick the ticket?
+//
+// Mail from 127.0.0.1 (local testing) gets no exemption: no sender domain lists loopback in SPF,
+// so SPF comes out none/neutral/fail and only an aligned DKIM signature can authenticate such a
+// mail. Exempting loopback would also exempt whatever a local relay or proxy hands us.
+import { Resolver } from 'node:dns/promises';
+import { domainToASCII } from 'node:url';
+import { authenticate, dmarc } from 'mailauth';
+import type { AuthenticateResult, DKIMResult, DNSResolver } from 'mailauth';
+
+/** A DNS resolver as mailauth calls it: (name, rrtype) => records; throws an Error with code 'ENOTFOUND'/'ENODATA' when none. */
+export type DnsResolver = (name: string, rrtype: string) => Promise<unknown>;
+
+export type Verdict = 'pass' | 'fail' | 'softfail' | 'neutral' | 'none' | 'temperror' | 'permerror' | 'policy';
+
+export interface AuthResult {
+  spf: Verdict;
+  /** best DKIM result over all signatures: pass if any signature aligned or not passes, else the first failure kind, else 'none' */
+  dkim: Verdict;
+  /** domains whose DKIM signature passed */
+  dkimDomains: string[];
+  dmarc: Verdict;
+  /** the domain of the From header DMARC evaluated */
+  fromDomain?: string;
+  /** true when the From domain is authenticated: DMARC pass. When the domain publishes no DMARC record (dmarc 'none'), true if SPF or DKIM passed for a domain aligned (relaxed) with the From domain. */
+  fromAligned: boolean;
+  /** true when the From header must not be trusted to thread by address alone: DMARC 'fail' (any policy), or dmarc none/temperror with no aligned pass */
+  untrustedFrom: boolean;
+  /** the Authentication-Results header value mailauth produced, for display/debug */
+  header: string;
+}
+
+export interface AuthInput {
+  raw: Buffer;
+  /** connecting client IP as seen by our SMTP server */
+  ip: string;
+  /** HELO/EHLO name */
+  helo: string | undefined;
+  /** envelope MAIL FROM ('' for <>) */
+  mailFrom: string;
+  /** our own hostname, used as the authserv-id in the result header */
+  mta: string;
+  /** injected so tests never need DNS from outside; production passes the system resolver */
+  resolver?: DnsResolver;
+}
+
+/** One query may take this long; past it the lookup fails with ETIMEOUT, which mailauth reports as temperror. */
+const QUERY_TIMEOUT_MS = 5_000;
+/** All lookups of one mail together: SPF may chain 10 queries and a mail may carry any number of signatures. */
+const MAIL_DNS_BUDGET_MS = 20_000;
+
+// c-ares retries by itself (default 4 tries, growing timeouts); keep it inside our own query timeout.
+const system = new Resolver({ timeout: 2_000, tries: 2 });
+const systemResolver: DnsResolver = (name, rrtype) => system.resolve(name, rrtype);
+
+export async function authenticateMail(input: AuthInput): Promise<AuthResult> {
+  const budget = new AbortController();
+  const timer = setTimeout(() => budget.abort(), MAIL_DNS_BUDGET_MS);
+  try {
+    const resolver = bounded(input.resolver ?? systemResolver, budget.signal);
+    const result = await authenticate(input.raw, {
+      ip: input.ip,
+      helo: input.helo,
+      // '' (null sender): mailauth then checks SPF for postmaster@<helo>, as RFC 7208 2.4 asks.
+      sender: input.mailFrom,
+      mta: input.mta,
+      // Only for the type: mailauth passes records through to its own parsers, whatever their shape.
+      resolver: resolver as DNSResolver,
+      // ARC matters only to whoever seals or overrides DMARC on it; we do neither. BIMI fetches logos
+      // and certificates over HTTP. Both would add lookups that cannot change our verdicts.
+      disableArc: true,
+      disableBimi: true,
+    });
+    return await summarize(result);
+  } catch (err) {
+    // DNS trouble never lands here (mailauth maps it to temperror); this is mailauth failing on the
+    // message itself. The mail must still become a ticket, so it is kept, unauthenticated.
+    return unauthenticated(input.mta, err);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A resolver over an in-memory zone: { 'TXT:example.com': [['v=spf1 -all']], 'TXT:sel._domainkey.example.com': [['v=DKIM1; k=rsa; p=...']], ... }; unknown names throw ENOTFOUND. For tests and for local development. */
+export function staticResolver(zone: Record<string, unknown[]>): DnsResolver {
+  const records = new Map<string, unknown[]>();
+  const names = new Set<string>();
+  for (const [key, rows] of Object.entries(zone)) {
+    const colon = key.indexOf(':');
+    if (colon <= 0) throw new TypeError(`zone key ${JSON.stringify(key)} is not TYPE:name`);
+    const name = dnsName(key.slice(colon + 1));
+    records.set(`${key.slice(0, colon).toUpperCase()}:${name}`, rows);
+    names.add(name);
+  }
+  return async (name, rrtype) => {
+    const rows = records.get(`${rrtype.toUpperCase()}:${dnsName(name)}`);
+    // A fresh array per answer, as a real resolver gives; node reports an empty answer as ENODATA.
+    if (rows && rows.length > 0) return [...rows];
+    throw dnsError(names.has(dnsName(name)) ? 'ENODATA' : 'ENOTFOUND', name, rrtype);
+  };
+}
+
+async function summarize(result: AuthenticateResult): Promise<AuthResult> {
+  const signatures = result.dkim.results;
+  const spf = result.spf ? verdict(result.spf.status.result) : 'none';
+  // mailauth evaluates DMARC only for exactly one From address; none or several is malformed (RFC 7489 6.6.1).
+  const dmarcVerdict = result.dmarc ? verdict(result.dmarc.status.result) : 'permerror';
+  const fromDomain = singleFromDomain(result.dkim.headerFrom);
+  const spfDomains = spf === 'pass' && result.spf ? [result.spf.domain] : [];
+  const fromAligned =
+    dmarcVerdict === 'pass' ||
+    // No policy to ask, or it could not be fetched: the From is still authenticated by an aligned pass.
+    ((dmarcVerdict === 'none' || dmarcVerdict === 'temperror') &&
+      fromDomain !== undefined &&
+      (await alignedPass(fromDomain, spfDomains, signatures)));
+  return {
+    spf,
+    dkim: bestDkim(signatures),
+    dkimDomains: [...new Set(passed(signatures).map((s) => s.signingDomain.toLowerCase()))],
+    dmarc: dmarcVerdict,
+    ...(fromDomain === undefined ? {} : { fromDomain }),
+    fromAligned,
+    // Whatever does not authenticate the From domain leaves the address a claim anyone can make.
+    untrustedFrom: !fromAligned,
+    header: authResultsValue(result.headers),
+  };
+}
+
+function bestDkim(signatures: DKIMResult[]): Verdict {
+  const verdicts = signatures.map(signatureVerdict);
+  if (verdicts.includes('pass')) return 'pass';
+  // An unsigned mail carries mailauth's single 'none' placeholder.
+  return verdicts.find((v) => v !== 'none') ?? 'none';
+}
+
+function signatureVerdict(signature: DKIMResult): Verdict {
+  // mailauth calls a body hash mismatch 'neutral'; RFC 6376 6.1.3 makes it PERMFAIL, which RFC 8601
+  // 2.7.1 reports as 'fail': the signature was checked and the message was altered after signing.
+  if (signature.status.result === 'neutral' && signature.status.comment === 'body hash did not verify') return 'fail';
+  return verdict(signature.status.result);
+}
+
+function passed(signatures: DKIMResult[]): DKIMResult[] {
+  return signatures.filter((s) => s.status.result === 'pass' && s.signingDomain);
+}
+
+/**
+ * Relaxed alignment of the passing SPF and DKIM domains with the From domain, for when the domain
+ * publishes no DMARC record. mailauth's dmarc() is asked with a local answer holding the DMARC
+ * defaults (relaxed adkim/aspf), so organizational domains come from the same public suffix list
+ * mailauth uses, without reaching into its internals or into DNS.
+ */
+async function alignedPass(fromDomain: string, spfDomains: string[], signatures: DKIMResult[]): Promise<boolean> {
+  const dkimDomains = passed(signatures).map((s) => ({ domain: s.signingDomain }));
+  if (spfDomains.length === 0 && dkimDomains.length === 0) return false;
+  const defaults: DNSResolver = async (name, rrtype) => {
+    if (rrtype === 'TXT' && name.startsWith('_dmarc.')) return [['v=DMARC1; p=none']];
+    throw dnsError('ENOTFOUND', name, rrtype);
+  };
+  const probe = await dmarc({ headerFrom: `postmaster@${fromDomain}`, spfDomains, dkimDomains, resolver: defaults });
+  return probe !== false && probe.status.result === 'pass';
+}
+
+function singleFromDomain(headerFrom: string[]): string | undefined {
+  const [address, ...more] = headerFrom;
+  if (address === undefined || more.length > 0) return undefined;
+  const at = address.lastIndexOf('@');
+  const domain = at < 0 ? '' : address.slice(at + 1).trim().toLowerCase();
+  if (!domain) return undefined;
+  // DMARC looks up the A-label, so store that: an IDN and its punycode are one domain.
+  return domainToASCII(domain) || domain;
+}
+
+const VERDICTS: ReadonlySet<string> = new Set<Verdict>([
+  'pass', 'fail', 'softfail', 'neutral', 'none', 'temperror', 'permerror', 'policy',
+]);
+
+function verdict(result: string): Verdict {
+  if (result === 'temperr') return 'temperror'; // older mailauth spelling, still in its type
+  if (result === 'skipped') return 'none';
+  // A result we cannot read authenticates nothing.
+  return VERDICTS.has(result) ? (result as Verdict) : 'permerror';
+}
+
+/** The value of the Authentication-Results field in mailauth's header block, folding kept. */
+function authResultsValue(headers: string): string {
+  return /^Authentication-Results:[ \t]*(.*(?:\r?\n[ \t].*)*)/im.exec(headers)?.[1] ?? '';
+}
+
+function unauthenticated(mta: string, err: unknown): AuthResult {
+  // A comment in the header may not hold unbalanced parentheses or line breaks (RFC 5322 3.2.2).
+  const message = err instanceof Error ? err.message : String(err);
+  const reason = message.replace(/[()\\\s]+/g, ' ').trim();
+  return {
+    spf: 'permerror',
+    dkim: 'permerror',
+    dkimDomains: [],
+    dmarc: 'permerror',
+    fromAligned: false,
+    untrustedFrom: true,
+    header: `${mta}; none (authentication failed: ${reason})`,
+  };
+}
+
+/** Every query within QUERY_TIMEOUT_MS, and none at all once the mail's DNS budget is spent. */
+function bounded(resolver: DnsResolver, budget: AbortSignal): DnsResolver {
+  return async (name, rrtype) => {
+    if (budget.aborted) throw dnsError('ETIMEOUT', name, rrtype);
+    return withTimeout(resolver(name, rrtype), budget, () => dnsError('ETIMEOUT', name, rrtype));
+  };
+}
+
+function withTimeout<T>(work: Promise<T>, budget: AbortSignal, timeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const expire = (): void => {
+      cleanup();
+      reject(timeout());
+    };
+    const timer = setTimeout(expire, QUERY_TIMEOUT_MS);
+    budget.addEventListener('abort', expire, { once: true });
+    function cleanup(): void {
+      clearTimeout(timer);
+      budget.removeEventListener('abort', expire);
+    }
+    // A late answer after the timeout is dropped: the promise has settled already.
+    work.then(
+      (records) => {
+        cleanup();
+        resolve(records);
+      },
+      (err: unknown) => {
+        cleanup();
+        reject(err);
+      },
+    );
+  });
+}
+
+/** An error shaped like node's dns errors, whose `code` is what mailauth reads. */
+function dnsError(code: string, name: string, rrtype: string): Error & { code: string; hostname: string } {
+  return Object.assign(new Error(`${code} ${rrtype} ${name}`), { code, hostname: name });
+}
+
+function dnsName(name: string): string {
+  return name.trim().toLowerCase().replace(/\.$/, '');
+}

@@ -1,0 +1,119 @@
+// Tickets and their conversation: creation with a per-inbox number, lookups used by threading,
+// messages, followers, status changes and the history they leave in events.
+import { randomBytes } from 'node:crypto';
+import type { Db } from '../db/index.ts';
+
+export const TICKET_STATUSES = ['open', 'pending', 'resolved', 'closed'] as const;
+export type TicketStatus = (typeof TICKET_STATUSES)[number];
+
+export interface Ticket {
+  id: number;
+  inbox_id: number;
+  number: number;
+  requester_id: number | null;
+  company_id: number | null;
+  subject: string;
+  status: TicketStatus;
+  reply_token: string;
+  closed_at: Date | null;
+}
+
+const TICKET_COLUMNS = ['id', 'inbox_id', 'number', 'requester_id', 'company_id', 'subject', 'status', 'reply_token', 'closed_at'];
+
+/**
+ * 100 random bits as 20 characters of [a-z2-7]: it travels in the local part of a reply address,
+ * which some mail systems lower-case.
+ */
+export function newReplyToken(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  const bytes = randomBytes(20);
+  let out = '';
+  for (const b of bytes) out += alphabet[b & 31];
+  return out;
+}
+
+export async function createTicket(
+  db: Db,
+  t: { inboxId: number; requesterId: number; companyId: number | null; subject: string; previousTicketId?: number },
+): Promise<Ticket> {
+  // the inbox row's lock hands out numbers in order, one transaction at a time
+  const [{ number }] = await db('inboxes')
+    .where({ id: t.inboxId })
+    .increment('next_ticket_number', 1)
+    .returning(db.raw('next_ticket_number - 1 AS number'));
+  const [ticket] = await db('tickets')
+    .insert({
+      inbox_id: t.inboxId,
+      number,
+      requester_id: t.requesterId,
+      company_id: t.companyId,
+      subject: t.subject.slice(0, 998),
+      reply_token: newReplyToken(),
+      previous_ticket_id: t.previousTicketId ?? null,
+    })
+    .returning<Ticket[]>(TICKET_COLUMNS);
+  return ticket!;
+}
+
+
+export async function findTicketByToken(db: Db, token: string): Promise<Ticket | undefined> {
+  return db('tickets').select(TICKET_COLUMNS).where({ reply_token: token.toLowerCase() }).first();
+}
+
+/** The ticket of the newest message (ours or the customer's) carrying one of these Message-IDs. */
+export async function findTicketByMessageIds(db: Db, messageIds: string[]): Promise<Ticket | undefined> {
+  if (messageIds.length === 0) return undefined;
+  const row = await db
+    .select<{ ticket_id: number }[]>('ticket_id')
+    .from(
+      db('messages').select('ticket_id', 'id').whereIn('message_id', messageIds)
+        .unionAll(db('outbound_messages').select('ticket_id', 'id').whereIn('message_id', messageIds).whereNotNull('ticket_id'))
+        .as('m'),
+    )
+    .orderBy('id', 'desc')
+    .first();
+  return row ? db('tickets').select(TICKET_COLUMNS).where({ id: row.ticket_id }).first() : undefined;
+}
+
+export async function findTicketByNumber(db: Db, inboxId: number, number: number): Promise<Ticket | undefined> {
+  return db('tickets').select(TICKET_COLUMNS).where({ inbox_id: inboxId, number }).first();
+}
+
+/** Is the customer the ticket's requester or one of its followers? */
+export async function isAssociated(db: Db, ticket: Ticket, customerId: number): Promise<boolean> {
+  if (ticket.requester_id === customerId) return true;
+  const row = await db('ticket_followers').where({ ticket_id: ticket.id, customer_id: customerId }).first('ticket_id');
+  return Boolean(row);
+}
+
+export async function addFollowers(db: Db, ticket: Ticket, customerIds: number[]): Promise<number[]> {
+  const ids = [...new Set(customerIds)].filter((id) => id !== ticket.requester_id);
+  if (ids.length === 0) return [];
+  const rows = await db('ticket_followers')
+    .insert(ids.map((customer_id) => ({ ticket_id: ticket.id, customer_id })))
+    .onConflict(['ticket_id', 'customer_id'])
+    .ignore()
+    .returning<{ customer_id: number }[]>('customer_id');
+  return rows.map((r) => r.customer_id);
+}
+
+export async function reopen(db: Db, ticket: Ticket): Promise<void> {
+  await db('tickets').where({ id: ticket.id }).update({ status: 'open', closed_at: null, updated_at: db.fn.now() });
+  await recordEvent(db, 'ticket.reopened', { ticketId: ticket.id, data: { from: ticket.status } });
+}
+
+export async function touch(db: Db, ticketId: number, flags: { needsReview?: boolean } = {}): Promise<void> {
+  await db('tickets')
+    .where({ id: ticketId })
+    .update({ last_message_at: db.fn.now(), updated_at: db.fn.now(), ...(flags.needsReview && { needs_review: true }) });
+}
+
+export async function recordEvent(
+  db: Db,
+  type: string,
+  e: { ticketId?: number | null; customerId?: number | null; data?: Record<string, unknown> },
+): Promise<void> {
+  await db('events').insert({ type, ticket_id: e.ticketId ?? null, customer_id: e.customerId ?? null, data: e.data ?? {} });
+}
+
+export { listTickets, showTicket, type TicketSummary, type TicketDetail } from './views.ts';
