@@ -136,7 +136,13 @@ describe('classify: kind and reasons, rule by rule', () => {
     // normal, including the near misses that must stay customer mail
     ['a plain customer mail', rawMail(), {}, 'normal', []],
     ['"out of office" in the subject, nothing else', rawMail({ Subject: 'Out of office - printer broken again' }), {}, 'normal', []],
-    ['"Automatic reply:" subject from a customer, nothing else', rawMail({ Subject: 'Automatic reply: my order' }), {}, 'normal', []],
+    // responders write these fixed prefixes; people do not start their own subjects with them
+    ['"Automatic reply:" subject, nothing else', rawMail({ Subject: 'Automatic reply: my order' }), {}, 'auto-reply', ['subject:responder']],
+    ['"Re: Automatic reply:" from a customer answering one', rawMail({ Subject: 'Re: Automatic reply: my order' }), {}, 'normal', []],
+    ['a no-reply sender', rawMail({ From: 'Shop <no-reply@shop.example>' }), {}, 'auto-reply', ['from:no-reply']],
+    ['a do-not-reply sender', rawMail({ From: 'donotreply@bank.example' }), {}, 'auto-reply', ['from:no-reply']],
+    ['a person called Noreen', rawMail({ From: 'noreen@example.com' }), {}, 'normal', []],
+    ['list server fields (fml)', rawMail({ 'X-MLServer': 'fml [fml 4.0.3]', 'List-Subscribe': '<mailto:ml-ctl@example.org>' }), {}, 'bulk', ['list-subscribe', 'x-mlserver']],
     ['Auto-Submitted: no', rawMail({ 'Auto-Submitted': 'no' }), {}, 'normal', []],
     ['X-Autoreply: no', rawMail({ 'X-Autoreply': 'no' }), {}, 'normal', []],
     ['X-Auto-Response-Suppress: None', rawMail({ 'X-Auto-Response-Suppress': 'None' }), {}, 'normal', []],
@@ -186,7 +192,7 @@ describe('classify: kind and reasons, rule by rule', () => {
       dsnMail({ reportType: null, headers: { 'Content-Type': 'multipart/mixed; boundary="BOUNDARY.1/mx.example.net"', From: 'no-reply@mx.example.net', Subject: 'Mail' } }),
       { mailFrom: '' },
       'bounce',
-      ['null-return-path', 'returned-message'],
+      ['null-return-path', 'returned-message', 'from:no-reply'],
     ],
     [
       'a bounce that is also Auto-Submitted keeps both reasons',
@@ -284,9 +290,18 @@ describe('classify: subjects', () => {
     const result = await run(rawMail({ Subject: subject }), { mailFrom: '' });
     expect(result).toMatchObject({ kind: 'auto-reply', reasons: ['subject:auto-reply', 'null-return-path'] });
   });
-  it.each(autoSubjects)('%j alone, from a customer, is normal', async (subject) => {
-    expect((await run(rawMail({ Subject: subject }))).kind).toBe('normal');
-  });
+  it.each(autoSubjects.filter((x) => !/^(Automatic reply|Abwesenheitsnotiz|Automatische Antwort|Réponse automatique|Risposta automatica|Respuesta automática)\b/.test(x)))(
+    '%j alone, from a customer, is normal',
+    async (subject) => {
+      expect((await run(rawMail({ Subject: subject }))).kind).toBe('normal');
+    },
+  );
+  it.each(autoSubjects.filter((x) => /^(Automatic reply|Abwesenheitsnotiz|Automatische Antwort|Réponse automatique|Risposta automatica|Respuesta automática)\b/.test(x)))(
+    '%j alone is a responder prefix: an auto-reply',
+    async (subject) => {
+      expect(await run(rawMail({ Subject: subject }))).toMatchObject({ kind: 'auto-reply', reasons: ['subject:responder'] });
+    },
+  );
 });
 
 describe('classify: what a bounce says', () => {
@@ -492,31 +507,28 @@ const BOUNCES_NOT_BOUNCE: Record<string, { kind: MailKind; why: string }> = {
     why: 'a phishing mail with a zip attachment, not a bounce; the source keeps it to see its parser survive',
   },
   'bounces/bounceparser-perl/warning-6.msg': {
-    kind: 'normal',
-    why: 'Lotus Notes "AUTO: ... is out of the office" with no automatic header and a normal return path: a subject alone is not enough',
+    kind: 'auto-reply',
+    why: 'Lotus Notes "AUTO: ... is out of the office": a responder\'s fixed subject prefix, nothing else marks it',
   },
-  'bounces/php-bounce-handler/arf6.txt': { kind: 'bulk', why: 'only the reported newsletter (Precedence: bulk), without the complaint around it' },
-  'bounces/php-bounce-handler/fbl-hotmail.txt': {
-    kind: 'normal',
-    why: 'pre-ARF Hotmail complaint from staff@hotmail.com with an ordinary subject; recognising it would take a vendor rule for a retired format',
-  },
-  'bounces/php-bounce-handler/hotmailbounce.txt': { kind: 'normal', why: 'same pre-ARF Hotmail complaint format as fbl-hotmail.txt' },
+  'bounces/php-bounce-handler/arf6.txt': { kind: 'bounce', why: 'a Hotmail JMRP complaint (X-HmXmrOriginalRecipient) around the reported newsletter' },
+  'bounces/php-bounce-handler/fbl-hotmail.txt': { kind: 'bounce', why: 'a Hotmail JMRP complaint: the fixed subject from staff@hotmail.com' },
+  'bounces/php-bounce-handler/hotmailbounce.txt': { kind: 'bounce', why: 'a Hotmail JMRP complaint (X-HmXmrOriginalRecipient)' },
   'bounces/php-bounce-handler/exchange1.eml': {
     kind: 'normal',
     why: 'starts with a blank line, so it has no header block (RFC 5322) and everything is body; we never read headers out of a body',
   },
   'bounces/php-bounce-handler/exchange2.eml': { kind: 'normal', why: 'no header block, as exchange1.eml' },
   'bounces/sisimai/bsd/lhost-amazonses-10.eml': {
-    kind: 'normal',
+    kind: 'auto-reply',
     why: 'an Amazon SNS notification carrying SES bounce JSON: a webhook payload sent by mail, not a bounce',
   },
-  'bounces/sisimai/bsd/lhost-amazonses-11.eml': { kind: 'normal', why: 'SNS notification with SES JSON, as amazonses-10' },
-  'bounces/sisimai/bsd/lhost-amazonses-12.eml': { kind: 'normal', why: 'SNS notification with SES JSON, as amazonses-10' },
+  'bounces/sisimai/bsd/lhost-amazonses-11.eml': { kind: 'auto-reply', why: 'SNS notification with SES JSON, as amazonses-10' },
+  'bounces/sisimai/bsd/lhost-amazonses-12.eml': { kind: 'auto-reply', why: 'SNS notification with SES JSON, as amazonses-10' },
   'bounces/sisimai/bsd/lhost-fml-02.eml': {
-    kind: 'normal',
-    why: 'fml list manager\'s "you are not a member" notice from the list admin address, no automatic mark',
+    kind: 'bulk',
+    why: 'fml list manager\'s "you are not a member" notice: list server fields (X-MLServer, List-Subscribe)',
   },
-  'bounces/sisimai/bsd/lhost-fml-03.eml': { kind: 'normal', why: 'fml list manager\'s "Loop Alert" notice, as fml-02' },
+  'bounces/sisimai/bsd/lhost-fml-03.eml': { kind: 'bulk', why: 'fml list manager\'s "Loop Alert" notice, as fml-02' },
   'bounces/sisimai/mac/lhost-ezweb-01.eml': {
     kind: 'normal',
     why: 'CR-only line ends after an mbox "From " line: mailparser returns no header and no text, nothing is left to classify',
@@ -569,6 +581,11 @@ const OTHER_NOT_NORMAL: Record<string, { kind: MailKind; why: string }> = {
   'malformed/ruby-mail/mime_emails/raw_email_with_mimepart_without_content_type.eml': { kind: 'bounce', why: 'a real DSN from MAILER-DAEMON' },
   'malformed/sisimai/mailbox/mbox-0': { kind: 'bounce', why: 'an mbox whose first message is a DSN' },
   'malformed/sisimai/mailbox/mbox-1': { kind: 'bounce', why: 'an mbox whose first message is a DSN' },
+  'malformed/ruby-mail/error_emails/encoding_madness.eml': { kind: 'auto-reply', why: 'a notification from no-reply@' },
+  'threads-and-parsing/mailparser/spam.eml': { kind: 'auto-reply', why: 'a mass mailing from noreply@' },
+  'threads-and-parsing/ruby-mail/plain_emails/raw_email_trailing_dot.eml': { kind: 'auto-reply', why: 'a forge notification from noreply@rubyforge.org' },
+  'threads-and-parsing/zammad/mail099.box': { kind: 'auto-reply', why: 'a notification from a noreply address' },
+  'malformed/ruby-mail/mime_emails/raw_email_encoded_stack_level_too_deep.eml': { kind: 'auto-reply', why: 'a notification from gmail-noreply@' },
 };
 
 /** The envelope the receiving MTA recorded in Return-Path; without one, an unknown non-null sender. */
@@ -674,6 +691,10 @@ corpus(`mail-samples corpus at ${SAMPLES}${HAVE_SAMPLES ? '' : ' (missing: skipp
       .map((s) => ({ path: s.path, kind: s.result.kind, expected: OTHER_NOT_NORMAL[s.path]?.kind ?? 'normal' }))
       .filter((s) => s.kind !== s.expected);
     expect(wrong).toEqual([]);
-    for (const s of inCategory('threads-and-parsing')) expect(['normal', 'bulk'], s.path).toContain(s.result.kind);
+    for (const s of inCategory('threads-and-parsing')) {
+      expect(['normal', 'bulk', 'auto-reply'], s.path).toContain(s.result.kind);
+      // the only machine mail among the threads: notifications from no-reply senders
+      if (s.result.kind === 'auto-reply') expect(s.result.reasons, s.path).toEqual(['from:no-reply']);
+    }
   });
 });

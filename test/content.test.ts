@@ -323,7 +323,7 @@ describe.skipIf(!fs.existsSync(INDEX))('visible text of the shared reply samples
 // Size and hostile input: everything stays (close to) linear
 // ---------------------------------------------------------------------------------------------
 
-/** Generous for CI noise; on the development machine these take 5-450 ms (see content.ts). */
+/** Generous for CI noise: on the 2-core development machine each call took 5-500 ms. */
 const BOUND_MS = 3_000;
 
 function timed<T>(work: () => T): { result: T; ms: number } {

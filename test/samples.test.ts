@@ -101,11 +101,15 @@ describe.skipIf(!present)('shared/mail-samples', () => {
     expect(automatic.length).toBeGreaterThan(400);
     const created = await t.db('events')
       .whereIn('type', ['customer.created', 'ticket.created'])
-      .whereRaw(`(data->>'rawId')::bigint = ANY(?)`, [automatic]);
-    expect(created).toEqual([]);
-    const outcomes = await t.db('raw_messages').whereIn('id', automatic).whereIn('outcome', ['ticket_created', 'new_linked_ticket', 'reopened']);
-    expect(outcomes).toEqual([]);
-    const bounces = [...sent.entries()].filter(([, s]) => s.category === 'bounces').map(([id]) => id);
+      .whereRaw(`(data->>'rawId')::bigint = ANY(?)`, [automatic])
+      .select('type', t.db.raw(`data->>'rawId' AS raw_id`));
+    // One file in bounces/ is no bounce at all: a virus mail from an ordinary address (the parser
+    // project keeps it to see its parser survive). It is customer-like mail and becomes a ticket.
+    const notABounce = 'bounces/bounceparser-perl/virus-caused-multiple-weird-reports.msg';
+    expect(created.map((e) => `${e.type} ${sent.get(Number(e.raw_id))?.path}`).filter((e) => !e.endsWith(notABounce))).toEqual([]);
+    const outcomes = await t.db('raw_messages').whereIn('id', automatic).whereIn('outcome', ['ticket_created', 'new_linked_ticket', 'reopened']).pluck('id');
+    expect(outcomes.map((id) => sent.get(id)?.path).filter((p) => p !== notABounce)).toEqual([]);
+    const bounces = [...sent.entries()].filter(([, s]) => s.category === 'bounces' && s.path !== notABounce).map(([id]) => id);
     expect(await t.db('messages').whereIn('raw_message_id', bounces)).toEqual([]);
     expect(await t.db('outbound_messages').count<{ count: number }[]>({ count: '*' })).toEqual([{ count: 0 }]);
     const { rows: jobs } = await t.db.raw(`SELECT count(*)::int AS n FROM pgboss.job WHERE name NOT LIKE 'inbound.process%'`);

@@ -38,20 +38,25 @@ export async function findOrCreateCustomer(
     return { customer: existing, created: false };
   }
   const companyId = await companyForAddress(db, email);
-  const [row] = await db('customers')
-    .insert({
+  // the customer and its address in one statement
+  const { rows } = await db.raw<{ rows: (Customer & { email_id: number | null })[] }>(
+    `WITH c AS (
+       INSERT INTO customers (name, company_id, company_source) VALUES (:name, :companyId, :source)
+       RETURNING id, name, company_id, company_source
+     ), e AS (
+       INSERT INTO customer_emails (customer_id, address, is_primary) SELECT id, :email, true FROM c
+       ON CONFLICT (address) DO NOTHING RETURNING id
+     )
+     SELECT c.*, (SELECT id FROM e) AS email_id FROM c`,
+    {
       name: displayName?.trim() || email.slice(0, email.indexOf('@')),
-      company_id: companyId ?? null,
-      company_source: companyId ? 'domain' : null,
-    })
-    .returning<Customer[]>(['id', 'name', 'company_id', 'company_source']);
-  const customer = row!;
-  const inserted = await db('customer_emails')
-    .insert({ customer_id: customer.id, address: email, is_primary: true })
-    .onConflict('address')
-    .ignore()
-    .returning('id');
-  if (inserted.length === 0) {
+      companyId: companyId ?? null,
+      source: companyId ? 'domain' : null,
+      email,
+    },
+  );
+  const { email_id, ...customer } = rows[0]!;
+  if (email_id === null) {
     // another transaction created this address first: use its customer
     await db('customers').where({ id: customer.id }).delete();
     return { customer: (await findCustomerByAddress(db, email))!, created: false };

@@ -241,6 +241,13 @@ function bounceReasons(view: MailView): string[] {
   const nullPath = view.nullPathReasons;
   const strong = [...reportReasons(view), ...daemonReasons(view)];
   if (view.headers.has('x-failed-recipients')) strong.push('x-failed-recipients'); // Exim puts it only on bounces
+  // Microsoft's junk-mail reporting program (JMRP) sends complaints in its own format, not ARF
+  if (view.headers.has('x-hmxmroriginalrecipient')) strong.push('complaint:jmrp');
+  // ...or only in the reported message, which mailparser reduces to a summary when it is inline:
+  // then it is the fixed subject from Microsoft's own mail domains
+  if (/^complaint about message from /i.test(view.subject) && /@(hotmail|outlook|live|msn)\.com$/.test(view.fromAddress)) {
+    strong.push('complaint:jmrp');
+  }
   // Mail with a null return path carrying a mail back is a bounce; an MDN may carry headers too.
   if (nullPath.length > 0 && hasPart(view, RETURNED_TYPES) && !isMdn(view)) strong.push('returned-message');
   const weak: string[] = [];
@@ -271,6 +278,12 @@ function daemonReasons(view: MailView): string[] {
 }
 
 // Subjects of vacation and out-of-office replies: Exchange, Gmail, Zimbra, Apple and their translations.
+const NO_REPLY_LOCAL = /^(no-?reply|do-?not-?reply|donotreply|no_reply|noreply-[\w.-]+|[\w.-]+[-.]noreply)$/i;
+
+/** Subjects only auto-responders write: a fixed prefix with a fixed phrase. */
+const RESPONDER_SUBJECT =
+  /^\s*(auto:\s.*\bis out of (the )?office\b|out of office auto-?reply\s*:|automatic reply\s*:|auto-?reply\s*:|abwesenheitsnotiz\s*:|automatische antwort\s*:|réponse automatique\s*:|risposta automatica\s*:|respuesta automática\s*:)/i;
+
 const AUTO_REPLY_SUBJECT = new RegExp(
   [
     '^\\s*\\[?auto(matic)?[ -]?(reply|response|antwort|answer)\\b',
@@ -312,9 +325,14 @@ function autoReplyReasons(view: MailView): string[] {
   if (isMdn(view)) reasons.push('report:disposition-notification');
   const precedence = firstToken(view.headers.get('precedence'));
   if (precedence === 'auto_reply') reasons.push('precedence:auto_reply');
-  // A customer may well write "out of office" in a subject; only a mailer's marks make it one.
+  // No-reply senders are machines by their own account (notifications, alerts): nobody reads an
+  // answer to them, and they must never open a conversation.
+  if (NO_REPLY_LOCAL.test(localPart(view.fromAddress))) reasons.push('from:no-reply');
+  // A customer may well write "out of office" in a subject; only a mailer's marks make it one,
+  // or the fixed prefixes responders write and people do not ("AUTO: ... is out of the office").
   const backed = suppressing || ['auto_reply', 'bulk', 'junk'].includes(precedence ?? '') || view.nullPathReasons.length > 0;
-  if (backed && AUTO_REPLY_SUBJECT.test(view.subject)) {
+  if (!backed && RESPONDER_SUBJECT.test(view.subject)) reasons.push('subject:responder');
+  else if (backed && AUTO_REPLY_SUBJECT.test(view.subject)) {
     reasons.push('subject:auto-reply');
     if (precedence && precedence !== 'auto_reply') reasons.push(`precedence:${precedence}`);
     reasons.push(...view.nullPathReasons);
@@ -333,7 +351,10 @@ function bulkReasons(view: MailView): string[] {
   const reasons: string[] = [];
   const precedence = firstToken(view.headers.get('precedence'));
   if (precedence === 'bulk' || precedence === 'list' || precedence === 'junk') reasons.push(`precedence:${precedence}`);
-  for (const name of ['list-id', 'list-unsubscribe', 'list-post']) if (view.headers.has(name)) reasons.push(name);
+  // RFC 2369/2919 list fields, and the headers of list servers that predate them (fml, Mailman)
+  for (const name of ['list-id', 'list-unsubscribe', 'list-post', 'list-subscribe', 'list-help', 'list-owner', 'x-mlserver', 'x-mailman-version']) {
+    if (view.headers.has(name)) reasons.push(name);
+  }
   return reasons;
 }
 

@@ -14,7 +14,9 @@ import {
   findTicketByToken,
   isAssociated,
   recordEvent,
+  recordEvents,
   reopen,
+  type EventRecord,
   touch,
   type Ticket,
 } from '../tickets/index.ts';
@@ -52,6 +54,8 @@ export type Outcome =
   | 'new_linked_ticket'
   | 'auto_reply'
   | 'auto_reply_unmatched'
+  | 'automatic'
+  | 'automatic_unmatched'
   | 'bounce'
   | 'bounce_unmatched'
   | 'own_mail';
@@ -207,7 +211,10 @@ async function deliver(
   // sender address (the subject number). Domains without a DMARC policy ('none') are most of the
   // world's small senders; they are not refused, their verdicts are kept on the message.
   const untrustedFrom = auth?.dmarc === 'fail';
-  const isAutoReply = classification.kind === 'auto-reply';
+  // Machine mail joins the ticket it answers and opens nothing: auto-replies; bulk and list mail
+  // (newsletters to a support address are noise, not requests); and mail with the null reverse
+  // path, which RFC 5321 reserves for notifications that must not be answered.
+  const automatic = classification.kind === 'auto-reply' || classification.kind === 'bulk' || row.mail_from === '';
   const refs = messageIdsOf(mail);
 
   // 1. a reply token in a recipient address: support+<token>@...
@@ -215,26 +222,33 @@ async function deliver(
   // 2. In-Reply-To / References naming a message of a ticket
   ticket ??= await findTicketByMessageIds(trx, refs);
 
-  if (isAutoReply) {
-    // An auto-reply joins the ticket it answers, and nothing else: no new ticket, no customer.
-    if (!ticket) return 'auto_reply_unmatched';
+  if (automatic) {
+    const kind = classification.kind === 'auto-reply' ? 'auto_reply' : 'automatic';
+    if (!ticket) return `${kind}_unmatched`;
     await storeMessage(trx, { ticket, rawId: row.id, mail, classification, auth, untrustedFrom, customerId: null });
     await touch(trx, ticket.id);
-    return 'auto_reply';
+    return kind;
   }
 
   const sender = firstAddress(mail, row.mail_from);
   if (!sender) throw new UnprocessableMail('no sender address (From, Reply-To and envelope sender are all empty or invalid)');
+  const events: EventRecord[] = [];
   const { customer, created } = await findOrCreateCustomer(trx, sender.address, sender.name);
-  if (created) await recordEvent(trx, 'customer.created', { customerId: customer.id, data: { address: sender.address, rawId: row.id } });
+  if (created) events.push({ type: 'customer.created', customerId: customer.id, data: { address: sender.address, rawId: row.id } });
 
   // 3. a ticket number in the subject, only from someone the ticket knows, with a From we can trust
   if (!ticket) ticket = await ticketBySubjectNumber(trx, mail.subject ?? '', receivedBy.id, customer, untrustedFrom);
 
   let outcome: Outcome;
   if (!ticket) {
-    ticket = await createTicket(trx, { inboxId: receivedBy.id, requesterId: customer.id, companyId: customer.company_id, subject: plainText(mail.subject ?? '') });
-    await recordEvent(trx, 'ticket.created', { ticketId: ticket.id, customerId: customer.id, data: { number: ticket.number, rawId: row.id } });
+    ticket = await createTicket(trx, {
+      inboxId: receivedBy.id,
+      requesterId: customer.id,
+      companyId: customer.company_id,
+      subject: plainText(mail.subject ?? ''),
+      needsReview: untrustedFrom,
+    });
+    events.push({ type: 'ticket.created', ticketId: ticket.id, customerId: customer.id, data: { number: ticket.number, rawId: row.id } });
     outcome = 'ticket_created';
   } else if (ticket.status === 'closed' || ticket.status === 'resolved') {
     const closedDays = ticket.closed_at ? (Date.now() - ticket.closed_at.getTime()) / 86_400_000 : 0;
@@ -246,8 +260,9 @@ async function deliver(
         companyId: customer.company_id,
         subject: plainText(mail.subject ?? previous.subject),
         previousTicketId: previous.id,
+        needsReview: untrustedFrom,
       });
-      await recordEvent(trx, 'ticket.created', { ticketId: ticket.id, customerId: customer.id, data: { number: ticket.number, previousTicketId: previous.id, rawId: row.id } });
+      events.push({ type: 'ticket.created', ticketId: ticket.id, customerId: customer.id, data: { number: ticket.number, previousTicketId: previous.id, rawId: row.id } });
       outcome = 'new_linked_ticket';
     } else {
       await reopen(trx, ticket);
@@ -258,8 +273,9 @@ async function deliver(
   }
 
   await storeMessage(trx, { ticket, rawId: row.id, mail, classification, auth, untrustedFrom, customerId: customer.id });
-  await touch(trx, ticket.id, { needsReview: untrustedFrom });
-  await recordEvent(trx, 'message.received', { ticketId: ticket.id, customerId: customer.id, data: { rawId: row.id, outcome } });
+  // a new ticket was created with its time stamps and flag already
+  if (outcome !== 'ticket_created' && outcome !== 'new_linked_ticket') await touch(trx, ticket.id, { needsReview: untrustedFrom });
+  events.push({ type: 'message.received', ticketId: ticket.id, customerId: customer.id, data: { rawId: row.id, outcome } });
 
   // CC and the other To addresses follow the ticket (not our inboxes, not ourselves, not the sender)
   const others = addressList(mail, ['to', 'cc'])
@@ -270,7 +286,8 @@ async function deliver(
   const followerIds: number[] = [];
   for (const a of others) followerIds.push((await findOrCreateCustomer(trx, a.address, a.name)).customer.id);
   const added = await addFollowers(trx, ticket, followerIds);
-  if (added.length > 0) await recordEvent(trx, 'ticket.followers_added', { ticketId: ticket.id, data: { customerIds: added } });
+  if (added.length > 0) events.push({ type: 'ticket.followers_added', ticketId: ticket.id, data: { customerIds: added } });
+  await recordEvents(trx, events);
   return outcome;
 }
 

@@ -34,25 +34,30 @@ export function newReplyToken(): string {
 
 export async function createTicket(
   db: Db,
-  t: { inboxId: number; requesterId: number; companyId: number | null; subject: string; previousTicketId?: number },
+  t: { inboxId: number; requesterId: number; companyId: number | null; subject: string; previousTicketId?: number; needsReview?: boolean },
 ): Promise<Ticket> {
-  // the inbox row's lock hands out numbers in order, one transaction at a time
-  const [{ number }] = await db('inboxes')
-    .where({ id: t.inboxId })
-    .increment('next_ticket_number', 1)
-    .returning(db.raw('next_ticket_number - 1 AS number'));
-  const [ticket] = await db('tickets')
-    .insert({
-      inbox_id: t.inboxId,
-      number,
-      requester_id: t.requesterId,
-      company_id: t.companyId,
+  // The inbox row's lock hands out numbers in order, one transaction at a time; one statement
+  // takes the number and inserts the ticket.
+  const { rows } = await db.raw<{ rows: Ticket[] }>(
+    `WITH n AS (
+       UPDATE inboxes SET next_ticket_number = next_ticket_number + 1 WHERE id = :inboxId
+       RETURNING id, next_ticket_number - 1 AS number
+     )
+     INSERT INTO tickets (inbox_id, number, requester_id, company_id, subject, reply_token, previous_ticket_id, needs_review)
+     SELECT n.id, n.number, :requesterId, :companyId, :subject, :token, :previous, :needsReview FROM n
+     RETURNING ${TICKET_COLUMNS.join(', ')}`,
+    {
+      inboxId: t.inboxId,
+      requesterId: t.requesterId,
+      companyId: t.companyId,
       subject: t.subject.slice(0, 998),
-      reply_token: newReplyToken(),
-      previous_ticket_id: t.previousTicketId ?? null,
-    })
-    .returning<Ticket[]>(TICKET_COLUMNS);
-  return ticket!;
+      token: newReplyToken(),
+      previous: t.previousTicketId ?? null,
+      needsReview: t.needsReview ?? false,
+    },
+  );
+  if (!rows[0]) throw new Error(`no inbox ${t.inboxId}`);
+  return rows[0];
 }
 
 
@@ -106,6 +111,21 @@ export async function touch(db: Db, ticketId: number, flags: { needsReview?: boo
   await db('tickets')
     .where({ id: ticketId })
     .update({ last_message_at: db.fn.now(), updated_at: db.fn.now(), ...(flags.needsReview && { needs_review: true }) });
+}
+
+export interface EventRecord {
+  type: string;
+  ticketId?: number | null;
+  customerId?: number | null;
+  data?: Record<string, unknown>;
+}
+
+/** Several events in one insert. */
+export async function recordEvents(db: Db, events: EventRecord[]): Promise<void> {
+  if (events.length === 0) return;
+  await db('events').insert(
+    events.map((e) => ({ type: e.type, ticket_id: e.ticketId ?? null, customer_id: e.customerId ?? null, data: e.data ?? {} })),
+  );
 }
 
 export async function recordEvent(
