@@ -32,11 +32,10 @@ export async function findOrCreateCustomer(
   displayName: string | undefined,
 ): Promise<{ customer: Customer; created: boolean }> {
   const email = normalizeAddress(address);
+  // Domain matching places new customers only: a known customer's company (or none) is settled,
+  // and moving customers when a company gains a domain is that change's business.
   const existing = await findCustomerByAddress(db, email);
-  if (existing) {
-    await applyDomainCompany(db, existing, email);
-    return { customer: existing, created: false };
-  }
+  if (existing) return { customer: existing, created: false };
   const companyId = await companyForAddress(db, email);
   // the customer and its address in one statement
   const { rows } = await db.raw<{ rows: (Customer & { email_id: number | null })[] }>(
@@ -62,14 +61,4 @@ export async function findOrCreateCustomer(
     return { customer: (await findCustomerByAddress(db, email))!, created: false };
   }
   return { customer, created: true };
-}
-
-/** A customer without a company joins the one their domain matches; a hand-picked company stays. */
-async function applyDomainCompany(db: Db, customer: Customer, address: string): Promise<void> {
-  if (customer.company_id !== null || customer.company_source === 'manual') return;
-  const companyId = await companyForAddress(db, address);
-  if (!companyId) return;
-  await db('customers').where({ id: customer.id }).whereNull('company_id').update({ company_id: companyId, company_source: 'domain', updated_at: db.fn.now() });
-  customer.company_id = companyId;
-  customer.company_source = 'domain';
 }

@@ -202,7 +202,7 @@ async function deliver(
   classification: Classification,
   auth: AuthResult | undefined,
 ): Promise<Outcome> {
-  const inboxes = await trx('inboxes').select<InboxRef[]>('id', 'address');
+  const inboxes = await inboxRefs(ctx.db, trx);
   const inboxByAddress = new Map(inboxes.map((i) => [i.address, i]));
   const receivedBy = row.rcpt_to.map((r) => inboxByAddress.get(inboxAddressOf(r))).find(Boolean);
   if (!receivedBy) throw new UnprocessableMail('no inbox among the recipients (the inbox may have been deleted)');
@@ -289,6 +289,17 @@ async function deliver(
   if (added.length > 0) events.push({ type: 'ticket.followers_added', ticketId: ticket.id, data: { customerIds: added } });
   await recordEvents(trx, events);
   return outcome;
+}
+
+// The inbox list is read on every mail and changes rarely: a few seconds of staleness only
+// delays the recognition of a brand-new inbox's address among the CC.
+const inboxCache = new WeakMap<Knex, { at: number; rows: InboxRef[] }>();
+async function inboxRefs(db: Knex, trx: Knex.Transaction): Promise<InboxRef[]> {
+  const cached = inboxCache.get(db);
+  if (cached && Date.now() - cached.at < 5_000) return cached.rows;
+  const rows = await trx('inboxes').select<InboxRef[]>('id', 'address');
+  inboxCache.set(db, { at: Date.now(), rows });
+  return rows;
 }
 
 async function ticketByToken(

@@ -19,6 +19,21 @@ export interface NewMessage {
   customerId: number | null;
 }
 
+/**
+ * HTML past this size is shown cut (the original mail keeps all of it): sanitizing costs about
+ * 0.1 s per MB, and no agent reads megabytes of markup.
+ */
+const MAX_DISPLAY_HTML = 2 * 1024 * 1024;
+/** The visible reply is at the top of a mail; its text is looked for in the first part only. */
+const MAX_VISIBLE_SOURCE = 256 * 1024;
+
+/** Cuts HTML at a tag boundary near `max` characters. */
+function head(html: string, max: number): { html: string; cut: boolean } {
+  if (html.length <= max) return { html, cut: false };
+  const lt = html.lastIndexOf('<', max);
+  return { html: html.slice(0, lt > max / 2 ? lt : max), cut: true };
+}
+
 /** Where an attachment's bytes are served (the web role maps it to the ticket's access rules). */
 export const attachmentUrl = (sha256: string): string => `/attachments/${sha256}`;
 
@@ -30,12 +45,23 @@ export async function storeMessage(trx: Knex.Transaction, m: NewMessage): Promis
     sha256: createHash('sha256').update(a.content).digest(),
   }));
   const byCid = new Map(files.filter((f) => f.a.cid).map((f) => [f.a.cid!.replace(/^<|>$/g, ''), f.sha256.toString('hex')]));
-  const html = typeof mail.html === 'string' ? plainText(sanitizeHtml(mail.html, { cidUrl: (cid: string) => {
-    const sha = byCid.get(cid);
-    return sha && attachmentUrl(sha);
-  } })) : null;
+  let html: string | null = null;
+  if (typeof mail.html === 'string') {
+    const shown = head(mail.html, MAX_DISPLAY_HTML);
+    html = plainText(sanitizeHtml(shown.html, { cidUrl: (cid: string) => {
+      const sha = byCid.get(cid);
+      return sha && attachmentUrl(sha);
+    } }));
+    if (shown.cut) html += '<p><em>[This message is too long to show whole: the rest is in the original mail.]</em></p>';
+  }
   const text = plainText(mail.text ?? '');
-  const visible = plainText(text.trim() ? visibleText(text) : typeof mail.html === 'string' ? visibleTextFromHtml(mail.html) : '');
+  const visible = plainText(
+    text.trim()
+      ? visibleText(text.slice(0, MAX_VISIBLE_SOURCE))
+      : typeof mail.html === 'string'
+        ? visibleTextFromHtml(head(mail.html, MAX_VISIBLE_SOURCE).html)
+        : '',
+  );
   const [from] = addressList(mail, ['from']);
   const refs = messageIdsOf(mail);
 
