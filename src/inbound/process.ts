@@ -141,29 +141,16 @@ async function apply(
   // The row lock makes a retried job and a manual reprocess wait for each other.
   const locked = await trx('raw_messages').select('status').where({ id: row.id }).forUpdate().first<{ status: string }>();
   if (!locked || locked.status === 'processed') return 'skipped';
-  const outcome = await route(trx, ctx, row, mail, classification, auth);
+  const outcome =
+    classification.kind === 'own'
+      ? 'own_mail'
+      : classification.kind === 'bounce'
+        ? await recordBounce(trx, classification, row.id)
+        : await deliver(trx, ctx, row, mail, classification, auth);
   await trx('raw_messages')
     .where({ id: row.id })
     .update({ status: 'processed', outcome, error: null, processed_at: trx.fn.now(), attempts: trx.raw('attempts + 1') });
   return outcome;
-}
-
-async function route(
-  trx: Knex.Transaction,
-  ctx: InboundContext,
-  row: RawRow,
-  mail: ParsedMail,
-  classification: Classification,
-  auth: AuthResult | undefined,
-): Promise<Outcome> {
-  switch (classification.kind) {
-    case 'own':
-      return 'own_mail';
-    case 'bounce':
-      return recordBounce(trx, classification, row.id);
-    default:
-      return deliver(trx, ctx, row, mail, classification, auth);
-  }
 }
 
 /** A bounce marks the message it answers; a hard one suppresses that message's recipient. */

@@ -1,13 +1,16 @@
 // Read models of tickets for the command line (and later the API): snake_case, like the JSON API.
 import type { Db } from '../db/index.ts';
 
-export interface TicketSummary {
+interface TicketBase {
   id: number;
   number: number;
   inbox: string;
   subject: string;
   status: string;
   priority: string;
+}
+
+export interface TicketSummary extends TicketBase {
   requester: string | null;
   company: string | null;
   messages: number;
@@ -32,13 +35,7 @@ export async function listTickets(db: Db, filter: { status?: string; limit?: num
   return q;
 }
 
-export interface TicketDetail {
-  id: number;
-  number: number;
-  inbox: string;
-  subject: string;
-  status: string;
-  priority: string;
+export interface TicketDetail extends TicketBase {
   type: string | null;
   tags: string[];
   needs_review: boolean;
