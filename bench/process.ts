@@ -9,13 +9,16 @@ import { createSmtpIngest, storeBatch } from '../src/ingest/index.ts';
 import { processRawMessage, type InboundSettings } from '../src/inbound/index.ts';
 import { staticResolver } from '../src/inbound/auth.ts';
 import { LOOP_HEADER } from '../src/inbound/mail-fields.ts';
-import { startWorker } from '../src/worker/index.ts';
+import { spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { createHash } from 'node:crypto';
 import { benchDatabase, log, round, startLoadGenerator, writeResult } from './_support.ts';
 
 const { values } = parseArgs({
   args: process.argv.slice(3),
-  options: { mails: { type: 'string', default: '3000' }, connections: { type: 'string', default: '10' }, concurrency: { type: 'string', default: '4' } },
+  options: { mails: { type: 'string', default: '3000' }, connections: { type: 'string', default: '10' }, concurrency: { type: 'string', default: '8' }, workers: { type: 'string', default: '1' } },
 });
 
 const database = await benchDatabase();
@@ -58,13 +61,31 @@ for (const [name, raw] of [['links2000', links], ['html5mb', bigHtml]] as const)
   console.log(`${name.padEnd(10)} ${(raw.length / 1024).toFixed(0)} KB processed in ${single[name]!.ms} ms (${outcome})`);
 }
 
-// (2) end to end: SMTP in, ticket out
+// (2) end to end: SMTP in, ticket out. The worker role runs as a process of its own, as it would
+// in production (roles scale apart), so the ingest and the worker do not share one event loop.
+// Worker processes of their own (--workers N); on this 2-core machine a second one only competes
+// with PostgreSQL and the ingest for the same cores.
+const workerProcesses = await Promise.all(
+  Array.from({ length: Number(values.workers) }, async () => {
+    const child = spawn(process.execPath, [path.resolve(import.meta.dirname, '../bin/inbound.js'), 'start', '--roles', 'worker'], {
+      env: { ...process.env, DATABASE_URL: database.url, WORKER_CONCURRENCY: values.concurrency, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        if (line.includes('"worker started"')) resolve();
+        if (process.env.BENCH_WORKER_LOG) appendFileSync(process.env.BENCH_WORKER_LOG, line + '\n');
+      });
+      child.once('exit', (code) => reject(new Error(`worker exited (${code})`)));
+    });
+    return child;
+  }),
+);
 const ingest = createSmtpIngest(
   { host: '127.0.0.1', port: 0, hostname: 'bench', maxMessageBytes: 25 * 1024 * 1024, maxClients: 100, tls: undefined, shutdownTimeoutMs: 5_000 },
   { pool, boss, log, findInbox: cachedInboxLookup(inboxes) },
 );
 const port = (await ingest.listen()).port;
-const worker = await startWorker({ url: database.url, db, boss, log, concurrency: Number(values.concurrency), inbound: settings });
 const load = startLoadGenerator();
 const MAILS = Number(values.mails);
 const before = Number((await db('raw_messages').count<{ count: number }[]>({ count: '*' }))[0]!.count);
@@ -80,6 +101,7 @@ const seconds = (performance.now() - t0) / 1000;
 const tickets = Number((await db('tickets').count<{ count: number }[]>({ count: '*' }))[0]!.count);
 const processed = Number((await db('raw_messages').where({ status: 'processed' }).count<{ count: number }[]>({ count: '*' }))[0]!.count) - 2;
 const e2e = {
+  workerProcesses: Number(values.workers),
   mails: MAILS,
   connections: Number(values.connections),
   workerConcurrency: Number(values.concurrency),
@@ -96,7 +118,10 @@ const file = await writeResult('process', { target: 'single mails well under 1 s
 console.log(`written to ${file}`);
 
 load.stop();
-await worker.stop();
+await Promise.all(workerProcesses.map((w) => new Promise((r) => {
+  w.once('exit', r);
+  w.kill('SIGTERM');
+})));
 await ingest.close();
 await boss.stop({ graceful: false });
 await pool.end();

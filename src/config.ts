@@ -30,7 +30,7 @@ const schema = z.object({
   PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
   OUTBOUND_SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
   MAX_MESSAGE_BYTES: positiveInt.default(25 * 1024 * 1024),
-  WORKER_CONCURRENCY: positiveInt.max(64).default(4),
+  WORKER_CONCURRENCY: positiveInt.max(64).default(8),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(30_000),
   REOPEN_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { dkimSign } from 'mailauth';
 import type { DKIMSignOptions } from 'mailauth';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { authenticateMail, staticResolver } from '../src/inbound/auth.ts';
+import { authenticateMail, cachingResolver, staticResolver } from '../src/inbound/auth.ts';
 import type { AuthInput, DnsResolver, Verdict } from '../src/inbound/auth.ts';
 
 const MTA = 'mx.inbound.test';
@@ -376,5 +376,31 @@ describe.skipIf(!haveSamples)('mail samples with DKIM signatures', () => {
       expect(result.dkimDomains, sample.path).toEqual([]);
       expect(result.untrustedFrom, sample.path).toBe(true);
     }
+  });
+});
+
+describe('cachingResolver', () => {
+  it('keeps answers and "no such record" for a while, and asks again after a timeout', async () => {
+    const asked: string[] = [];
+    const answers: Record<string, () => unknown> = {
+      'TXT:a.example': () => [['v=spf1 -all']],
+      'TXT:none.example': () => {
+        throw Object.assign(new Error('no such name'), { code: 'ENOTFOUND' });
+      },
+      'TXT:slow.example': () => {
+        throw Object.assign(new Error('timed out'), { code: 'ETIMEOUT' });
+      },
+    };
+    const resolver = cachingResolver(async (name, rrtype) => {
+      asked.push(`${rrtype}:${name}`);
+      return answers[`${rrtype}:${name}`]!();
+    });
+    expect(await resolver('a.example', 'TXT')).toEqual([['v=spf1 -all']]);
+    expect(await resolver('A.Example', 'TXT')).toEqual([['v=spf1 -all']]);
+    await expect(resolver('none.example', 'TXT')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    await expect(resolver('none.example', 'TXT')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    await expect(resolver('slow.example', 'TXT')).rejects.toMatchObject({ code: 'ETIMEOUT' });
+    await expect(resolver('slow.example', 'TXT')).rejects.toMatchObject({ code: 'ETIMEOUT' });
+    expect(asked).toEqual(['TXT:a.example', 'TXT:none.example', 'TXT:slow.example', 'TXT:slow.example']);
   });
 });

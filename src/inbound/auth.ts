@@ -52,7 +52,34 @@ const MAIL_DNS_BUDGET_MS = 20_000;
 
 // c-ares retries by itself (default 4 tries, growing timeouts); keep it inside our own query timeout.
 const system = new Resolver({ timeout: 2_000, tries: 2 });
-const systemResolver: DnsResolver = (name, rrtype) => system.resolve(name, rrtype);
+const systemResolver: DnsResolver = cachingResolver((name, rrtype) => system.resolve(name, rrtype));
+
+/**
+ * Answers (and "no such record" answers) are kept for a minute: mail comes from the same few
+ * domains over and over, and every mail asks for their SPF, DMARC and DKIM records. Timeouts and
+ * server failures are not kept, so the next mail asks again.
+ */
+export function cachingResolver(resolver: DnsResolver, ttlMs = 60_000, max = 10_000): DnsResolver {
+  const cache = new Map<string, { until: number; value?: unknown; error?: unknown }>();
+  return async (name, rrtype) => {
+    const key = `${rrtype}:${name.toLowerCase()}`;
+    const hit = cache.get(key);
+    if (hit && hit.until > Date.now()) {
+      if (hit.error) throw hit.error;
+      return hit.value;
+    }
+    if (cache.size >= max) cache.clear();
+    try {
+      const value = await resolver(name, rrtype);
+      cache.set(key, { until: Date.now() + ttlMs, value });
+      return value;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ENOTFOUND' || code === 'ENODATA') cache.set(key, { until: Date.now() + ttlMs, error: err });
+      throw err;
+    }
+  };
+}
 
 export async function authenticateMail(input: AuthInput): Promise<AuthResult> {
   const budget = new AbortController();
