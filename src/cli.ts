@@ -167,6 +167,7 @@ async function messagesCommand(config: Config, args: string[]): Promise<number> 
           size: m.size,
           'message-id': m.message_id ?? '',
           status: m.status,
+          outcome: m.outcome ?? '',
           error: m.error ?? '',
         })),
       );

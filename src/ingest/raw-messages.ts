@@ -19,12 +19,14 @@ export interface RawMessageSummary {
   duplicate_of: number | null;
   attempts: number;
   error: string | null;
+  /** what processing made of it: ticket_created, reply, bounce, auto_reply, ... */
+  outcome: string | null;
   processed_at: Date | null;
 }
 
 const SUMMARY_COLUMNS = [
   'id', 'received_at', 'mail_from', 'rcpt_to', 'remote_address', 'helo', 'size', 'sha256',
-  'message_id', 'status', 'duplicate_of', 'attempts', 'error', 'processed_at',
+  'message_id', 'status', 'duplicate_of', 'attempts', 'error', 'outcome', 'processed_at',
 ];
 
 type SummaryRow = Omit<RawMessageSummary, 'sha256'> & { sha256: Buffer };
