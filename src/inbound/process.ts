@@ -75,6 +75,14 @@ interface RawRow {
   helo: string | null;
 }
 
+/** What is known of a mail before the transaction: the stored row, its parse and its checks. */
+interface Work {
+  row: RawRow;
+  mail: ParsedMail;
+  classification: Classification;
+  auth: AuthResult | undefined;
+}
+
 const MAX_FOLLOWERS_PER_MAIL = 50;
 
 export async function processRawMessage(ctx: InboundContext, rawId: number, opts: { finalAttempt?: boolean } = {}): Promise<Outcome> {
@@ -110,7 +118,7 @@ export async function processRawMessage(ctx: InboundContext, rawId: number, opts
             mta: ctx.settings.mta,
             resolver: ctx.settings.resolver,
           });
-    const outcome = await db.transaction((trx) => apply(trx, ctx, row, mail, classification, auth));
+    const outcome = await db.transaction((trx) => apply(trx, ctx, { row, mail, classification, auth }));
     log.debug({ raw: rawId, outcome, kind: classification.kind }, 'mail processed');
     return outcome;
   } catch (err) {
@@ -130,14 +138,8 @@ async function quarantine(ctx: InboundContext, rawId: number, reason: string): P
   return 'quarantined';
 }
 
-async function apply(
-  trx: Knex.Transaction,
-  ctx: InboundContext,
-  row: RawRow,
-  mail: ParsedMail,
-  classification: Classification,
-  auth: AuthResult | undefined,
-): Promise<Outcome> {
+async function apply(trx: Knex.Transaction, ctx: InboundContext, work: Work): Promise<Outcome> {
+  const { row, classification } = work;
   // The row lock makes a retried job and a manual reprocess wait for each other.
   const locked = await trx('raw_messages').select('status').where({ id: row.id }).forUpdate().first<{ status: string }>();
   if (!locked || locked.status === 'processed') return 'skipped';
@@ -146,7 +148,7 @@ async function apply(
       ? 'own_mail'
       : classification.kind === 'bounce'
         ? await recordBounce(trx, classification, row.id)
-        : await deliver(trx, ctx, row, mail, classification, auth);
+        : await deliver(trx, ctx, work);
   await trx('raw_messages')
     .where({ id: row.id })
     .update({ status: 'processed', outcome, error: null, processed_at: trx.fn.now(), attempts: trx.raw('attempts + 1') });
@@ -181,14 +183,8 @@ interface InboxRef {
   address: string;
 }
 
-async function deliver(
-  trx: Knex.Transaction,
-  ctx: InboundContext,
-  row: RawRow,
-  mail: ParsedMail,
-  classification: Classification,
-  auth: AuthResult | undefined,
-): Promise<Outcome> {
+async function deliver(trx: Knex.Transaction, ctx: InboundContext, work: Work): Promise<Outcome> {
+  const { row, mail, classification, auth } = work;
   const inboxes = await inboxRefs(ctx.db, trx);
   const inboxByAddress = new Map(inboxes.map((i) => [i.address, i]));
   const receivedBy = row.rcpt_to.map((r) => inboxByAddress.get(inboxAddressOf(r))).find(Boolean);
