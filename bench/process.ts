@@ -67,7 +67,8 @@ for (const [name, raw] of [['links2000', links], ['html5mb', bigHtml]] as const)
 // with PostgreSQL and the ingest for the same cores.
 const workerProcesses = await Promise.all(
   Array.from({ length: Number(values.workers) }, async () => {
-    const child = spawn(process.execPath, [path.resolve(import.meta.dirname, '../bin/inbound.js'), 'start', '--roles', 'worker'], {
+    const profile = process.env.BENCH_WORKER_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_PROF}`] : [];
+    const child = spawn(process.execPath, [...profile, path.resolve(import.meta.dirname, '../bin/inbound.js'), 'start', '--roles', 'worker'], {
       env: { ...process.env, DATABASE_URL: database.url, WORKER_CONCURRENCY: values.concurrency, LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
