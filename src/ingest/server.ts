@@ -71,7 +71,7 @@ export function createSmtpIngest(options: IngestOptions, deps: IngestDeps): Smtp
     disableReverseLookup: true,
     logger: false,
 
-    onConnect(session, callback) {
+    onConnect(_session, callback) {
       if (draining) return callback(SHUTTING_DOWN());
       callback();
     },

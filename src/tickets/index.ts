@@ -128,12 +128,8 @@ export async function recordEvents(db: Db, events: EventRecord[]): Promise<void>
   );
 }
 
-export async function recordEvent(
-  db: Db,
-  type: string,
-  e: { ticketId?: number | null; customerId?: number | null; data?: Record<string, unknown> },
-): Promise<void> {
-  await db('events').insert({ type, ticket_id: e.ticketId ?? null, customer_id: e.customerId ?? null, data: e.data ?? {} });
+export async function recordEvent(db: Db, type: string, e: Omit<EventRecord, 'type'>): Promise<void> {
+  await recordEvents(db, [{ type, ...e }]);
 }
 
 export { listTickets, showTicket, type TicketSummary, type TicketDetail } from './views.ts';
