@@ -1,15 +1,19 @@
 // Typed errors with a stable code and an HTTP-like status, so every layer (SMTP replies, CLI exit
-// codes, later the JSON API) maps them the same way.
+// codes, the JSON API) maps them the same way. `details` travel to API clients as extra fields
+// of the error (e.g. the id of the customer who owns an address).
 export class AppError extends Error {
   constructor(
     readonly code: string,
     message: string,
     readonly status = 500,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { details?: Record<string, unknown> },
   ) {
     super(message, options);
     this.name = new.target.name;
+    this.details = options?.details;
   }
+
+  readonly details?: Record<string, unknown>;
 }
 
 export class NotFoundError extends AppError {
@@ -19,13 +23,19 @@ export class NotFoundError extends AppError {
 }
 
 export class ValidationError extends AppError {
-  constructor(message: string) {
-    super('invalid', message, 422);
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('invalid', message, 422, { details });
   }
 }
 
 export class ConflictError extends AppError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('conflict', message, 409, { details });
+  }
+}
+
+export class ForbiddenError extends AppError {
   constructor(message: string) {
-    super('conflict', message, 409);
+    super('forbidden', message, 403);
   }
 }

@@ -2,17 +2,15 @@
 // hand stays, otherwise the address's domain decides (see companies).
 import type { Db } from '../db/index.ts';
 import { companyForAddress } from '../companies/index.ts';
+import { normalizeAddress } from './address.ts';
+
+export { isValidAddress, normalizeAddress } from './address.ts';
 
 export interface Customer {
   id: number;
   name: string;
   company_id: number | null;
   company_source: 'manual' | 'domain' | null;
-}
-
-/** Lower-case and trimmed: how addresses are compared and stored. */
-export function normalizeAddress(address: string): string {
-  return address.trim().toLowerCase();
 }
 
 export async function findCustomerByAddress(db: Db, address: string): Promise<Customer | undefined> {
@@ -62,3 +60,6 @@ export async function findOrCreateCustomer(
   }
   return { customer, created: true };
 }
+
+export * from './directory.ts';
+export * from './permissions.ts';

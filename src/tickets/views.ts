@@ -66,7 +66,12 @@ interface MessageView {
   classification_reasons: string[];
   auth: { spf?: string; dkim?: string; dmarc?: string } | null;
   untrusted_from: boolean;
+  author_type: string;
+  internal: boolean;
+  in_reply_to: string | null;
   visible_text: string;
+  text: string;
+  html: string | null;
   attachments: { filename: string | null; content_type: string; size: number; inline: boolean }[];
   created_at: Date;
 }
@@ -89,7 +94,7 @@ export async function showTicket(db: Db, ref: string, inbox?: string): Promise<T
   const messages = await db('messages')
     .where({ ticket_id: t.id })
     .orderBy('id')
-    .select('id', 'direction', 'message_id', 'from_address as from', 'from_name', 'subject', 'classification', 'classification_reasons', 'auth', 'untrusted_from', 'visible_text', 'created_at');
+    .select('id', 'direction', 'message_id', 'from_address as from', 'from_name', 'subject', 'classification', 'classification_reasons', 'auth', 'untrusted_from', 'author_type', 'internal', 'in_reply_to', 'visible_text', 'text', 'html', 'created_at');
   const attachments = await db('message_attachments as a')
     .join('attachments as b', 'b.sha256', 'a.sha256')
     .whereIn('a.message_id', messages.map((m) => m.id))

@@ -1,5 +1,5 @@
-// The web role. For now health endpoints; the API, the portal and the public ticket page are
-// mounted here as they come.
+// The web role: health endpoints and the agents' JSON API; the portal and the public ticket page
+// are mounted here as they come.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Knex } from 'knex';
@@ -7,6 +7,7 @@ import type { Logger } from '../log.ts';
 import type { Boss } from '../queue/index.ts';
 import { ping } from '../db/index.ts';
 import { QUEUES } from '../queue/index.ts';
+import { apiPlugin } from './api/index.ts';
 
 export interface WebDeps {
   db: Knex;
@@ -15,7 +16,7 @@ export interface WebDeps {
 }
 
 export function buildWeb({ db, boss, log }: WebDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: log.child({ role: 'web' }) as FastifyBaseLogger });
+  const app = Fastify({ loggerInstance: log.child({ role: 'web' }) as FastifyBaseLogger, bodyLimit: 2 * 1024 * 1024 });
   const started = Date.now();
 
   app.get('/healthz', async () => ({ status: 'ok', uptime_s: Math.round((Date.now() - started) / 1000) }));
@@ -30,6 +31,8 @@ export function buildWeb({ db, boss, log }: WebDeps): FastifyInstance {
       .code(ready ? 200 : 503)
       .send({ status: ready ? 'ready' : 'unavailable', checks: { database: database ? 'ok' : 'down', queue: queue ? 'ok' : 'down' } });
   });
+
+  app.register(apiPlugin, { prefix: '/api/v1', db, boss, log });
 
   return app;
 }

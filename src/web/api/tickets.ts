@@ -1,0 +1,60 @@
+// /tickets: listing, one ticket with its conversation, changes, followers.
+import { z } from 'zod';
+import type { Knex } from 'knex';
+import { TICKET_STATUSES } from '../../tickets/index.ts';
+import { addFollower, getTicketDetail, listTicketPage, removeFollower, updateTicket } from '../../tickets/manage.ts';
+import { cleanAddresses, findOrCreateCustomer } from '../../customers/index.ts';
+import { ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
+import * as S from './schemas.ts';
+
+export function ticketRoutes(api: ApiRoutes, { db }: { db: Knex }): void {
+  api.add({
+    method: 'GET', url: '/tickets', tag: 'tickets', summary: 'List tickets, newest first',
+    query: z.object({
+      ...pageQuery,
+      status: z.enum(TICKET_STATUSES).optional(),
+      inbox_id: z.coerce.number().int().positive().optional(),
+      customer_id: z.coerce.number().int().positive().optional().describe('the requester'),
+      company_id: z.coerce.number().int().positive().optional(),
+    }),
+    response: { status: 200, description: 'A page of tickets', schema: S.listOf(S.ticket) },
+    handler: async ({ query }) => page(await listTicketPage(db, { ...query, before: decodeCursor(query.cursor), limit: query.limit + 1 }), query.limit),
+  });
+
+  api.add({
+    method: 'GET', url: '/tickets/:id', tag: 'tickets', summary: 'Show a ticket with requester, followers, company and messages',
+    params: idParam,
+    response: { status: 200, description: 'The ticket', schema: S.ticketDetail },
+    handler: ({ params }) => getTicketDetail(db, params.id),
+  });
+
+  api.add({
+    method: 'PATCH', url: '/tickets/:id', tag: 'tickets', summary: 'Change status, priority, type, tags or assignee',
+    params: idParam, body: S.ticketUpdate,
+    response: { status: 200, description: 'The updated ticket', schema: S.ticket },
+    handler: ({ params, body, agent }) => updateTicket(db, params.id, body, agent.id),
+  });
+
+  api.add({
+    method: 'POST', url: '/tickets/:id/followers', tag: 'tickets', summary: 'Add a follower (by customer id, or by address)',
+    params: idParam, body: S.followerAdd,
+    response: { status: 201, description: "The ticket's followers", schema: S.ticketDetail.shape.followers },
+    handler: async ({ params, body, agent }) => {
+      let customerId: number;
+      if ('customer_id' in body) customerId = body.customer_id;
+      else {
+        const [address] = cleanAddresses(body.email);
+        customerId = (await db.transaction((trx) => findOrCreateCustomer(trx, address!, body.name))).customer.id;
+      }
+      await addFollower(db, params.id, customerId, agent.id);
+      return (await getTicketDetail(db, params.id)).followers;
+    },
+  });
+
+  api.add({
+    method: 'DELETE', url: '/tickets/:id/followers/:customer_id', tag: 'tickets', summary: 'Remove a follower',
+    params: idParam.extend({ customer_id: z.coerce.number().int().positive() }),
+    response: { status: 204, description: 'Removed' },
+    handler: ({ params, agent }) => removeFollower(db, params.id, params.customer_id, agent.id),
+  });
+}
