@@ -1,12 +1,14 @@
 // The `inbound` command line.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger } from './log.ts';
 import { AppError } from './errors.ts';
 import { inboundSettings, migrate, openDatabase, ROLES, start, type Role } from './main.ts';
 import { processRawMessage } from './inbound/index.ts';
 import { listTickets, showTicket, TICKET_STATUSES, type TicketDetail } from './tickets/index.ts';
-import { createDb, type Knex } from './db/index.ts';
+import { parseLimit, printJson, printTable, UsageError, withDatabase } from './cli/common.ts';
+import { adminCommand, tokenCommand } from './cli/access.ts';
+import { companiesCommand, customersCommand, portalUsersCommand } from './cli/directory.ts';
 import { createInboxStore } from './inboxes/index.ts';
 import { createRawMessageStore, RAW_STATUSES, type RawStatus } from './ingest/index.ts';
 
@@ -22,11 +24,20 @@ const USAGE = `usage: inbound <command> [options]
   tickets list [--status S] [--json] [--limit N]
   tickets show <number|id:N> [--inbox A] [--json]
                                          a ticket with requester, followers, company and messages
+  customers import <file.csv> [--dry-run] [--update-existing]
+                                         add customers from a CSV (see README.md for the columns)
+  customers export [--company NAME] > file.csv
+  customers add <email> [--name N] [--company NAME]
+  companies add <name> [--domain D]...   a company, with the email domains that place customers in it
+  companies list [--json]
+  portal-users export > file.csv         customers with a portal account, with status and last sign-in
+  admin create <email> [--name N] [--password-stdin]
+                                         an admin; prints a one-time link to set the password
+  token create --agent <email> [--name N]
+                                         a new API token for an agent, printed once on stdout
 
 Listings print a table, or with --json every matching row as one JSON array (--limit N caps it).
 Configuration comes from environment variables; see README.md.`;
-
-class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -48,6 +59,16 @@ async function main(argv: string[]): Promise<number> {
       return reprocessCommand(config, rest);
     case 'tickets':
       return ticketsCommand(config, rest);
+    case 'customers':
+      return customersCommand(config, rest);
+    case 'companies':
+      return companiesCommand(config, rest);
+    case 'portal-users':
+      return portalUsersCommand(config, rest);
+    case 'admin':
+      return adminCommand(config, rest);
+    case 'token':
+      return tokenCommand(config, rest);
     default:
       throw new UsageError(`unknown command: ${command}`);
   }
@@ -94,28 +115,6 @@ function parseRoles(value: string | undefined): Role[] {
   }
   if (roles.length === 0) throw new UsageError('--roles needs at least one role');
   return [...new Set(roles)] as Role[];
-}
-
-/** Runs a command against the database; the embedded server is started for it when needed. */
-async function withDatabase(
-  config: Config,
-  fn: (db: Knex, log: Logger) => Promise<number>,
-  opts: { migrate?: boolean } = {},
-): Promise<number> {
-  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, 2);
-  const database = await openDatabase(config, log);
-  try {
-    // A fresh embedded database has no schema yet: commands work on it straight away.
-    if (opts.migrate || database.embedded) await migrate(database.url, opts.migrate ? log.child({}, { level: 'info' }) : log);
-    const db = createDb(database.url, { poolMax: 2, applicationName: 'inbound-cli', log });
-    try {
-      return await fn(db, log);
-    } finally {
-      await db.destroy();
-    }
-  } finally {
-    await database.close();
-  }
 }
 
 async function inboxCommand(config: Config, args: string[]): Promise<number> {
@@ -257,30 +256,6 @@ function printTicket(t: TicketDetail): void {
     if (m.attachments.length) console.log(`    attachments: ${m.attachments.map((a) => `${a.filename ?? '(unnamed)'} ${a.size} B`).join(', ')}`);
     console.log(m.visible_text.split('\n').map((l) => `    ${l}`).join('\n'));
   }
-}
-
-function parseLimit(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError('--limit must be a whole number');
-  return n;
-}
-
-function printJson(rows: unknown): void {
-  process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
-}
-
-function printTable(rows: Record<string, string | number | boolean>[]): void {
-  if (rows.length === 0) {
-    console.log('(none)');
-    return;
-  }
-  const keys = Object.keys(rows[0]!);
-  const cells = rows.map((r) => keys.map((k) => String(r[k])));
-  const widths = keys.map((k, i) => Math.min(60, Math.max(k.length, ...cells.map((c) => c[i]!.length))));
-  const line = (vals: string[]) => vals.map((v, i) => (v.length > widths[i]! ? v.slice(0, widths[i]! - 1) + '…' : v.padEnd(widths[i]!))).join('  ').trimEnd();
-  console.log(line(keys));
-  for (const c of cells) console.log(line(c));
 }
 
 main(process.argv.slice(2)).then(

@@ -83,11 +83,17 @@ export async function importCustomers(db: Knex, input: Readable, opts: ImportOpt
   let batch: Row[] = [];
   let rows = 0;
   let bytes = 0;
-  for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number; bytes: number } }>) {
+  // the parser tells where a record ends; a quoted cell may span lines, and people look for the start
+  let ended = 1;
+  let empty = 0;
+  type Info = { lines: number; bytes: number; empty_lines: number };
+  for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: Info }>) {
     rows++;
     bytes = info.bytes;
-    const row = readRow(record, info.lines, companies);
-    if (row instanceof Error) reject(info.lines, cell(record.email) || null, row.message);
+    const line = ended + 1 + (info.empty_lines - empty);
+    [ended, empty] = [info.lines, info.empty_lines];
+    const row = readRow(record, line, companies);
+    if (row instanceof Error) reject(line, cell(record.email) || null, row.message);
     else batch.push(row);
     if (batch.length >= BATCH) {
       await writeBatch(db, batch, seen, opts, summary, reject);
