@@ -3,14 +3,16 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger } from './log.ts';
 import { AppError } from './errors.ts';
-import { inboundSettings, migrate, openDatabase, ROLES, start, type Role } from './main.ts';
-import { processRawMessage } from './inbound/index.ts';
+import { openDatabase } from './setup.ts';
 import { listTickets, showTicket, TICKET_STATUSES, type TicketDetail } from './tickets/index.ts';
 import { parseLimit, printJson, printTable, UsageError, withDatabase } from './cli/common.ts';
-import { adminCommand, tokenCommand } from './cli/access.ts';
-import { companiesCommand, customersCommand, portalUsersCommand } from './cli/directory.ts';
 import { createInboxStore } from './inboxes/index.ts';
 import { createRawMessageStore, RAW_STATUSES, type RawStatus } from './ingest/index.ts';
+import { ROLES, type Role } from './roles.ts';
+// main.ts (every role), inbound processing and the directory commands are imported where used:
+// `customers import` then does not carry the mail parser and the web framework in memory.
+const directory = () => import('./cli/directory.ts');
+const access = () => import('./cli/access.ts');
 
 const USAGE = `usage: inbound <command> [options]
 
@@ -60,15 +62,15 @@ async function main(argv: string[]): Promise<number> {
     case 'tickets':
       return ticketsCommand(config, rest);
     case 'customers':
-      return customersCommand(config, rest);
+      return (await directory()).customersCommand(config, rest);
     case 'companies':
-      return companiesCommand(config, rest);
+      return (await directory()).companiesCommand(config, rest);
     case 'portal-users':
-      return portalUsersCommand(config, rest);
+      return (await directory()).portalUsersCommand(config, rest);
     case 'admin':
-      return adminCommand(config, rest);
+      return (await access()).adminCommand(config, rest);
     case 'token':
-      return tokenCommand(config, rest);
+      return (await access()).tokenCommand(config, rest);
     default:
       throw new UsageError(`unknown command: ${command}`);
   }
@@ -79,6 +81,7 @@ async function startCommand(config: Config, args: string[]): Promise<number> {
   const roles = parseRoles(values.roles);
   const log = createLogger(config.logLevel, 1);
   const database = await openDatabase(config, log);
+  const { start } = await import('./main.ts');
   const running = await start(config, database, log, { roles, defaultInbox: database.embedded });
   const inboxes = await createInboxStore(running.db).list();
   log.info(
@@ -184,6 +187,7 @@ async function reprocessCommand(config: Config, args: string[]): Promise<number>
           if (!/^\d+$/.test(p)) throw new UsageError(`not a message id: ${p}`);
           return Number(p);
         });
+    const [{ inboundSettings }, { processRawMessage }] = await Promise.all([import('./main.ts'), import('./inbound/index.ts')]);
     const ctx = { db, log, settings: inboundSettings(config) };
     let failed = 0;
     for (const id of ids) {

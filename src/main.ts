@@ -2,50 +2,21 @@
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
-import { createDb, createPgPool, migrateLatest, type Knex } from './db/index.ts';
-import { startEmbeddedPostgres } from './db/embedded.ts';
-import { ensureQueues, startBoss, type Boss } from './queue/index.ts';
+import { createDb, createPgPool, type Knex } from './db/index.ts';
+import { startBoss, type Boss } from './queue/index.ts';
+import { migrate, type Database } from './setup.ts';
 import { cachedInboxLookup, createInboxStore } from './inboxes/index.ts';
 import { createSmtpIngest } from './ingest/index.ts';
 import { startWorker } from './worker/index.ts';
 import { LOOP_HEADER, type InboundSettings } from './inbound/index.ts';
 import { buildWeb, listenWeb } from './web/index.ts';
 
-export const ROLES = ['smtp', 'worker', 'web'] as const;
-export type Role = (typeof ROLES)[number];
+export { ROLES, type Role } from './roles.ts';
+import type { Role } from './roles.ts';
 
 export const DEFAULT_INBOX = 'support@localhost';
 
-export interface Database {
-  url: string;
-  embedded: boolean;
-  close(): Promise<void>;
-}
-
-/** DATABASE_URL when set, otherwise the embedded server under DATA_DIR (started if needed). */
-export async function openDatabase(config: Config, log: Logger): Promise<Database> {
-  if (config.databaseUrl) return { url: config.databaseUrl, embedded: false, close: async () => {} };
-  const server = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, log);
-  return { url: server.url, embedded: true, close: () => server.stop() };
-}
-
-/** Our migrations, then pg-boss's own schema and our queues. Safe to run from several processes. */
-export async function migrate(url: string, log: Logger): Promise<string[]> {
-  const db = createDb(url, { poolMax: 2, applicationName: 'inbound-migrate', log });
-  try {
-    const ran = await migrateLatest(db);
-    for (const name of ran) log.info({ migration: name }, 'migrated');
-    const boss = await startBoss({ url, worker: false, poolMax: 2, log });
-    try {
-      await ensureQueues(boss);
-    } finally {
-      await boss.stop({ graceful: false });
-    }
-    return ran;
-  } finally {
-    await db.destroy();
-  }
-}
+export { migrate, openDatabase, type Database } from './setup.ts';
 
 /** What inbound processing needs to know about us. */
 export function inboundSettings(config: Config): InboundSettings {

@@ -35,13 +35,13 @@ describe('POST /customers', () => {
   });
 
   it.each([
-    ['a domain match', 'bo@acme.test', undefined, () => acme, 'domain'],
-    ['the most specific domain, for a subdomain', 'cy@eu.acme.test', undefined, () => euAcme, 'domain'],
-    ['a deeper subdomain of the parent', 'di@lab.acme.test', undefined, () => acme, 'domain'],
-    ['nothing for an unknown domain', 'ed@elsewhere.test', undefined, () => null, null],
-    ['nothing for free mail', 'fay.acme@gmail.com', undefined, () => null, null],
-    ['the company chosen by hand, over the domain', 'gil@acme.test', () => euAcme, () => euAcme, 'manual'],
-    ['no company when none is chosen by hand', 'hal@acme.test', () => null, () => null, 'manual'],
+    ['a domain match', 'bo@acme.test', undefined, (): number => acme, 'domain'],
+    ['the most specific domain, for a subdomain', 'cy@eu.acme.test', undefined, (): number => euAcme, 'domain'],
+    ['a deeper subdomain of the parent', 'di@lab.acme.test', undefined, (): number => acme, 'domain'],
+    ['nothing for an unknown domain', 'ed@elsewhere.test', undefined, (): null => null, null],
+    ['nothing for free mail', 'fay.acme@gmail.com', undefined, (): null => null, null],
+    ['the company chosen by hand, over the domain', 'gil@acme.test', (): number => euAcme, (): number => euAcme, 'manual'],
+    ['no company when none is chosen by hand', 'hal@acme.test', (): null => null, (): null => null, 'manual'],
   ] as const)('places a new customer: %s', async (_name, email, chosen, expected, source) => {
     const r = await api.call('POST', '/customers', { email, ...(chosen && { company_id: chosen() }) });
     expect(r.status).toBe(201);

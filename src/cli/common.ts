@@ -1,7 +1,7 @@
 // What the commands share: the database for a command, usage errors, and output.
 import type { Config } from '../config.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { migrate, openDatabase } from '../main.ts';
+import { migrate, openDatabase } from '../setup.ts';
 import { createDb, type Knex } from '../db/index.ts';
 
 export class UsageError extends Error {}

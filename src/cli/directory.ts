@@ -5,11 +5,10 @@ import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import type { Config } from '../config.ts';
 import type { Knex } from '../db/index.ts';
-import { createCustomer, type CustomerView } from '../customers/index.ts';
+import type { CustomerView } from '../customers/index.ts';
 import { importCustomers, type ImportSummary } from '../customers/csv-import.ts';
 import { exportCustomers } from '../customers/csv-export.ts';
 import { createCompany, findCompanyByName, listCompanies } from '../companies/directory.ts';
-import { startBoss } from '../queue/index.ts';
 import { printJson, printTable, UsageError, withDatabase } from './common.ts';
 
 export async function customersCommand(config: Config, args: string[]): Promise<number> {
@@ -35,6 +34,8 @@ export async function customersCommand(config: Config, args: string[]): Promise<
     return withDatabase(config, async (db, log, url) => {
       const companyId = values.company === undefined ? undefined : await companyIdOf(db, values.company);
       if (companyId === null) return 1;
+      // the customer service and the queue (for --send-welcome) are loaded for this command only
+      const [{ createCustomer }, { startBoss }] = await Promise.all([import('../customers/index.ts'), import('../queue/index.ts')]);
       const boss = await startBoss({ url, worker: false, poolMax: 1, log });
       try {
         const c = await createCustomer(db, boss, { email: positionals[0]!, name: values.name, company_id: companyId, send_welcome: values['send-welcome'] });
