@@ -2,7 +2,7 @@
 // functions. This is the slow step (MJML takes milliseconds); it runs once per version, and
 // rendering a mail afterwards only runs the functions.
 import { randomBytes } from 'node:crypto';
-import mjml2html, { type MjmlError } from 'mjml';
+import type { MjmlError } from 'mjml';
 import { ValidationError } from '../errors.ts';
 import { compileNodes, type RenderFunction } from './codegen.ts';
 import { TemplateError, type TemplateProblem } from './errors.ts';
@@ -109,6 +109,9 @@ async function mjmlToNodes(source: string, fields: ReturnType<typeof fieldsOf>):
 
   let html: string;
   try {
+    // loaded on first use: MJML takes most of a second to import, which commands that never
+    // compile a template should not pay
+    const { default: mjml2html } = await import('mjml');
     ({ html } = await mjml2html(input, MJML_OPTIONS));
   } catch (err) {
     const errors = (err as { errors?: MjmlError[] }).errors;
