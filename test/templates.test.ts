@@ -223,6 +223,14 @@ describe('MJML', () => {
     expect(problems.join('\n')).toMatch(/^html:3: MJML: .*mj-colum/m);
   });
 
+  it('what MJML gives back is checked again: tags hidden from the first pass cannot slip through', async () => {
+    // CDATA is passed through by MJML as it is, so the tag inside is read, and refused
+    expect((await problemsOf(source({ mjml: MJML('<mj-text><![CDATA[<% process.exit() %>]]></mj-text>') }))).join('\n')).toMatch(/only template fields/);
+    // entities stay entities: text, not a tag
+    const t = await compileTemplate(source({ mjml: MJML('<mj-text>&lt;% process.exit() %&gt;</mj-text>') }));
+    expect(t.render(sampleVariables('ack')).html).toContain('&lt;% process.exit() %&gt;');
+  });
+
   it('refuses mj-include', async () => {
     expect(await problemsOf(source({ mjml: MJML('<mj-include path="/etc/passwd" />') }))).toEqual([expect.stringMatching(/html:2: <mj-include> is not allowed/)]);
   });
