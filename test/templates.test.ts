@@ -172,6 +172,11 @@ describe('the template language refuses code', () => {
     expect((err as Error).message).toContain('ack (de) html line 3: unknown field it.nope');
   });
 
+  it('keeps counting lines past a broken tag', async () => {
+    const problems = await problemsOf(source({ text: 'a <%= it.link\n\n<%= it.nope %>\n' }));
+    expect(problems).toEqual([expect.stringMatching(/^text:1: a tag is opened/), expect.stringMatching(/^text:3: unknown field it\.nope/)]);
+  });
+
   it('accepts the whole grammar', async () => {
     const text = [
       '<% if (!it.agent.name) { %>anon<% } else if (it.message.html) { %>html<% } else { %>plain<% } %>',

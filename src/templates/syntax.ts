@@ -9,6 +9,7 @@
 //   <% } %>                                  closes an if or a for
 //
 // Anything else between <% and %> is refused, with the line and the reason.
+import { diagnose } from './refusals.ts';
 import type { Field } from './schemas.ts';
 
 export type Part = 'subject' | 'html' | 'text';
@@ -78,6 +79,7 @@ export function parseTemplate(source: string, rootFields: Field, part: Part): { 
     if (close === -1 || (nextOpen !== -1 && nextOpen < close)) {
       problem(line, `a tag is opened with <% and not closed with %>: ${excerpt(source.slice(open))}`);
       pos = nextOpen === -1 ? source.length + 1 : nextOpen;
+      line += count(source.slice(open, pos), '\n');
       continue;
     }
     const inner = source.slice(open + 2, close);
@@ -177,20 +179,6 @@ export function parseTemplate(source: string, rootFields: Field, part: Part): { 
     }
     return { scope, root: root!, path: rest, field: field! };
   }
-}
-
-/** Why a tag that matched no form was refused, as specific as a glance can be. */
-function diagnose(code: string, output = false): string {
-  if (/^(?:include|layout)\b|\binclude\s*\(|\blayout\s*\(/.test(code)) return 'includes and layouts are not allowed';
-  if (code.includes('`')) return 'template literals are not allowed';
-  if (/[[\]]/.test(code)) return 'brackets are not allowed: write fields as it.a.b';
-  if (/\b(?:process|require|import|globalThis|Function|eval|this)\b/.test(code)) return 'only template fields can be used';
-  if (/(?<![=!<>])=(?!=)/.test(code)) return 'assignments are not allowed';
-  if (/\w\s*\(/.test(code) && !/^(?:\}\s*else\s+)?if\s*\(|^for\s*\(/.test(code)) return 'function calls are not allowed';
-  if (/^(?:\}\s*else\s+)?if\b/.test(code)) return 'an if takes one field, optionally negated with !: <% if (it.a.b) { %>';
-  if (/^for\b/.test(code)) return 'a loop is written <% for (const x of it.list) { %>';
-  if (output) return 'an output tag holds one field and nothing else: <%= it.a.b %>';
-  return 'not a template tag; allowed: <%= it.field %>, <% if (it.field) { %>, <% } else { %>, <% for (const x of it.list) { %>, <% } %>';
 }
 
 /** The tag as an admin would write it: MJML sees placeholders, and what it gives back is re-read in this form. */
