@@ -10,6 +10,7 @@ import { createSmtpIngest } from './ingest/index.ts';
 import { startWorker } from './worker/index.ts';
 import { LOOP_HEADER, type InboundSettings } from './inbound/index.ts';
 import { buildWeb, listenWeb } from './web/index.ts';
+import { compileDefaultTemplates } from './templates/index.ts';
 
 export { ROLES, type Role } from './roles.ts';
 import type { Role } from './roles.ts';
@@ -44,6 +45,11 @@ export interface StartOptions {
 }
 
 export async function start(config: Config, database: Database, log: Logger, opts: StartOptions): Promise<Running> {
+  if (opts.roles.includes('worker')) {
+    // the worker renders mail: a broken shipped template stops it here, not at the first send
+    const { compiled } = await compileDefaultTemplates();
+    log.info({ templates: compiled }, 'mail templates compiled');
+  }
   await migrate(database.url, log);
   const db = createDb(database.url, { poolMax: config.dbPoolMax, applicationName: `inbound-${opts.roles.join('-')}`, log });
   const inboxes = createInboxStore(db);

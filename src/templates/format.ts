@@ -1,0 +1,9 @@
+// Values templates cannot compute themselves (they call no functions), formatted by the sender.
+
+/** A file size for reading: "840 bytes", "84 KB", "1.5 MB" (German: "1,5 MB"). */
+export function formatSize(bytes: number, locale = 'en'): string {
+  const n = (v: number) => new Intl.NumberFormat(locale, { maximumFractionDigits: 1 }).format(v);
+  if (bytes < 1024) return `${n(bytes)} ${locale.startsWith('de') ? 'Bytes' : 'bytes'}`;
+  if (bytes < 1024 * 1024) return `${n(Math.round(bytes / 1024))} KB`;
+  return `${n(bytes / (1024 * 1024))} MB`;
+}
