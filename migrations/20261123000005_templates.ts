@@ -28,8 +28,8 @@ export async function up(knex: Knex): Promise<void> {
       -- MJML with the template tags of src/templates/syntax.ts
       mjml         text NOT NULL,
       text         text NOT NULL,
-      -- the agent who saved it; agents live in another migration, so no foreign key yet
-      author_id    bigint,
+      -- the agent who saved it. SET NULL: a version outlives the agent who wrote it
+      author_id    bigint REFERENCES agents (id) ON DELETE SET NULL,
       created_at   timestamptz NOT NULL DEFAULT now()
     );
     -- versions count up per template; also serves "the versions of a template, newest first"
