@@ -12,6 +12,8 @@ let store: TemplateStore;
 beforeAll(async () => {
   t = await createTestDatabase();
   store = createTemplateStore(t.db);
+  // versions name their author: an agent that exists
+  await t.db.raw(`INSERT INTO agents (id, name, email, role) OVERRIDING SYSTEM VALUE VALUES (7, 'Tess Templates', 'tess@example.test', 'admin')`);
 });
 
 const override = (marker: string) => ({
