@@ -33,6 +33,8 @@ const schema = z.object({
   WORKER_CONCURRENCY: positiveInt.max(64).default(8),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(30_000),
   REOPEN_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
+  ACK_LIMIT_PER_HOUR: z.coerce.number().int().min(0).max(1000).default(5),
+  TICKET_LINK_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -51,11 +53,23 @@ export interface Config {
     readonly maxClients: number;
     readonly maxMessageBytes: number;
   };
-  readonly http: { readonly host: string; readonly port: number; readonly publicUrl: string | undefined };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    readonly publicUrl: string | undefined;
+    /** Where links in mail point: PUBLIC_URL, else this machine's HTTP port. No trailing slash. */
+    readonly baseUrl: string;
+  };
+  /** The domain of our Message-IDs: PUBLIC_URL's host, else SMTP_HOSTNAME. */
+  readonly messageIdDomain: string;
   readonly outboundSmtpUrl: string | undefined;
   readonly workerConcurrency: number;
   /** A reply to a ticket closed longer ago than this opens a new, linked ticket instead. */
   readonly reopenDays: number;
+  /** At most this many acks to one address in an hour (0: no acks at all). */
+  readonly ackLimitPerHour: number;
+  /** How long the magic link in a mail about a ticket works. */
+  readonly ticketLinkDays: number;
   readonly shutdownTimeoutMs: number;
   readonly logLevel: string;
 }
@@ -100,10 +114,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxClients: e.SMTP_MAX_CLIENTS,
       maxMessageBytes: e.MAX_MESSAGE_BYTES,
     },
-    http: { host: e.HTTP_HOST, port: e.HTTP_PORT, publicUrl: e.PUBLIC_URL },
+    http: {
+      host: e.HTTP_HOST,
+      port: e.HTTP_PORT,
+      publicUrl: e.PUBLIC_URL,
+      baseUrl: (e.PUBLIC_URL ?? `http://localhost:${e.HTTP_PORT}`).replace(/\/+$/, ''),
+    },
+    messageIdDomain: e.PUBLIC_URL ? new URL(e.PUBLIC_URL).hostname.toLowerCase() : e.SMTP_HOSTNAME.toLowerCase(),
     outboundSmtpUrl: e.OUTBOUND_SMTP_URL,
     workerConcurrency: e.WORKER_CONCURRENCY,
     reopenDays: e.REOPEN_DAYS,
+    ackLimitPerHour: e.ACK_LIMIT_PER_HOUR,
+    ticketLinkDays: e.TICKET_LINK_DAYS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
   });

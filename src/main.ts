@@ -8,6 +8,7 @@ import { migrate, type Database } from './setup.ts';
 import { cachedInboxLookup, createInboxStore } from './inboxes/index.ts';
 import { createSmtpIngest } from './ingest/index.ts';
 import { startWorker } from './worker/index.ts';
+import { startOutboundWorker } from './outbound/worker.ts';
 import { LOOP_HEADER, type InboundSettings } from './inbound/index.ts';
 import { buildWeb, listenWeb } from './web/index.ts';
 import { compileDefaultTemplates } from './templates/index.ts';
@@ -24,7 +25,7 @@ export function inboundSettings(config: Config): InboundSettings {
   return {
     reopenDays: config.reopenDays,
     // our Message-IDs use the public host name; without one, only the loop header marks our mail
-    ownDomains: config.http.publicUrl ? [new URL(config.http.publicUrl).hostname.toLowerCase()] : [],
+    ownDomains: config.http.publicUrl ? [config.messageIdDomain] : [],
     loopHeader: LOOP_HEADER,
     mta: config.smtp.hostname,
   };
@@ -85,6 +86,12 @@ export async function start(config: Config, database: Database, log: Logger, opt
         inbound: inboundSettings(config),
       });
       stops.push(() => worker.stop());
+      const outbound = await startOutboundWorker({
+        db, boss, log: log.child({ role: 'worker', queue: 'outbound' }),
+        outboundSmtpUrl: config.outboundSmtpUrl, publicUrl: config.http.baseUrl, messageIdDomain: config.messageIdDomain,
+        ticketLinkDays: config.ticketLinkDays,
+      });
+      stops.push(() => outbound.stop());
       log.info({ concurrency: config.workerConcurrency }, 'worker started');
     }
     if (opts.roles.includes('web')) {

@@ -7,11 +7,6 @@ import { UsageError, withDatabase } from './common.ts';
 
 const PASSWORD_LINK_SECONDS = 24 * 3600;
 
-/** Where people reach the web role: PUBLIC_URL, or this machine's HTTP port. */
-export function publicBase(config: Config): string {
-  return (config.http.publicUrl ?? `http://localhost:${config.http.port}`).replace(/\/+$/, '');
-}
-
 export async function adminCommand(config: Config, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const usage = 'usage: inbound admin create <email> [--name N] [--role admin|agent] [--password-stdin]';
@@ -30,7 +25,7 @@ export async function adminCommand(config: Config, args: string[]): Promise<numb
     if (password === undefined) {
       const { secret, expiresAt } = await issueToken(db, 'password_set', { agentId: agent.id }, PASSWORD_LINK_SECONDS);
       console.log(`set the password within 24 hours (until ${expiresAt.toISOString()}), once, at:`);
-      console.log(`${publicBase(config)}/admin/password/${secret}`);
+      console.log(`${config.http.baseUrl}/admin/password/${secret}`);
     }
     return 0;
   });

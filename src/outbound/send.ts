@@ -1,0 +1,210 @@
+// The `outbound.send` handler: reload the row, skip what must not go (cancelled, already sent,
+// suppressed address), render the template at send time, send, and record what the receiving
+// server said. A 5xx answer is final; anything else is retried by the queue with backoff, and the
+// last try marks the mail failed.
+import { randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { Transporter } from 'nodemailer';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import type { Logger } from '../log.ts';
+import { issueToken } from '../access/index.ts';
+import { formatSize, renderTemplate } from '../templates/index.ts';
+import { LOOP_HEADER } from '../inbound/mail-fields.ts';
+import type { OutboundKind } from './index.ts';
+
+export interface SendDeps {
+  db: Knex;
+  log: Logger;
+  /** Where links point: PUBLIC_URL. */
+  publicUrl: string;
+  /** Our Message-IDs are @ this domain, so replies and bounces are recognised as ours. */
+  messageIdDomain: string;
+  /** No transport: the dev outbox keeps the rendered mail without sending it. */
+  transport: Transporter | undefined;
+  ticketLinkDays: number;
+}
+
+export type SendResult = 'sent' | 'kept' | 'skipped' | 'suppressed' | 'failed';
+
+const PASSWORD_LINK_HOURS = 24;
+/** Acks and notifications are automatic mail (RFC 3834); an agent's reply is written by a person. */
+const AUTOMATIC: ReadonlySet<OutboundKind> = new Set(['ack', 'follower_update', 'ticket_closed', 'portal_welcome', 'portal_invite', 'password_reset']);
+
+interface OutboundRow {
+  id: number;
+  kind: OutboundKind;
+  ticket_id: number | null;
+  customer_id: number | null;
+  message_ref: number | null;
+  recipient: string;
+  status: string;
+  locale: string | null;
+}
+
+export class PermanentSendError extends Error {}
+
+export async function sendOutbound(deps: SendDeps, outboundId: number, opts: { finalAttempt: boolean }): Promise<SendResult> {
+  const { db } = deps;
+  const row = await db('outbound_messages').where({ id: outboundId }).first<OutboundRow | undefined>(
+    'id', 'kind', 'ticket_id', 'customer_id', 'message_ref', 'recipient', 'status', 'locale',
+  );
+  if (!row || row.status !== 'queued') return 'skipped';
+  const suppressed = await db('suppressions').where({ address: row.recipient.trim().toLowerCase() }).first('reason');
+  if (suppressed) {
+    await db('outbound_messages').where({ id: row.id }).update({ status: 'suppressed', last_error: `address suppressed: ${suppressed.reason}`, updated_at: db.fn.now() });
+    return 'suppressed';
+  }
+  try {
+    const mail = await compose(deps, row);
+    let response = 'dev outbox: kept, not sent (no OUTBOUND_SMTP_URL)';
+    if (deps.transport) {
+      const info = await deps.transport.sendMail({ envelope: { from: mail.envelopeFrom, to: [row.recipient] }, raw: mail.raw });
+      response = String(info.response ?? 'accepted');
+    }
+    await db('outbound_messages').where({ id: row.id }).update({
+      status: 'sent', message_id: mail.messageId, verp_token: mail.verpToken, subject: mail.subject, raw: mail.raw,
+      smtp_response: response.slice(0, 1000), sent_at: db.fn.now(), attempts: db.raw('attempts + 1'), last_error: null, updated_at: db.fn.now(),
+    });
+    return deps.transport ? 'sent' : 'kept';
+  } catch (err) {
+    const e = err as Error & { responseCode?: number; response?: string };
+    const permanent = err instanceof PermanentSendError || (e.responseCode !== undefined && e.responseCode >= 500);
+    const last = permanent || opts.finalAttempt;
+    await db('outbound_messages').where({ id: row.id }).update({
+      attempts: db.raw('attempts + 1'), last_error: (e.response ?? e.message).slice(0, 1000), updated_at: db.fn.now(),
+      ...(last && { status: 'failed', smtp_response: e.response?.slice(0, 1000) ?? null }),
+    });
+    if (last) {
+      deps.log.error({ outbound: row.id, recipient: row.recipient, err: e.response ?? e.message }, 'outbound mail failed');
+      return 'failed';
+    }
+    throw err; // the queue tries again later
+  }
+}
+
+interface Composed {
+  raw: Buffer;
+  messageId: string;
+  verpToken: string;
+  envelopeFrom: string;
+  subject: string;
+}
+
+async function compose(deps: SendDeps, row: OutboundRow): Promise<Composed> {
+  const { db } = deps;
+  const ticket = row.ticket_id
+    ? await db('tickets').where({ id: row.ticket_id }).first('id', 'inbox_id', 'number', 'subject', 'status', 'reply_token')
+    : undefined;
+  if (row.ticket_id && !ticket) throw new PermanentSendError(`ticket ${row.ticket_id} is gone`);
+  const inbox = await inboxFor(db, ticket?.inbox_id, row.customer_id);
+  if (!inbox) throw new PermanentSendError('no inbox to send from');
+  const customer = await db('customers as c')
+    .join('customer_emails as e', 'e.customer_id', 'c.id')
+    .where('e.address', row.recipient.trim().toLowerCase())
+    .first('c.id', 'c.name', 'c.locale');
+  const locale = row.locale ?? customer?.locale ?? inbox.settings?.locale ?? 'en';
+  const base = {
+    customer: { name: customer?.name ?? row.recipient, email: row.recipient },
+    inbox: { name: inbox.from_name || inbox.name, address: inbox.address },
+  };
+
+  let vars: Record<string, unknown>;
+  if (ticket) {
+    const { secret } = await issueToken(db, 'ticket_link', { ticketId: ticket.id }, deps.ticketLinkDays * 86400);
+    vars = {
+      ...base,
+      ticket: { number: ticket.number, subject: ticket.subject, status: ticket.status },
+      link: `${deps.publicUrl}/t/${secret}`,
+      link_expires_days: deps.ticketLinkDays,
+    };
+    if (row.kind === 'agent_reply' || row.kind === 'follower_update') vars = { ...vars, ...(await replyVars(deps, row)) };
+  } else {
+    if (!customer) throw new PermanentSendError(`${row.recipient} is no customer's address`);
+    const { secret } = await issueToken(db, 'password_set', { customerId: customer.id }, PASSWORD_LINK_HOURS * 3600);
+    vars = { ...base, link: `${deps.publicUrl}/portal/password/${secret}`, link_expires_hours: PASSWORD_LINK_HOURS };
+  }
+  const rendered = await renderTemplate(db, row.kind, locale, vars);
+
+  const [local, domain] = splitAddress(inbox.address);
+  const verpToken = randomBytes(12).toString('base64url');
+  const messageId = `<o${row.id}.${randomBytes(6).toString('hex')}@${deps.messageIdDomain}>`;
+  const thread = ticket ? await threadHeaders(db, ticket.id) : {};
+  const headers: Record<string, string> = { [LOOP_HEADER]: String(row.id) };
+  if (AUTOMATIC.has(row.kind)) {
+    headers['Auto-Submitted'] = 'auto-replied';
+    // asks Exchange and others not to answer this mail with their own automatic replies
+    headers['X-Auto-Response-Suppress'] = 'All';
+  }
+  const composer = new MailComposer({
+    from: { name: inbox.from_name || inbox.name, address: inbox.address },
+    to: customer ? { name: customer.name, address: row.recipient } : row.recipient,
+    // replies come back to the ticket's own address, whatever the mail client does with threading
+    replyTo: ticket ? `${local}+${ticket.reply_token}@${domain}` : inbox.address,
+    subject: rendered.subject,
+    messageId,
+    ...thread,
+    headers,
+    text: rendered.text,
+    html: rendered.html,
+    date: new Date(),
+  });
+  const raw = await new Promise<Buffer>((resolve, reject) => composer.compile().build((err, out) => (err ? reject(err) : resolve(out))));
+  // bounces come back to inbox+<verp token>@, which finds this message even without its Message-ID
+  return { raw, messageId, verpToken, envelopeFrom: `${local}+${verpToken}@${domain}`, subject: rendered.subject };
+}
+
+async function inboxFor(db: Knex, inboxId: number | undefined, customerId: number | null) {
+  const cols = ['id', 'address', 'name', 'from_name', 'settings'];
+  if (inboxId) return db('inboxes').where({ id: inboxId }).first(cols);
+  if (customerId) {
+    // a portal mail comes from the inbox the customer last wrote to
+    const last = await db('tickets').where({ requester_id: customerId }).orderBy('id', 'desc').first('inbox_id');
+    if (last) return db('inboxes').where({ id: last.inbox_id }).first(cols);
+  }
+  return db('inboxes').where({ enabled: true }).orderBy('id').first(cols);
+}
+
+async function replyVars(deps: SendDeps, row: OutboundRow): Promise<Record<string, unknown>> {
+  const m = row.message_ref
+    ? await deps.db('messages as m').leftJoin('agents as a', 'a.id', 'm.author_agent_id').where('m.id', row.message_ref).first('m.id', 'm.text', 'm.html', 'a.name as agent')
+    : undefined;
+  if (!m) throw new PermanentSendError(`the message of outbound mail ${row.id} is gone`);
+  const attachments = await deps.db('message_attachments as a')
+    .join('attachments as b', 'b.sha256', 'a.sha256')
+    .where('a.message_id', m.id)
+    .where('a.inline', false)
+    .orderBy('a.position')
+    .select('a.filename', 'b.size', 'a.sha256');
+  return {
+    agent: { name: m.agent ?? 'Support' },
+    message: {
+      text: m.text,
+      html: m.html ?? '',
+      attachments: attachments.map((a) => ({
+        name: a.filename ?? 'attachment',
+        size: formatSize(a.size),
+        url: `${deps.publicUrl}/attachments/${Buffer.from(a.sha256).toString('hex')}`,
+      })),
+    },
+  };
+}
+
+/** In-Reply-To the newest message of the conversation; References the conversation, newest last. */
+async function threadHeaders(db: Knex, ticketId: number): Promise<{ inReplyTo?: string; references?: string[] }> {
+  const { rows } = await db.raw<{ rows: { message_id: string }[] }>(
+    `SELECT message_id FROM (
+       SELECT message_id, created_at FROM messages WHERE ticket_id = ? AND message_id IS NOT NULL AND NOT internal
+       UNION ALL
+       SELECT message_id, sent_at FROM outbound_messages WHERE ticket_id = ? AND message_id IS NOT NULL AND status IN ('sent', 'bounced')
+     ) m ORDER BY created_at DESC LIMIT 20`,
+    [ticketId, ticketId],
+  );
+  if (rows.length === 0) return {};
+  const ids = rows.map((r) => r.message_id).reverse();
+  return { inReplyTo: ids[ids.length - 1], references: ids };
+}
+
+function splitAddress(address: string): [string, string] {
+  const at = address.lastIndexOf('@');
+  return [address.slice(0, at), address.slice(at + 1)];
+}

@@ -1,0 +1,48 @@
+// The worker's side of outbound mail: one pg-boss handler over `outbound.send`, and the pooled
+// nodemailer transport to OUTBOUND_SMTP_URL (none: the dev outbox keeps the rendered mail).
+import nodemailer from 'nodemailer';
+import type { Knex } from 'knex';
+import type { Logger } from '../log.ts';
+import { OUTBOUND_RETRY_LIMIT, QUEUES, type Boss, type Job } from '../queue/index.ts';
+import { sendOutbound, type SendDeps } from './send.ts';
+
+export interface OutboundWorkerOptions {
+  db: Knex;
+  boss: Boss;
+  log: Logger;
+  outboundSmtpUrl: string | undefined;
+  publicUrl: string;
+  messageIdDomain: string;
+  ticketLinkDays: number;
+  concurrency?: number;
+  pollSeconds?: number;
+}
+
+export async function startOutboundWorker(o: OutboundWorkerOptions): Promise<{ stop(): Promise<void> }> {
+  const transport = o.outboundSmtpUrl
+    ? nodemailer.createTransport({ url: o.outboundSmtpUrl, pool: true, maxConnections: 5, connectionTimeout: 30_000, greetingTimeout: 30_000, socketTimeout: 60_000 } as never)
+    : undefined;
+  const deps: SendDeps = { db: o.db, log: o.log, publicUrl: o.publicUrl.replace(/\/+$/, ''), messageIdDomain: o.messageIdDomain, transport, ticketLinkDays: o.ticketLinkDays };
+  await o.boss.work<{ outboundId: number }>(
+    QUEUES.outboundSend,
+    { localConcurrency: o.concurrency ?? 4, batchSize: 1, pollingIntervalSeconds: o.pollSeconds ?? 2 },
+    async (jobs: Job<{ outboundId: number }>[]) => {
+      for (const job of jobs) {
+        const log = o.log.child({ job: job.id, outbound: job.data.outboundId });
+        try {
+          const result = await sendOutbound(deps, job.data.outboundId, { finalAttempt: job.retryCount >= OUTBOUND_RETRY_LIMIT });
+          log.info({ result, attempt: job.retryCount + 1 }, 'outbound mail');
+        } catch (err) {
+          log.warn({ err: (err as Error).message, attempt: job.retryCount + 1 }, 'outbound mail deferred, will retry');
+          throw err;
+        }
+      }
+    },
+  );
+  return {
+    async stop() {
+      await o.boss.offWork(QUEUES.outboundSend, { wait: true });
+      transport?.close();
+    },
+  };
+}
