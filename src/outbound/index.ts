@@ -12,11 +12,13 @@ export interface OutboundRequest {
   recipient: string;
   ticketId?: number;
   customerId?: number;
+  /** the agent's message a reply carries */
+  messageRef?: number;
 }
 
 export async function enqueueOutbound(boss: Boss, trx: Knex.Transaction, req: OutboundRequest): Promise<number> {
   const [row] = await trx('outbound_messages')
-    .insert({ kind: req.kind, recipient: req.recipient, ticket_id: req.ticketId ?? null, customer_id: req.customerId ?? null })
+    .insert({ kind: req.kind, recipient: req.recipient, ticket_id: req.ticketId ?? null, customer_id: req.customerId ?? null, message_ref: req.messageRef ?? null })
     .returning('id');
   await boss.send(QUEUES.outboundSend, { outboundId: row.id }, { db: jobDb(trx) });
   return row.id;

@@ -25,7 +25,8 @@ export async function startOutboundWorker(o: OutboundWorkerOptions): Promise<{ s
   const deps: SendDeps = { db: o.db, log: o.log, publicUrl: o.publicUrl.replace(/\/+$/, ''), messageIdDomain: o.messageIdDomain, transport, ticketLinkDays: o.ticketLinkDays };
   await o.boss.work<{ outboundId: number }>(
     QUEUES.outboundSend,
-    { localConcurrency: o.concurrency ?? 4, batchSize: 1, pollingIntervalSeconds: o.pollSeconds ?? 2 },
+    // new mail wakes the worker by NOTIFY; retries (30 s and later) are found by the poll
+    { localConcurrency: o.concurrency ?? 4, batchSize: 1, pollingIntervalSeconds: o.pollSeconds ?? 2, notifyPollingIntervalSeconds: o.pollSeconds ?? 15 },
     async (jobs: Job<{ outboundId: number }>[]) => {
       for (const job of jobs) {
         const log = o.log.child({ job: job.id, outbound: job.data.outboundId });

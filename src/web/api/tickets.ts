@@ -4,10 +4,12 @@ import type { Knex } from 'knex';
 import { TICKET_STATUSES } from '../../tickets/index.ts';
 import { addFollower, getTicketDetail, listTicketPage, removeFollower, updateTicket } from '../../tickets/manage.ts';
 import { cleanAddresses, findOrCreateCustomer } from '../../customers/index.ts';
+import { postAgentReply } from '../../tickets/replies.ts';
+import type { Boss } from '../../queue/index.ts';
 import { ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
 import * as S from './schemas.ts';
 
-export function ticketRoutes(api: ApiRoutes, { db }: { db: Knex }): void {
+export function ticketRoutes(api: ApiRoutes, { db, boss }: { db: Knex; boss: Boss }): void {
   api.add({
     method: 'GET', url: '/tickets', tag: 'tickets', summary: 'List tickets, newest first',
     query: z.object({
@@ -49,6 +51,22 @@ export function ticketRoutes(api: ApiRoutes, { db }: { db: Knex }): void {
       await addFollower(db, params.id, customerId, agent.id);
       return (await getTicketDetail(db, params.id)).followers;
     },
+  });
+
+  api.add({
+    method: 'POST', url: '/tickets/:id/replies', tag: 'tickets',
+    summary: 'Reply as the agent (mailed to the requester and followers), or add an internal note (mailed to nobody)',
+    params: idParam,
+    body: z.object({
+      body: z.string().min(1).max(200_000),
+      format: z.enum(['text', 'markdown']).default('text'),
+      internal: z.boolean().default(false),
+    }).strict(),
+    response: {
+      status: 201, description: 'The stored message and the mails queued for it',
+      schema: z.object({ message_id: z.number().int(), internal: z.boolean(), outbound: z.array(z.object({ id: z.number().int(), kind: z.string(), recipient: z.string() })) }),
+    },
+    handler: ({ params, body, agent }) => postAgentReply(db, boss, { ticketId: params.id, agentId: agent.id, ...body }),
   });
 
   api.add({

@@ -1,0 +1,139 @@
+// Outbound mail end to end: a customer's mail comes in over SMTP, an agent replies through the
+// API, the worker renders and sends to a live SMTP sink; thread headers, links, retries,
+// failures and suppressions are checked on what the sink received and on the database.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
+import { startTestApi, type TestApi } from './helpers/api.ts';
+import { eventually, startBossFor, startTestIngest, startTestWorker } from './helpers/app.ts';
+import { sendRaw } from './helpers/smtp-client.ts';
+import { refusal, startSink, type Sink, type SunkMail } from './helpers/sink.ts';
+import { startOutboundWorker } from '../src/outbound/worker.ts';
+import { findToken } from '../src/access/index.ts';
+import { hashSecret } from '../src/access/index.ts';
+
+let t: TestDatabase;
+let api: TestApi;
+let sink: Sink;
+let smtpPort: number;
+let seq = 0;
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  api = await startTestApi(t.url);
+  sink = await startSink();
+  smtpPort = (await startTestIngest(t.url, { inboxes: ['support@localhost'] })).port;
+  const workerBoss = await startBossFor(t.url, true);
+  await startTestWorker(t.url, t.db, workerBoss, 1);
+  const outbound = await startOutboundWorker({
+    db: t.db, boss: workerBoss, log: (await import('./helpers/app.ts')).testLog, outboundSmtpUrl: sink.url,
+    publicUrl: 'http://help.inbound.test', messageIdDomain: 'help.inbound.test', ticketLinkDays: 30, pollSeconds: 1,
+  });
+  return () => outbound.stop();
+});
+
+/** A customer's mail over SMTP; resolves with the ticket it became part of. */
+async function customerMail(from: string, subject: string, extra: string[] = []) {
+  const messageId = `<c${++seq}.${Date.now()}@customer.test>`;
+  const raw = [`From: ${from}`, 'To: support@localhost', `Subject: ${subject}`, `Message-ID: ${messageId}`, ...extra, '', `Mail ${seq}`, ''].join('\r\n');
+  const reply = await sendRaw(smtpPort, /<(.+)>/.exec(from)![1]!, ['support@localhost'], raw);
+  expect(reply.code).toBe(250);
+  const rawId = Number(/queued as (\d+)/.exec(reply.text)![1]);
+  const msg = await eventually(() => t.db('messages').where({ raw_message_id: rawId }).first('ticket_id'));
+  return { ticketId: msg.ticket_id as number, messageId };
+}
+
+function sunkTo(address: string, after = 0): Promise<SunkMail> {
+  return eventually(async () => sink.mails.slice(after).find((m) => m.to.includes(address)), 15_000);
+}
+
+describe('agent replies', () => {
+  it('reach the requester and followers, threaded, with a working magic link; a reply threads back', async () => {
+    const { ticketId, messageId } = await customerMail('Rita Requester <rita@customer.test>', 'Invoice missing', ['Cc: Finn Follower <finn@customer.test>']);
+    const before = sink.mails.length;
+    const r = await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'Hello Rita,\n\nhere it is: **attached**.', format: 'markdown' }, api.agentToken);
+    expect(r.status).toBe(201);
+    expect(r.body.outbound.map((o: { kind: string; recipient: string }) => `${o.kind}:${o.recipient}`)).toEqual(['agent_reply:rita@customer.test', 'follower_update:finn@customer.test']);
+
+    const toRita = await sunkTo('rita@customer.test', before);
+    const toFinn = await sunkTo('finn@customer.test', before);
+    const ticket = await t.db('tickets').where({ id: ticketId }).first();
+    const m = toRita.mail;
+    expect(m.subject).toBe(`Re: [#${ticket.number}] Invoice missing`);
+    expect(m.inReplyTo).toBe(messageId);
+    expect(m.references).toContain(messageId);
+    expect(m.replyTo?.value[0]?.address).toBe(`support+${ticket.reply_token}@localhost`);
+    expect(m.headers.get('auto-submitted')).toBeUndefined(); // a person wrote it
+    expect(toFinn.mail.headers.get('auto-submitted')).toBe('auto-replied');
+    expect(m.html).toContain('<strong>attached</strong>');
+    expect(m.text).toContain('here it is');
+    // VERP: the envelope sender names this very message
+    const row = await t.db('outbound_messages').where({ recipient: 'rita@customer.test', kind: 'agent_reply' }).first();
+    expect(row).toMatchObject({ status: 'sent', message_id: m.messageId, attempts: 1 });
+    expect(toRita.from).toBe(`support+${row.verp_token}@localhost`);
+    expect(row.smtp_response).toMatch(/^250/);
+
+    // the magic link names a live ticket_link token for this ticket, stored only as its hash
+    const secret = /http:\/\/help\.inbound\.test\/t\/([A-Za-z0-9_-]{43})/.exec(m.text!)![1]!;
+    expect(await findToken(t.db, 'ticket_link', secret)).toMatchObject({ ticket_id: ticketId });
+    expect(await t.db('tokens').where({ token_hash: hashSecret(secret) }).first('id')).toBeTruthy();
+    expect(m.html).toContain(`/t/${secret}`);
+
+    // the customer answers that mail: it joins the same ticket
+    const answer = await customerMail('Rita Requester <rita@customer.test>', `Re: ${m.subject}`, [`In-Reply-To: ${m.messageId}`, `References: ${messageId} ${m.messageId}`]);
+    expect(answer.ticketId).toBe(ticketId);
+  });
+
+  it('an internal note goes to nobody', async () => {
+    const { ticketId } = await customerMail('Nora <nora@customer.test>', 'Quiet please');
+    const r = await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'Customer is on the VIP list', internal: true });
+    expect(r.body).toMatchObject({ internal: true, outbound: [] });
+    const msg = await t.db('messages').where({ id: r.body.message_id }).first();
+    expect(msg).toMatchObject({ internal: true, author_type: 'agent', direction: 'outbound' });
+    expect(await t.db('outbound_messages').where({ ticket_id: ticketId }).first()).toBeUndefined();
+  });
+
+  it('refuses an empty reply and an unknown ticket', async () => {
+    expect((await api.call('POST', '/tickets/999999/replies', { body: 'hi' })).status).toBe(404);
+    expect((await api.call('POST', '/tickets/1/replies', { body: '' })).status).toBe(422);
+  });
+});
+
+describe('delivery failures', () => {
+  it('retries after a 451 and then delivers', async () => {
+    const { ticketId } = await customerMail('Tim Temp <tim@customer.test>', 'Try again later');
+    let refusals = 0;
+    sink.answer = (to) => (to.includes('tim@customer.test') && refusals++ === 0 ? refusal(451, '4.3.0 try again later') : undefined);
+    const before = sink.mails.length;
+    const r = await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'First answer' });
+    const id = r.body.outbound[0].id;
+    const deferred = await eventually(() => t.db('outbound_messages').where({ id }).where('attempts', '>=', 1).first());
+    expect(deferred).toMatchObject({ status: 'queued' });
+    expect(deferred.last_error).toMatch(/451/);
+    // the queue's backoff would wait 30 s and more: bring the retry forward
+    await eventually(async () => (await t.db.raw(`UPDATE pgboss.job SET start_after = now() WHERE name = 'outbound.send' AND data->>'outboundId' = ? AND state = 'retry'`, [String(id)])).rowCount);
+    await sunkTo('tim@customer.test', before);
+    expect(await t.db('outbound_messages').where({ id }).first()).toMatchObject({ status: 'sent', attempts: 2 });
+    sink.answer = () => undefined;
+  });
+
+  it('marks a 550 failed at once, with the server answer', async () => {
+    const { ticketId } = await customerMail('Gone <gone@customer.test>', 'Nobody home');
+    sink.answer = (to) => (to.includes('gone@customer.test') ? refusal(550, '5.1.1 no such user') : undefined);
+    const r = await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'Anyone?' });
+    const row = await eventually(() => t.db('outbound_messages').where({ id: r.body.outbound[0].id, status: 'failed' }).first(), 15_000);
+    expect(row.last_error).toMatch(/550.*no such user/);
+    expect(row.attempts).toBe(1);
+    sink.answer = () => undefined;
+  });
+
+  it('skips a suppressed address', async () => {
+    const { ticketId } = await customerMail('Bouncy <bouncy@customer.test>', 'Suppress me');
+    await t.db('suppressions').insert({ address: 'bouncy@customer.test', reason: 'hard bounce 5.1.1' });
+    const before = sink.mails.length;
+    const r = await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'Will not arrive' });
+    const row = await eventually(() => t.db('outbound_messages').where({ id: r.body.outbound[0].id, status: 'suppressed' }).first(), 15_000);
+    expect(row.last_error).toMatch(/suppressed/);
+    await new Promise((res) => setTimeout(res, 300));
+    expect(sink.mails.slice(before).some((m) => m.to.includes('bouncy@customer.test'))).toBe(false);
+  });
+});
