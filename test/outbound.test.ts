@@ -38,7 +38,7 @@ async function customerMail(from: string, subject: string, extra: string[] = [])
   const reply = await sendRaw(smtpPort, /<(.+)>/.exec(from)![1]!, ['support@localhost'], raw);
   expect(reply.code).toBe(250);
   const rawId = Number(/queued as (\d+)/.exec(reply.text)![1]);
-  const msg = await eventually(() => t.db('messages').where({ raw_message_id: rawId }).first('ticket_id'));
+  const msg = await eventually(() => t.db('messages').where({ raw_message_id: rawId }).first<{ ticket_id: number } | undefined>('ticket_id'));
   return { ticketId: msg.ticket_id as number, messageId };
 }
 
