@@ -13,6 +13,7 @@ import { ROLES, type Role } from './roles.ts';
 // `customers import` then does not carry the mail parser and the web framework in memory.
 const directory = () => import('./cli/directory.ts');
 const access = () => import('./cli/access.ts');
+const outbox = () => import('./cli/outbox.ts');
 
 const USAGE = `usage: inbound <command> [options]
 
@@ -35,6 +36,9 @@ const USAGE = `usage: inbound <command> [options]
   portal-users export > file.csv         customers with a portal account, with status and last sign-in
   admin create <email> [--name N] [--password-stdin]
                                          an admin; prints a one-time link to set the password
+  outbox list [--status S] [--json] [--limit N]
+                                         mail we sent, are sending, kept (no OUTBOUND_SMTP_URL) or gave up on
+  outbox show <id> [--raw]               one outbound mail; --raw prints it as sent
   token create --agent <email> [--name N]
                                          a new API token for an agent, printed once on stdout
 
@@ -69,6 +73,8 @@ async function main(argv: string[]): Promise<number> {
       return (await directory()).portalUsersCommand(config, rest);
     case 'admin':
       return (await access()).adminCommand(config, rest);
+    case 'outbox':
+      return (await outbox()).outboxCommand(config, rest);
     case 'token':
       return (await access()).tokenCommand(config, rest);
     default:

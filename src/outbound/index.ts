@@ -23,3 +23,32 @@ export async function enqueueOutbound(boss: Boss, trx: Knex.Transaction, req: Ou
   await boss.send(QUEUES.outboundSend, { outboundId: row.id }, { db: jobDb(trx) });
   return row.id;
 }
+
+export const OUTBOUND_STATUSES = ['queued', 'sent', 'failed', 'bounced', 'suppressed', 'cancelled'] as const;
+
+export interface OutboundSummary {
+  id: number;
+  kind: OutboundKind;
+  ticket_id: number | null;
+  customer_id: number | null;
+  recipient: string;
+  status: (typeof OUTBOUND_STATUSES)[number];
+  subject: string | null;
+  message_id: string | null;
+  attempts: number;
+  last_error: string | null;
+  smtp_response: string | null;
+  created_at: Date;
+  sent_at: Date | null;
+}
+
+/** Newest first; `before` is the last id of the previous page. */
+export async function listOutbound(db: Knex, f: { status?: string; before?: number; limit: number }): Promise<OutboundSummary[]> {
+  const q = db('outbound_messages')
+    .select('id', 'kind', 'ticket_id', 'customer_id', 'recipient', 'status', 'subject', 'message_id', 'attempts', 'last_error', 'smtp_response', 'created_at', 'sent_at')
+    .orderBy('id', 'desc')
+    .limit(f.limit);
+  if (f.status) q.where({ status: f.status });
+  if (f.before !== undefined) q.where('id', '<', f.before);
+  return q;
+}

@@ -13,6 +13,7 @@ import { ApiRoutes, BadRequestError } from './route.ts';
 import { customerRoutes } from './customers.ts';
 import { companyRoutes } from './companies.ts';
 import { ticketRoutes } from './tickets.ts';
+import { outboundRoutes } from './outbound.ts';
 
 export interface ApiDeps {
   db: Knex;
@@ -26,6 +27,7 @@ export function apiRoutes(deps: ApiDeps): ApiRoutes {
   customerRoutes(api, deps);
   importRoute(api, deps);
   companyRoutes(api, deps);
+  outboundRoutes(api, deps);
   return api;
 }
 
