@@ -4,7 +4,7 @@
 import type { Knex } from 'knex';
 import { jobDb, QUEUES, type Boss } from '../queue/index.ts';
 
-export const OUTBOUND_KINDS = ['ack', 'agent_reply', 'follower_update', 'portal_welcome', 'portal_invite', 'password_reset', 'ticket_closed'] as const;
+export const OUTBOUND_KINDS = ['ack', 'agent_reply', 'follower_update', 'portal_welcome', 'portal_invite', 'password_reset', 'ticket_closed', 'ticket_link'] as const;
 export type OutboundKind = (typeof OUTBOUND_KINDS)[number];
 
 export interface OutboundRequest {

@@ -28,7 +28,7 @@ export type SendResult = 'sent' | 'kept' | 'skipped' | 'suppressed' | 'failed';
 
 const PASSWORD_LINK_HOURS = 24;
 /** Acks and notifications are automatic mail (RFC 3834); an agent's reply is written by a person. */
-const AUTOMATIC: ReadonlySet<OutboundKind> = new Set(['ack', 'follower_update', 'ticket_closed', 'portal_welcome', 'portal_invite', 'password_reset']);
+const AUTOMATIC: ReadonlySet<OutboundKind> = new Set(['ack', 'follower_update', 'ticket_closed', 'portal_welcome', 'portal_invite', 'password_reset', 'ticket_link']);
 
 interface OutboundRow {
   id: number;

@@ -25,6 +25,7 @@ const SAMPLES: { [N in TemplateName]: TemplateVariables<N> } = {
   portal_invite: passwordMail,
   password_reset: passwordMail,
   ticket_closed: { ...ticketMail, ticket: { ...ticket, status: 'closed' } },
+  ticket_link: ticketMail,
 };
 
 export function sampleVariables<N extends TemplateName>(name: N): TemplateVariables<N> {

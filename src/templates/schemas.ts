@@ -53,6 +53,8 @@ export const TEMPLATE_SCHEMAS = {
   portal_invite: passwordMail,
   password_reset: passwordMail,
   ticket_closed: ticketMail,
+  // a fresh magic link, asked for on the page of an expired one
+  ticket_link: ticketMail,
 } as const;
 
 export type TemplateName = keyof typeof TEMPLATE_SCHEMAS;

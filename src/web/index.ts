@@ -1,5 +1,5 @@
-// The web role: health endpoints and the agents' JSON API; the portal and the public ticket page
-// are mounted here as they come.
+// The web role: health endpoints, the agents' JSON API and the public ticket page; the portal is
+// mounted here as it comes.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Knex } from 'knex';
@@ -8,6 +8,7 @@ import type { Boss } from '../queue/index.ts';
 import { ping } from '../db/index.ts';
 import { QUEUES } from '../queue/index.ts';
 import { apiPlugin } from './api/index.ts';
+import { publicPages } from './public/index.ts';
 
 export interface WebDeps {
   db: Knex;
@@ -33,6 +34,7 @@ export function buildWeb({ db, boss, log }: WebDeps): FastifyInstance {
   });
 
   app.register(apiPlugin, { prefix: '/api/v1', db, boss, log });
+  app.register(publicPages, { db, boss, log });
 
   return app;
 }

@@ -1,0 +1,36 @@
+// Rate limits and server keys kept in PostgreSQL, so every web process counts the same attempts
+// and signs with the same key.
+import { randomBytes } from 'node:crypto';
+import type { Db } from '../db/index.ts';
+
+export interface Limit {
+  /** attempts allowed per window */
+  max: number;
+  windowSeconds: number;
+}
+
+/**
+ * Counts one attempt under `key` in the current fixed window; true while within the limit.
+ * Fixed windows let a burst of 2×max straddle a boundary: acceptable for slowing down guessing.
+ */
+export async function hit(db: Db, key: string, limit: Limit): Promise<boolean> {
+  const { rows } = await db.raw<{ rows: { count: number }[] }>(
+    `INSERT INTO rate_limits (key, window_start, count)
+     VALUES (?, to_timestamp(floor(extract(epoch FROM now()) / ?) * ?), 1)
+     ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1
+     RETURNING count`,
+    [key, limit.windowSeconds, limit.windowSeconds],
+  );
+  return rows[0]!.count <= limit.max;
+}
+
+export async function pruneRateLimits(db: Db): Promise<number> {
+  return db('rate_limits').where('window_start', '<', db.raw(`now() - interval '1 day'`)).delete();
+}
+
+/** A 256-bit key by name, made once and shared by every process. */
+export async function serverKey(db: Db, name: string): Promise<Buffer> {
+  await db('app_secrets').insert({ name, value: randomBytes(32) }).onConflict('name').ignore();
+  const row = await db('app_secrets').where({ name }).first('value');
+  return row.value as Buffer;
+}

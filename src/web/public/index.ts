@@ -1,0 +1,164 @@
+// The public ticket page behind a magic link (/t/<secret>): the ticket's public conversation,
+// attachments, a reply form for the ticket's own addresses, closing, and a fresh link by mail
+// when the link has expired. Server-rendered with eta; every form carries a CSRF token; replies
+// and resends are rate limited; nothing here names an address or shows an internal note.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import path from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Knex } from 'knex';
+import { Eta } from 'eta';
+import type { Boss } from '../../queue/index.ts';
+import type { Logger } from '../../log.ts';
+import { findToken, hashSecret } from '../../access/index.ts';
+import { hit, serverKey } from '../../access/limits.ts';
+import { enqueueOutbound } from '../../outbound/index.ts';
+import { normalizeAddress } from '../../customers/index.ts';
+import { publicMessages, ticketAddresses, postCustomerReply, closeTicketByCustomer } from './ticket-page.ts';
+
+export interface PublicDeps {
+  db: Knex;
+  boss: Boss;
+  log: Logger;
+}
+
+const views = path.resolve(import.meta.dirname, '../../../templates/pages');
+const SECRET = /^[A-Za-z0-9_-]{43}$/;
+const REPLY_LIMIT = { max: 10, windowSeconds: 600 };
+const RESEND_LIMIT = { max: 3, windowSeconds: 3600 };
+const SECURITY_HEADERS = {
+  // the secret is in the URL: never hand it to another site
+  'referrer-policy': 'no-referrer',
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'cache-control': 'no-store',
+};
+
+export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promise<void> {
+  const { db } = deps;
+  const eta = new Eta({ views, autoEscape: true, cache: process.env.NODE_ENV === 'production' });
+  const csrfKey = await serverKey(db, 'csrf');
+  const csrf = (tokenId: number, form: string) => createHmac('sha256', csrfKey).update(`${tokenId}:${form}`).digest('base64url');
+  const csrfOk = (tokenId: number, form: string, given: unknown) => {
+    const want = Buffer.from(csrf(tokenId, form));
+    const got = Buffer.from(typeof given === 'string' ? given : '');
+    return got.length === want.length && timingSafeEqual(got, want);
+  };
+
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 256 * 1024 }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+  app.addHook('onSend', async (_req, reply) => {
+    reply.headers(SECURITY_HEADERS);
+  });
+
+  const page = (reply: FastifyReply, view: string, data: object, status = 200) =>
+    reply.code(status).type('text/html; charset=utf-8').send(eta.render(view, data));
+
+  /** The live link, or the page that offers a fresh one. */
+  async function live(request: FastifyRequest<{ Params: { secret: string } }>, reply: FastifyReply) {
+    const { secret } = request.params;
+    const token = SECRET.test(secret) ? await findToken(db, 'ticket_link', secret) : undefined;
+    if (!token) {
+      await page(reply, 'link-expired', { action: `/t/${secret}/resend`, csrf: csrf(0, `resend:${secret}`), sent: false }, 410);
+      return undefined;
+    }
+    return { secret, token, ticketId: token.ticket_id! };
+  }
+
+  app.get<{ Params: { secret: string }; Querystring: { done?: string } }>('/t/:secret', async (request, reply) => {
+    const link = await live(request, reply);
+    if (!link) return reply;
+    const ticket = await db('tickets as t').join('inboxes as i', 'i.id', 't.inbox_id').where('t.id', link.ticketId).first('t.id', 't.number', 't.subject', 't.status', 'i.name as inbox', 'i.from_name');
+    return page(reply, 'ticket', {
+      ticket,
+      inbox: ticket.from_name || ticket.inbox,
+      messages: await publicMessages(db, link.ticketId, `/t/${link.secret}/attachments`),
+      base: `/t/${link.secret}`,
+      csrf: { reply: csrf(link.token.id, 'reply'), close: csrf(link.token.id, 'close') },
+      notice: noticeFor(request.query.done),
+      error: undefined,
+      form: { email: '', body: '' },
+    });
+  });
+
+  app.post<{ Params: { secret: string }; Body: Record<string, string> }>('/t/:secret/reply', async (request, reply) => {
+    const link = await live(request, reply);
+    if (!link) return reply;
+    const body = request.body ?? {};
+    if (!csrfOk(link.token.id, 'reply', body.csrf)) return page(reply, 'notice', { title: 'This form has expired', text: 'Reload the ticket page and try again.' }, 403);
+    const email = normalizeAddress(String(body.email ?? ''));
+    const text = String(body.body ?? '').trim();
+    const allowed = (await hit(db, `reply:ip:${request.ip}`, REPLY_LIMIT)) && (await hit(db, `reply:link:${link.token.id}`, REPLY_LIMIT));
+    let error: string | undefined;
+    if (!allowed) error = 'Too many attempts. Please wait a few minutes and try again.';
+    else if (!text) error = 'Please write a message.';
+    else if (text.length > 100_000) error = 'The message is too long.';
+    else if (!(await ticketAddresses(db, link.ticketId)).has(email)) {
+      // the same answer for every address that cannot post: no hint which ones can
+      error = 'We could not add your reply with this email address. Use the address this ticket was sent to, or reply to our email.';
+    }
+    if (error) {
+      reply.code(error.startsWith('Too many') ? 429 : 422);
+      const ticket = await db('tickets as t').join('inboxes as i', 'i.id', 't.inbox_id').where('t.id', link.ticketId).first('t.id', 't.number', 't.subject', 't.status', 'i.name as inbox', 'i.from_name');
+      return page(reply, 'ticket', {
+        ticket, inbox: ticket.from_name || ticket.inbox, messages: await publicMessages(db, link.ticketId, `/t/${link.secret}/attachments`),
+        base: `/t/${link.secret}`, csrf: { reply: csrf(link.token.id, 'reply'), close: csrf(link.token.id, 'close') },
+        notice: undefined, error, form: { email: String(body.email ?? ''), body: text },
+      }, reply.statusCode);
+    }
+    await postCustomerReply(db, { ticketId: link.ticketId, email, text, ip: request.ip });
+    return reply.redirect(`/t/${link.secret}?done=reply`, 303);
+  });
+
+  app.post<{ Params: { secret: string }; Body: Record<string, string> }>('/t/:secret/close', async (request, reply) => {
+    const link = await live(request, reply);
+    if (!link) return reply;
+    if (!csrfOk(link.token.id, 'close', request.body?.csrf)) return page(reply, 'notice', { title: 'This form has expired', text: 'Reload the ticket page and try again.' }, 403);
+    await closeTicketByCustomer(db, link.ticketId, link.token.id);
+    return reply.redirect(`/t/${link.secret}?done=close`, 303);
+  });
+
+  app.post<{ Params: { secret: string }; Body: Record<string, string> }>('/t/:secret/resend', async (request, reply) => {
+    const { secret } = request.params;
+    if (!csrfOk(0, `resend:${secret}`, request.body?.csrf)) return page(reply, 'notice', { title: 'This form has expired', text: 'Reload the page and try again.' }, 403);
+    const email = normalizeAddress(String(request.body?.email ?? ''));
+    const allowed = (await hit(db, `resend:ip:${request.ip}`, RESEND_LIMIT)) && (await hit(db, `resend:link:${secret.slice(0, 64)}`, RESEND_LIMIT));
+    if (allowed && SECRET.test(secret)) {
+      // any link that ever existed (expired or revoked) names its ticket; a fresh one goes only
+      // to an address of that ticket, and the page says the same whatever happened
+      const old = await db('tokens').where({ token_hash: hashSecret(secret), purpose: 'ticket_link' }).first('ticket_id');
+      if (old?.ticket_id && (await ticketAddresses(db, old.ticket_id)).has(email)) {
+        await db.transaction((trx) => enqueueOutbound(deps.boss, trx, { kind: 'ticket_link', recipient: email, ticketId: old.ticket_id }));
+      }
+    }
+    if (!allowed) reply.code(429);
+    return page(reply, 'link-expired', { action: `/t/${secret}/resend`, csrf: csrf(0, `resend:${secret}`), sent: allowed, limited: !allowed }, allowed ? 200 : 429);
+  });
+
+  app.get<{ Params: { secret: string; sha: string } }>('/t/:secret/attachments/:sha', async (request, reply) => {
+    const link = await live(request, reply);
+    if (!link) return reply;
+    if (!/^[0-9a-f]{64}$/.test(request.params.sha)) return reply.code(404).send();
+    // only attachments of this ticket's public messages
+    const a = await db('message_attachments as a')
+      .join('messages as m', 'm.id', 'a.message_id')
+      .join('attachments as b', 'b.sha256', 'a.sha256')
+      .where({ 'm.ticket_id': link.ticketId, 'm.internal': false })
+      .where('a.sha256', Buffer.from(request.params.sha, 'hex'))
+      .first('a.filename', 'a.content_type', 'b.content');
+    if (!a) return reply.code(404).type('text/plain').send('not found');
+    const inlineable = /^image\/(png|jpeg|gif|webp)$/.test(a.content_type);
+    return reply
+      .header('content-type', inlineable ? a.content_type : 'application/octet-stream')
+      .header('content-disposition', `${inlineable ? 'inline' : 'attachment'}; filename*=UTF-8''${encodeURIComponent(a.filename ?? 'attachment')}`)
+      .header('content-security-policy', "default-src 'none'; sandbox")
+      .send(a.content);
+  });
+}
+
+function noticeFor(done: string | undefined): string | undefined {
+  if (done === 'reply') return 'Thank you. Your reply has been added to the ticket.';
+  if (done === 'close') return 'The ticket is closed. Write to us again any time to reopen it.';
+  return undefined;
+}
