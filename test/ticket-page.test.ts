@@ -1,0 +1,145 @@
+// The public ticket page in a real browser: a magic link from a real mail opens the thread; a
+// reply with an address of the ticket is posted, one with another address is refused; closing;
+// revoked and expired links stop working, and a fresh link comes by mail.
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
+import { startTestApi, type TestApi } from './helpers/api.ts';
+import { eventually, startBossFor, startTestIngest, startTestWorker, testLog } from './helpers/app.ts';
+import { sendRaw } from './helpers/smtp-client.ts';
+import { startSink, type Sink } from './helpers/sink.ts';
+import { startBrowser } from './helpers/browser.ts';
+import { startOutboundWorker } from '../src/outbound/worker.ts';
+
+let t: TestDatabase;
+let api: TestApi;
+let sink: Sink;
+let browser: Browser;
+let web: string;
+let ticketId: number;
+let link: string;
+
+const linkIn = (text: string) => new RegExp(`${web}/t/[A-Za-z0-9_-]{43}`).exec(text)![0];
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  api = await startTestApi(t.url);
+  web = api.base.replace(/\/api\/v1$/, '');
+  sink = await startSink();
+  const { port } = await startTestIngest(t.url, { inboxes: ['support@localhost'] });
+  const boss = await startBossFor(t.url, true);
+  await startTestWorker(t.url, t.db, boss, 1);
+  const outbound = await startOutboundWorker({ db: t.db, boss, log: testLog, outboundSmtpUrl: sink.url, publicUrl: web, messageIdDomain: 'help.inbound.test', ticketLinkDays: 30, pollSeconds: 1 });
+  browser = await startBrowser();
+
+  // Paula writes in (from her work address; her home address is known as an alternate)
+  const c = (await api.call('POST', '/customers', { name: 'Paula Page', email: 'paula@customer.test', alternate_emails: ['paula@home.test'] })).body;
+  const raw = ['From: Paula Page <paula@customer.test>', 'To: support@localhost', 'Subject: Broken <script>alert(1)</script> widget', 'Message-ID: <p1@customer.test>', '', 'My widget is broken.', ''].join('\r\n');
+  const reply = await sendRaw(port, 'paula@customer.test', ['support@localhost'], raw);
+  expect(reply.code).toBe(250);
+  ticketId = (await eventually(() => t.db('tickets').where({ requester_id: c.id }).first('id'))).id;
+  await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'Hi Paula,\n\nplease **restart** it.', format: 'markdown' }, api.agentToken);
+  await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'She sounds upset, be gentle', internal: true });
+  const mail = await eventually(async () => sink.mails.find((m) => m.to.includes('paula@customer.test')), 15_000);
+  link = linkIn(mail.mail.text!);
+  return () => outbound.stop();
+});
+
+async function open(url: string): Promise<Page> {
+  const page = await browser.newPage();
+  await page.goto(url);
+  return page;
+}
+
+describe('public ticket page', () => {
+  it('opens from the magic link with the public thread, escaped, without internal notes or addresses', async () => {
+    const page = await browser.newPage();
+    const response = await page.goto(link);
+    expect(response!.status()).toBe(200);
+    expect(response!.headers()['referrer-policy']).toBe('no-referrer');
+    expect(response!.headers()['content-security-policy']).toContain("default-src 'none'");
+    expect(await page.locator('h1').textContent()).toBe('Broken <script>alert(1)</script> widget');
+    expect(await page.locator('[data-status]').getAttribute('data-status')).toBe('open');
+    const articles = page.locator('article');
+    expect(await articles.count()).toBe(2);
+    expect(await articles.nth(0).textContent()).toContain('My widget is broken.');
+    expect(await articles.nth(1).locator('strong', { hasText: 'restart' }).count()).toBe(1);
+    const html = await page.content();
+    expect(html).not.toContain('be gentle');
+    expect(html).not.toContain('paula@customer.test');
+    expect(html).not.toContain('<script>alert(1)</script>');
+    await page.close();
+  });
+
+  it('posts a reply from an address of the ticket (an alternate one too) and refuses another', async () => {
+    const page = await open(link);
+    await page.fill('#email', 'someone@else.test');
+    await page.fill('#body', 'Let me in');
+    await page.click('form[aria-label="Reply"] button');
+    expect(await page.locator('.error').textContent()).toContain('could not add your reply');
+    expect(await page.locator('#body').inputValue()).toBe('Let me in'); // kept for another try
+    expect(await t.db('messages').where({ ticket_id: ticketId, text: 'Let me in' }).first()).toBeUndefined();
+
+    await page.fill('#email', 'Paula@Home.test');
+    await page.fill('#body', 'Restarted it, works now. Thanks!');
+    await page.click('form[aria-label="Reply"] button');
+    expect(await page.locator('.notice').textContent()).toContain('Your reply has been added');
+    expect(await page.locator('article').last().textContent()).toContain('Restarted it, works now.');
+    const m = await t.db('messages').where({ ticket_id: ticketId, text: 'Restarted it, works now. Thanks!' }).first();
+    expect(m).toMatchObject({ direction: 'inbound', author_type: 'customer', from_address: 'paula@home.test', internal: false });
+    await page.close();
+  });
+
+  it('refuses a post without the form token', async () => {
+    const r = await fetch(`${link}/reply`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'email=paula%40customer.test&body=forged', redirect: 'manual' });
+    expect(r.status).toBe(403);
+    expect(await t.db('messages').where({ ticket_id: ticketId, text: 'forged' }).first()).toBeUndefined();
+  });
+
+  it('closes the ticket', async () => {
+    const page = await open(link);
+    await page.click('form[aria-label="Close ticket"] button');
+    expect(await page.locator('.notice').textContent()).toContain('The ticket is closed');
+    expect(await page.locator('[data-status]').getAttribute('data-status')).toBe('closed');
+    expect((await t.db('tickets').where({ id: ticketId }).first()).status).toBe('closed');
+    await page.close();
+  });
+
+  it('stops working once revoked, and sends a fresh link to an address of the ticket', async () => {
+    expect((await api.call('POST', `/tickets/${ticketId}/revoke-links`)).body.revoked).toBeGreaterThanOrEqual(1);
+    const page = await browser.newPage();
+    const response = await page.goto(link);
+    expect(response!.status()).toBe(410);
+    expect(await page.locator('h1').textContent()).toBe('This link no longer works');
+    expect(await page.locator('article').count()).toBe(0);
+
+    const before = sink.mails.length;
+    await page.fill('#email', 'stranger@else.test');
+    await page.click('form button');
+    expect(await page.locator('.notice').textContent()).toContain('If this address belongs to the ticket');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(sink.mails.slice(before).some((m) => m.to.includes('stranger@else.test'))).toBe(false);
+
+    await page.goto(link);
+    await page.fill('#email', 'paula@customer.test');
+    await page.click('form button');
+    expect(await page.locator('.notice').textContent()).toContain('If this address belongs to the ticket'); // the same answer
+    const fresh = await eventually(async () => sink.mails.slice(before).find((m) => m.to.includes('paula@customer.test')), 15_000);
+    expect(fresh.mail.headers.get('auto-submitted')).toBe('auto-replied');
+    const newLink = linkIn(fresh.mail.text!);
+    expect(newLink).not.toBe(link);
+    await page.goto(newLink);
+    expect(await page.locator('article').count()).toBe(3);
+    await page.close();
+  });
+
+  it('an expired link does not work', async () => {
+    const page = await browser.newPage();
+    await t.db('tokens').where({ ticket_id: ticketId, purpose: 'ticket_link' }).whereNull('revoked_at').update({ expires_at: t.db.raw(`now() - interval '1 second'`) });
+    const mail = sink.mails.filter((m) => m.to.includes('paula@customer.test')).at(-1)!;
+    const response = await page.goto(linkIn(mail.mail.text!));
+    expect(response!.status()).toBe(410);
+    expect(await page.locator('h1').textContent()).toBe('This link no longer works');
+    await page.close();
+  });
+});
