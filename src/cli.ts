@@ -4,9 +4,9 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
 import { AppError } from './errors.ts';
 import { inboundSettings, migrate, openDatabase, ROLES, start, type Role } from './main.ts';
-import { processRawMessage } from './inbound/index.ts';
+import { processRawMessage, type InboundContext } from './inbound/index.ts';
 import { listTickets, showTicket, TICKET_STATUSES, type TicketDetail } from './tickets/index.ts';
-import { createDb, type Knex } from './db/index.ts';
+import { createDb, createPgPool, type Knex } from './db/index.ts';
 import { createInboxStore } from './inboxes/index.ts';
 import { createRawMessageStore, RAW_STATUSES, type RawStatus } from './ingest/index.ts';
 
@@ -99,7 +99,7 @@ function parseRoles(value: string | undefined): Role[] {
 /** Runs a command against the database; the embedded server is started for it when needed. */
 async function withDatabase(
   config: Config,
-  fn: (db: Knex, log: Logger) => Promise<number>,
+  fn: (db: Knex, log: Logger, url: string) => Promise<number>,
   opts: { migrate?: boolean } = {},
 ): Promise<number> {
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, 2);
@@ -109,7 +109,7 @@ async function withDatabase(
     if (opts.migrate || database.embedded) await migrate(database.url, opts.migrate ? log.child({}, { level: 'info' }) : log);
     const db = createDb(database.url, { poolMax: 2, applicationName: 'inbound-cli', log });
     try {
-      return await fn(db, log);
+      return await fn(db, log, database.url);
     } finally {
       await db.destroy();
     }
@@ -178,30 +178,39 @@ async function messagesCommand(config: Config, args: string[]): Promise<number> 
 async function reprocessCommand(config: Config, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: { 'all-quarantined': { type: 'boolean' } }, allowPositionals: true });
   if (!values['all-quarantined'] && positionals.length === 0) throw new UsageError('usage: inbound reprocess <id>... | --all-quarantined');
-  return withDatabase(config, async (db, log) => {
+  return withDatabase(config, async (db, log, url) => {
     const ids = values['all-quarantined']
       ? ((await db('raw_messages').where({ status: 'quarantined' }).orderBy('id').pluck('id')) as number[])
       : positionals.map((p) => {
           if (!/^\d+$/.test(p)) throw new UsageError(`not a message id: ${p}`);
           return Number(p);
         });
-    const ctx = { db, log, settings: inboundSettings(config) };
-    let failed = 0;
-    for (const id of ids) {
-      // a quarantined mail goes back to 'received'; a processed one is left as it is (idempotent)
-      await db('raw_messages').where({ id, status: 'quarantined' }).update({ status: 'received' });
-      const outcome = await processRawMessage(ctx, id, { finalAttempt: true });
-      const row = await db('raw_messages').where({ id }).first('status', 'error', 'outcome');
-      if (!row) {
-        console.log(`${id}: no such message`);
-        failed++;
-        continue;
-      }
-      if (row.status === 'quarantined') failed++;
-      console.log(`${id}: ${outcome === 'skipped' ? `unchanged (${row.status})` : outcome}${row.error ? ` - ${row.error}` : ''}`);
+    const pool = createPgPool(url, { poolMax: 1, applicationName: 'inbound-cli', log, pipeline: true });
+    try {
+      return await reprocess(db, { pool, log, settings: inboundSettings(config) }, ids);
+    } finally {
+      await pool.end();
     }
-    return failed > 0 ? 1 : 0;
   });
+}
+
+/** Runs the mails again one by one, printing what became of each; 1 when any is quarantined. */
+async function reprocess(db: Knex, ctx: InboundContext, ids: number[]): Promise<number> {
+  let failed = 0;
+  for (const id of ids) {
+    // a quarantined mail goes back to 'received'; a processed one is left as it is (idempotent)
+    await db('raw_messages').where({ id, status: 'quarantined' }).update({ status: 'received' });
+    const outcome = await processRawMessage(ctx, id, { finalAttempt: true });
+    const row = await db('raw_messages').where({ id }).first('status', 'error', 'outcome');
+    if (!row) {
+      console.log(`${id}: no such message`);
+      failed++;
+      continue;
+    }
+    if (row.status === 'quarantined') failed++;
+    console.log(`${id}: ${outcome === 'skipped' ? `unchanged (${row.status})` : outcome}${row.error ? ` - ${row.error}` : ''}`);
+  }
+  return failed > 0 ? 1 : 0;
 }
 
 async function ticketsCommand(config: Config, args: string[]): Promise<number> {
