@@ -29,7 +29,7 @@ export interface Worker {
  * whatever the batch's size (see inbound/process.ts); round trips, not SQL, are what a mail costs
  * most here. When idle, a batch is the one mail that just arrived.
  */
-export const DEFAULT_BATCH_SIZE = 16;
+export const DEFAULT_BATCH_SIZE = 32;
 
 export async function startWorker({ url, pool, boss, log, concurrency, batchSize = DEFAULT_BATCH_SIZE, pollSeconds = 2, inbound }: WorkerDeps): Promise<Worker> {
   async function handle(jobs: Job<{ rawId: number }>[]) {
