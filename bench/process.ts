@@ -56,7 +56,7 @@ for (const [name, raw] of [['links2000', links], ['html5mb', bigHtml]] as const)
     { mailFrom: 'big@bench.example', rcptTo: ['support@localhost'], remoteAddress: '127.0.0.1', helo: 'bench', smtpSession: undefined, sha256: createHash('sha256').update(raw).digest(), messageId: undefined, raw },
   ]);
   const t0 = performance.now();
-  const outcome = await processRawMessage({ db, log, settings }, stored!.id);
+  const outcome = await processRawMessage({ pool, log, settings }, stored!.id);
   single[name] = { bytes: raw.length, ms: round(performance.now() - t0), outcome };
   console.log(`${name.padEnd(10)} ${(raw.length / 1024).toFixed(0)} KB processed in ${single[name]!.ms} ms (${outcome})`);
 }

@@ -186,28 +186,35 @@ async function messagesCommand(config: Config, args: string[]): Promise<number> 
 async function reprocessCommand(config: Config, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: { 'all-quarantined': { type: 'boolean' } }, allowPositionals: true });
   if (!values['all-quarantined'] && positionals.length === 0) throw new UsageError('usage: inbound reprocess <id>... | --all-quarantined');
-  return withDatabase(config, async (db, log) => {
+  return withDatabase(config, async (db, log, url) => {
     const ids = values['all-quarantined']
       ? ((await db('raw_messages').where({ status: 'quarantined' }).orderBy('id').pluck('id')) as number[])
       : positionals.map((p) => {
           if (!/^\d+$/.test(p)) throw new UsageError(`not a message id: ${p}`);
           return Number(p);
         });
-    const [{ inboundSettings }, { processRawMessage }] = await Promise.all([import('./main.ts'), import('./inbound/index.ts')]);
-    const ctx = { db, log, settings: inboundSettings(config) };
+    const [{ inboundSettings }, { processRawMessage }, { createPgPool }] = await Promise.all([
+      import('./main.ts'), import('./inbound/index.ts'), import('./db/index.ts'),
+    ]);
+    const pool = createPgPool(url, { poolMax: 1, applicationName: 'inbound-cli', log, pipeline: true });
+    const ctx = { pool, log, settings: inboundSettings(config) };
     let failed = 0;
-    for (const id of ids) {
-      // a quarantined mail goes back to 'received'; a processed one is left as it is (idempotent)
-      await db('raw_messages').where({ id, status: 'quarantined' }).update({ status: 'received' });
-      const outcome = await processRawMessage(ctx, id, { finalAttempt: true });
-      const row = await db('raw_messages').where({ id }).first('status', 'error', 'outcome');
-      if (!row) {
-        console.log(`${id}: no such message`);
-        failed++;
-        continue;
+    try {
+      for (const id of ids) {
+        // a quarantined mail goes back to 'received'; a processed one is left as it is (idempotent)
+        await db('raw_messages').where({ id, status: 'quarantined' }).update({ status: 'received' });
+        const outcome = await processRawMessage(ctx, id, { finalAttempt: true });
+        const row = await db('raw_messages').where({ id }).first('status', 'error', 'outcome');
+        if (!row) {
+          console.log(`${id}: no such message`);
+          failed++;
+          continue;
+        }
+        if (row.status === 'quarantined') failed++;
+        console.log(`${id}: ${outcome === 'skipped' ? `unchanged (${row.status})` : outcome}${row.error ? ` - ${row.error}` : ''}`);
       }
-      if (row.status === 'quarantined') failed++;
-      console.log(`${id}: ${outcome === 'skipped' ? `unchanged (${row.status})` : outcome}${row.error ? ` - ${row.error}` : ''}`);
+    } finally {
+      await pool.end();
     }
     return failed > 0 ? 1 : 0;
   });

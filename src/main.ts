@@ -77,15 +77,20 @@ export async function start(config: Config, database: Database, log: Logger, opt
       log.info({ host: running.smtp.address, port: running.smtp.port }, 'smtp listening');
     }
     if (opts.roles.includes('worker')) {
+      // one connection per lane: a lane holds its connection for its batch
+      const pool = createPgPool(database.url, { poolMax: config.workerConcurrency, applicationName: 'inbound-worker', log, pipeline: true });
       const worker = await startWorker({
         url: database.url,
-        db,
+        pool,
         boss,
         log: log.child({ role: 'worker' }),
         concurrency: config.workerConcurrency,
         inbound: inboundSettings(config),
       });
-      stops.push(() => worker.stop());
+      stops.push(async () => {
+        await worker.stop();
+        await pool.end();
+      });
       const outbound = await startOutboundWorker({
         db, boss, log: log.child({ role: 'worker', queue: 'outbound' }),
         outboundSmtpUrl: config.outboundSmtpUrl, publicUrl: config.http.baseUrl, messageIdDomain: config.messageIdDomain,

@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApi, type TestApi } from './helpers/api.ts';
-import { createTicket } from '../src/tickets/index.ts';
+import { makeTicket } from './helpers/tickets.ts';
 
 let t: TestDatabase;
 let api: TestApi;
@@ -88,7 +88,7 @@ describe('companies', () => {
     const a = (await api.call('POST', '/customers', { email: 'alice@umbrella.test' })).body;
     const b = (await api.call('POST', '/customers', { email: 'bob@elsewhere.test', company_id: co.id })).body;
     const [inbox] = await t.db('inboxes').insert({ address: 'help@localhost', name: 'Help' }).returning('id');
-    const ticket = await createTicket(t.db, { inboxId: inbox.id, requesterId: a.id, companyId: co.id, subject: 'Outbreak' });
+    const ticket = await makeTicket(t.db, { inboxId: inbox.id, requesterId: a.id, companyId: co.id, subject: 'Outbreak' });
     const customers = await api.call('GET', `/companies/${co.id}/customers`);
     expect(customers.body.data.map((c: { id: number }) => c.id)).toEqual([a.id, b.id]);
     const tickets = await api.call('GET', `/companies/${co.id}/tickets`);

@@ -6,6 +6,7 @@ import { startTestApi, type TestApi } from './helpers/api.ts';
 import { eventually, startBossFor, startTestIngest, startTestWorker } from './helpers/app.ts';
 import { sendRaw } from './helpers/smtp-client.ts';
 import { QUEUES } from '../src/queue/index.ts';
+import { follow, makeTicket } from './helpers/tickets.ts';
 
 let t: TestDatabase;
 let api: TestApi;
@@ -191,7 +192,7 @@ describe('alternate addresses', () => {
 
   it('makes later mail from an added alternate land in that customer history', async () => {
     const ingest = await startTestIngest(t.url, { inboxes: ['support@localhost'], boss: api.boss });
-    await startTestWorker(t.url, t.db, await startBossFor(t.url, true), 1);
+    await startTestWorker(t.url, await startBossFor(t.url, true), 1);
     const c = (await api.call('POST', '/customers', { email: 'history@example.net', name: 'Hester' })).body;
     await api.call('POST', `/customers/${c.id}/emails`, { email: 'hester@home.example' });
     const mail = ['From: Hester at home <hester@home.example>', 'To: support@localhost', 'Subject: From my other address', 'Message-ID: <alt-1@home.example>', '', 'Hello', ''].join('\r\n');
@@ -207,16 +208,15 @@ describe('alternate addresses', () => {
 
 describe('merge and delete', () => {
   it('merges: addresses, tickets and follows move, nothing is lost', async () => {
-    const { createTicket, addFollowers } = await import('../src/tickets/index.ts');
     const inbox = (await t.db('inboxes').insert({ address: 'merge@localhost', name: 'M' }).returning('id'))[0];
     const a = (await api.call('POST', '/customers', { email: 'keep-me@example.net', name: 'Keeper' })).body;
     const b = (await api.call('POST', '/customers', { email: 'dupe@example.net', alternate_emails: ['dupe2@example.net'], phone: '999', company_id: acme })).body;
     const other = (await api.call('POST', '/customers', { email: 'other@example.net' })).body;
-    const tb = await createTicket(t.db, { inboxId: inbox.id, requesterId: b.id, companyId: null, subject: 'B asks' });
-    const to = await createTicket(t.db, { inboxId: inbox.id, requesterId: other.id, companyId: null, subject: 'B follows' });
-    const ta = await createTicket(t.db, { inboxId: inbox.id, requesterId: a.id, companyId: null, subject: 'A asks, B follows' });
-    await addFollowers(t.db, to, [b.id]);
-    await addFollowers(t.db, ta, [b.id]);
+    const tb = await makeTicket(t.db, { inboxId: inbox.id, requesterId: b.id, companyId: null, subject: 'B asks' });
+    const to = await makeTicket(t.db, { inboxId: inbox.id, requesterId: other.id, companyId: null, subject: 'B follows' });
+    const ta = await makeTicket(t.db, { inboxId: inbox.id, requesterId: a.id, companyId: null, subject: 'A asks, B follows' });
+    await follow(t.db, to.id, [b.id]);
+    await follow(t.db, ta.id, [b.id]);
 
     const r = await api.call('POST', `/customers/${a.id}/merge`, { customer_id: b.id });
     expect(r.status).toBe(200);
@@ -233,10 +233,9 @@ describe('merge and delete', () => {
   });
 
   it('deletes a customer and keeps their tickets', async () => {
-    const { createTicket } = await import('../src/tickets/index.ts');
     const inbox = await t.db('inboxes').first('id');
     const c = (await api.call('POST', '/customers', { email: 'leaving@example.net' })).body;
-    const ticket = await createTicket(t.db, { inboxId: inbox.id, requesterId: c.id, companyId: null, subject: 'Still here' });
+    const ticket = await makeTicket(t.db, { inboxId: inbox.id, requesterId: c.id, companyId: null, subject: 'Still here' });
     expect((await api.call('DELETE', `/customers/${c.id}`)).status).toBe(204);
     expect((await api.call('GET', `/customers/${c.id}`)).status).toBe(404);
     expect(await t.db('tickets').where({ id: ticket.id }).first()).toMatchObject({ subject: 'Still here', requester_id: null });

@@ -23,7 +23,7 @@ beforeAll(async () => {
   api = await startTestApi(t.url);
   const ingest = await startTestIngest(t.url, { inboxes: ['support@localhost', 'sales@localhost'] });
   port = ingest.port;
-  await startTestWorker(t.url, t.db, await startBossFor(t.url, true), 1);
+  await startTestWorker(t.url, await startBossFor(t.url, true), 1);
   await api.call('POST', '/companies', { name: 'Acme', domains: ['acme.test'] });
   ticketId = (await mail('Ann <ann@acme.test>', 'Printer on fire', ['Cc: Carl <carl@acme.test>'])).id;
   await mail('Bob <bob@other.test>', 'Second ticket');

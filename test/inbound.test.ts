@@ -24,7 +24,7 @@ beforeAll(async () => {
   t = await createTestDatabase();
   const boss = await startBossFor(t.url, true);
   app = await startTestIngest(t.url, { inboxes: ['support@localhost', 'sales@localhost'], boss });
-  await startTestWorker(t.url, t.db, boss, 1, { ...testInboundSettings, resolver });
+  await startTestWorker(t.url, boss, 1, { ...testInboundSettings, resolver });
 });
 
 interface MailSpec {

@@ -23,7 +23,7 @@ beforeAll(async () => {
   sink = await startSink();
   smtpPort = (await startTestIngest(t.url, { inboxes: ['support@localhost'] })).port;
   const workerBoss = await startBossFor(t.url, true);
-  await startTestWorker(t.url, t.db, workerBoss, 1);
+  await startTestWorker(t.url, workerBoss, 1);
   const outbound = await startOutboundWorker({
     db: t.db, boss: workerBoss, log: (await import('./helpers/app.ts')).testLog, outboundSmtpUrl: sink.url,
     publicUrl: 'http://help.inbound.test', messageIdDomain: 'help.inbound.test', ticketLinkDays: 30, pollSeconds: 1,

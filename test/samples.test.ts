@@ -53,7 +53,7 @@ describe.skipIf(!present)('shared/mail-samples', () => {
     t = await createTestDatabase();
     const boss = await startBossFor(t.url, true);
     app = await startTestIngest(t.url, { inboxes: ['support@localhost'], boss, maxMessageBytes: 25 * 1024 * 1024 });
-    await startTestWorker(t.url, t.db, boss, 1);
+    await startTestWorker(t.url, boss, 1);
 
     const queue = samples();
     expect(queue.length).toBeGreaterThan(850); // 895 message and body files (README: "total 895")

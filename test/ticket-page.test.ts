@@ -28,7 +28,7 @@ beforeAll(async () => {
   sink = await startSink();
   const { port } = await startTestIngest(t.url, { inboxes: ['support@localhost'] });
   const boss = await startBossFor(t.url, true);
-  await startTestWorker(t.url, t.db, boss, 1);
+  await startTestWorker(t.url, boss, 1);
   const outbound = await startOutboundWorker({ db: t.db, boss, log: testLog, outboundSmtpUrl: sink.url, publicUrl: web, messageIdDomain: 'help.inbound.test', ticketLinkDays: 30, pollSeconds: 1 });
   browser = await startBrowser();
 
@@ -37,7 +37,7 @@ beforeAll(async () => {
   const raw = ['From: Paula Page <paula@customer.test>', 'To: support@localhost', 'Subject: Broken <script>alert(1)</script> widget', 'Message-ID: <p1@customer.test>', '', 'My widget is broken.', ''].join('\r\n');
   const reply = await sendRaw(port, 'paula@customer.test', ['support@localhost'], raw);
   expect(reply.code).toBe(250);
-  ticketId = (await eventually(() => t.db('tickets').where({ requester_id: c.id }).first('id'))).id;
+  ticketId = (await eventually(() => t.db('tickets').where({ requester_id: c.id }).first<{ id: number } | undefined>('id'))).id;
   await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'Hi Paula,\n\nplease **restart** it.', format: 'markdown' }, api.agentToken);
   await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'She sounds upset, be gentle', internal: true });
   const mail = await eventually(async () => sink.mails.find((m) => m.to.includes('paula@customer.test')), 15_000);

@@ -3,6 +3,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { eventually, startBossFor, startTestIngest, startTestWorker } from './helpers/app.ts';
 import { sampleMail, sendRaw } from './helpers/smtp-client.ts';
 import { processRawMessage } from '../src/inbound/index.ts';
+import { createPgPool } from '../src/db/index.ts';
 import { testInboundSettings, testLog } from './helpers/app.ts';
 
 let t: TestDatabase;
@@ -15,7 +16,7 @@ describe('worker', () => {
     const boss = await startBossFor(t.url, true);
     const app = await startTestIngest(t.url, { inboxes: ['support@localhost'], boss });
     // a one-minute poll: within the 10 s this test waits, only NOTIFY can wake the worker
-    await startTestWorker(t.url, t.db, boss, 60);
+    await startTestWorker(t.url, boss, 60);
     // let the worker's first (empty) fetch pass, so the next job can only be found by NOTIFY
     await new Promise((r) => setTimeout(r, 500));
 
@@ -38,10 +39,12 @@ describe('worker', () => {
     const [row] = await t.db('raw_messages')
       .insert({ mail_from: 'alice@example.com', rcpt_to: ['support@localhost'], size: raw.length, sha256: Buffer.alloc(32, 7), raw })
       .returning('id');
-    const ctx = { db: t.db, log: testLog, settings: testInboundSettings };
+    const pool = createPgPool(t.url, { poolMax: 1, log: testLog, pipeline: true });
+    const ctx = { pool, log: testLog, settings: testInboundSettings };
     expect(await processRawMessage(ctx, row.id)).toMatch(/ticket_created|reply/);
     expect(await processRawMessage(ctx, row.id)).toBe('skipped');
     expect((await t.db('raw_messages').where({ id: row.id }).first()).attempts).toBe(1);
     expect(await t.db('messages').where({ raw_message_id: row.id })).toHaveLength(1);
+    await pool.end();
   });
 });

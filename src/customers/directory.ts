@@ -5,7 +5,7 @@ import type { Knex } from 'knex';
 import type { Db } from '../db/index.ts';
 import type { Boss } from '../queue/index.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import { companyForAddress } from '../companies/index.ts';
+import { findCompanyForAddress } from '../companies/index.ts';
 import { enqueueOutbound } from '../outbound/index.ts';
 import { isValidAddress, normalizeAddress } from './address.ts';
 import { applyPermissions, type PermissionsPatch, type PortalPermissions } from './permissions.ts';
@@ -111,7 +111,7 @@ export async function createCustomer(db: Knex, boss: Boss, input: CustomerInput)
     await assertAddressesFree(trx, addresses);
     let company: { id: number | null; source: 'manual' | 'domain' | null };
     if (input.company_id === undefined) {
-      const id = (await companyForAddress(trx, primary)) ?? null;
+      const id = (await findCompanyForAddress(trx, primary)) ?? null;
       company = { id, source: id === null ? null : 'domain' };
     } else {
       if (input.company_id !== null) await companyExists(trx, input.company_id);
@@ -159,7 +159,7 @@ export async function updateCustomer(db: Knex, id: number, patch: CustomerPatch)
       if (patch.company_id !== null) await companyExists(trx, patch.company_id);
       Object.assign(changes, { company_id: patch.company_id, company_source: 'manual' });
     } else if (patch.company_source === 'domain' && addresses[0]) {
-      const companyId = (await companyForAddress(trx, addresses[0])) ?? null;
+      const companyId = (await findCompanyForAddress(trx, addresses[0])) ?? null;
       Object.assign(changes, { company_id: companyId, company_source: companyId === null ? null : 'domain' });
     }
     await trx('customers').where({ id }).update(changes);

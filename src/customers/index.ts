@@ -1,7 +1,9 @@
 // Customers and their addresses. An address belongs to at most one customer; a company chosen by
-// hand stays, otherwise the address's domain decides (see companies).
-import type { Db } from '../db/index.ts';
-import { companyForAddress } from '../companies/index.ts';
+// hand stays, otherwise the address's domain decides (see companies). Inbound processing sends its
+// statements on a pipelined connection (db/sql.ts): a new customer is found by later statements of
+// the same transaction through its address, so nothing waits for its id.
+import type { Db, Sql } from '../db/index.ts';
+import { findCompanyForAddress } from '../companies/index.ts';
 import { normalizeAddress } from './address.ts';
 
 export { isValidAddress, normalizeAddress } from './address.ts';
@@ -11,6 +13,53 @@ export interface Customer {
   name: string;
   company_id: number | null;
   company_source: 'manual' | 'domain' | null;
+}
+
+/** The customers these (normalised) addresses belong to, by address. */
+export async function findCustomersByAddress(sql: Sql, addresses: string[]): Promise<Map<string, Customer>> {
+  const found = new Map<string, Customer>();
+  if (addresses.length === 0) return found;
+  const { rows } = await sql<Customer & { address: string }>(
+    `SELECT e.address, c.id, c.name, c.company_id, c.company_source
+       FROM customer_emails e JOIN customers c ON c.id = e.customer_id
+      WHERE e.address = ANY($1::text[])`,
+    [addresses],
+  );
+  for (const { address, ...customer } of rows) found.set(address, customer);
+  return found;
+}
+
+/** The customer an address names, as a scalar subquery for statements that follow its creation. */
+export const CUSTOMER_BY_ADDRESS = (param: string) => `(SELECT customer_id FROM customer_emails WHERE address = ${param})`;
+
+export interface NewCustomer {
+  /** normalised */
+  address: string;
+  name: string;
+  companyId: number | null;
+  /** recorded as a customer.created event when set */
+  event?: Record<string, unknown>;
+}
+
+/**
+ * Creates a customer with its primary address. An address another transaction created meanwhile
+ * is a unique violation: the caller's transaction rolls back and the mail is processed again.
+ */
+export function createCustomerFromMail(sql: Sql, c: NewCustomer): Promise<unknown> {
+  return sql(
+    `WITH c AS (
+       INSERT INTO customers (name, company_id, company_source) VALUES ($1, $2, $3) RETURNING id
+     ), e AS (
+       INSERT INTO customer_emails (customer_id, address, is_primary) SELECT id, $4, true FROM c
+     )
+     INSERT INTO events (type, customer_id, data) SELECT 'customer.created', id, $5::jsonb FROM c WHERE $5::jsonb IS NOT NULL`,
+    [c.name, c.companyId, c.companyId === null ? null : 'domain', c.address, c.event ?? null],
+  );
+}
+
+/** The name a customer gets from a mail: the display name, else the address's local part. */
+export function customerName(address: string, displayName: string | undefined): string {
+  return displayName?.trim() || address.slice(0, address.indexOf('@'));
 }
 
 export async function findCustomerByAddress(db: Db, address: string): Promise<Customer | undefined> {
@@ -34,7 +83,7 @@ export async function findOrCreateCustomer(
   // and moving customers when a company gains a domain is that change's business.
   const existing = await findCustomerByAddress(db, email);
   if (existing) return { customer: existing, created: false };
-  const companyId = await companyForAddress(db, email);
+  const companyId = await findCompanyForAddress(db, email);
   // the customer and its address in one statement
   const { rows } = await db.raw<{ rows: (Customer & { email_id: number | null })[] }>(
     `WITH c AS (

@@ -107,3 +107,5 @@ export async function ping(db: Db): Promise<boolean> {
     return false;
   }
 }
+
+export { corked, prepared, type Sql } from './sql.ts';

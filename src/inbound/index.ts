@@ -1,4 +1,13 @@
-export { processRawMessage, UnprocessableMail, type InboundContext, type InboundSettings, type Outcome } from './process.ts';
+export {
+  processRawMessage,
+  processRawMessages,
+  UnprocessableMail,
+  type InboundContext,
+  type InboundSettings,
+  type Outcome,
+  type Processed,
+  type RawJob,
+} from './process.ts';
 export { parseMail, PARSER_OPTIONS, ParseLimitError } from './parse.ts';
 export { LOOP_HEADER } from './mail-fields.ts';
 export { sanitizeHtml } from './content.ts';

@@ -1,30 +1,24 @@
-// One stored mail becomes what it means: a ticket message from the right customer in the right
-// ticket, a recorded bounce, or nothing (our own mail coming back). Parsing and the DNS-bound
-// sender checks happen before the transaction; everything written happens in one transaction,
-// with the raw row locked, so retries and reprocessing never make a second message.
-import type { Knex } from 'knex';
+// Stored mail becomes what it means: a ticket message from the right customer in the right
+// ticket, a recorded bounce, or nothing (our own mail coming back).
+//
+// Mails are processed in batches, in a few round trips whatever the batch size: load the rows;
+// parse and check each (CPU and DNS); read every fact the batch needs (facts.ts); decide each
+// mail (plan.ts); send every mail's transaction (write.ts). A mail whose decision could depend
+// on an earlier mail of the batch (the same new address, the same ticket, a reply to it) waits
+// for the next pass, which reads afresh; a mail whose transaction fails is run again alone, and
+// fails or is quarantined alone. The claim at the start of each transaction makes retries and
+// reprocessing idempotent.
+import type pg from 'pg';
 import type { Logger } from '../log.ts';
-import { inboxAddressOf } from '../inboxes/index.ts';
-import { findOrCreateCustomer, normalizeAddress, type Customer } from '../customers/index.ts';
-import {
-  addFollowers,
-  createTicket,
-  findTicketByMessageIds,
-  findTicketByNumber,
-  findTicketByToken,
-  isAssociated,
-  recordEvent,
-  recordEvents,
-  reopen,
-  type EventRecord,
-  touch,
-  type Ticket,
-} from '../tickets/index.ts';
-import { parseMail, type ParsedMail } from './parse.ts';
-import { classify, type Classification } from './classify.ts';
-import { authenticateMail, type AuthResult, type DnsResolver } from './auth.ts';
-import { addressList, firstAddress, messageIdsOf, plainText } from './mail-fields.ts';
-import { storeMessage } from './store-message.ts';
+import { prepared, corked, type Sql } from '../db/index.ts';
+import { parseMail } from './parse.ts';
+import { classify } from './classify.ts';
+import { authenticateMail, type DnsResolver } from './auth.ts';
+import { describeMail, gatherFacts, UnprocessableMail, type Asking, type InboxRef, type RawRow, type Work } from './facts.ts';
+import { planBounce, planDelivery } from './plan.ts';
+import { ALREADY_PROCESSED, outcomeOf, sendWrite, type Write } from './write.ts';
+
+export { UnprocessableMail };
 
 export interface InboundSettings {
   /** A reply to a ticket closed longer ago than this opens a new ticket linked to it. */
@@ -40,7 +34,8 @@ export interface InboundSettings {
 }
 
 export interface InboundContext {
-  db: Knex;
+  /** a pipelined pool (createPgPool with pipeline: true) */
+  pool: pg.Pool;
   log: Logger;
   settings: InboundSettings;
 }
@@ -60,262 +55,206 @@ export type Outcome =
   | 'bounce_unmatched'
   | 'own_mail';
 
-/** Deterministic problems with a mail: retrying cannot help, so it is quarantined at once. */
-export class UnprocessableMail extends Error {
-  override readonly name = 'UnprocessableMail';
+export interface RawJob {
+  rawId: number;
+  /** the last try quarantines instead of failing, so the mail stays visible and reprocessable */
+  finalAttempt?: boolean;
 }
 
-interface RawRow {
-  id: number;
-  status: string;
-  raw: Buffer | null;
-  mail_from: string;
-  rcpt_to: string[];
-  remote_address: string | null;
-  helo: string | null;
-}
-
-/** What is known of a mail before the transaction: the stored row, its parse and its checks. */
-interface Work {
-  row: RawRow;
-  mail: ParsedMail;
-  classification: Classification;
-  auth: AuthResult | undefined;
-}
-
-const MAX_FOLLOWERS_PER_MAIL = 50;
+/** A mail's result: its outcome, or the error to retry it for. */
+export type Processed = { outcome: Outcome } | { error: Error };
 
 export async function processRawMessage(ctx: InboundContext, rawId: number, opts: { finalAttempt?: boolean } = {}): Promise<Outcome> {
-  const { db, log } = ctx;
-  const row = await db('raw_messages')
-    .select<RawRow[]>('id', 'status', 'raw', 'mail_from', 'rcpt_to', 'remote_address', 'helo')
-    .where({ id: rawId })
-    .first();
-  if (!row || row.raw === null || row.status === 'processed' || row.status === 'duplicate') return 'skipped';
+  const [result] = await processRawMessages(ctx, [{ rawId, ...opts }]);
+  if ('error' in result!) throw result.error;
+  return result!.outcome;
+}
 
-  let mail: ParsedMail;
+/** Processes the mails of these jobs, each with an outcome of its own. */
+export async function processRawMessages(ctx: InboundContext, jobs: RawJob[]): Promise<Processed[]> {
+  const client = await ctx.pool.connect();
+  let broken: Error | undefined;
   try {
-    mail = await parseMail(row.raw);
+    return await processOn(ctx, client, prepared(client), jobs);
   } catch (err) {
-    return quarantine(ctx, rawId, `cannot parse: ${(err as Error).message}`);
+    broken = err as Error;
+    throw err;
+  } finally {
+    client.release(broken);
   }
+}
 
-  try {
-    const classification = classify(mail, {
-      mailFrom: row.mail_from,
-      rcptTo: row.rcpt_to,
-      ownMessageIdDomains: ctx.settings.ownDomains,
-      loopHeader: ctx.settings.loopHeader,
-    });
-    const auth =
-      classification.kind === 'own' || classification.kind === 'bounce'
-        ? undefined
-        : await authenticateMail({
-            raw: row.raw,
-            ip: row.remote_address ?? '127.0.0.1',
-            helo: row.helo ?? undefined,
-            mailFrom: row.mail_from,
-            mta: ctx.settings.mta,
-            resolver: ctx.settings.resolver,
-          });
-    const outcome = await db.transaction((trx) => apply(trx, ctx, { row, mail, classification, auth }));
-    log.debug({ raw: rawId, outcome, kind: classification.kind }, 'mail processed');
-    return outcome;
-  } catch (err) {
-    if (err instanceof UnprocessableMail || opts.finalAttempt) {
-      return quarantine(ctx, rawId, (err as Error).message);
+/** A mail on its way: its job, and once parsed and checked, its Work. */
+interface Item {
+  job: RawJob;
+  work?: Work;
+  result?: Processed;
+}
+
+interface Failed {
+  item: Item;
+  error: Error;
+}
+
+async function processOn(ctx: InboundContext, client: pg.PoolClient, sql: Sql, jobs: RawJob[]): Promise<Processed[]> {
+  const items: Item[] = jobs.map((job) => ({ job }));
+  const { rows } = await sql<RawRow>(
+    'SELECT id, status, raw, mail_from, rcpt_to, remote_address, helo FROM raw_messages WHERE id = ANY($1::bigint[])',
+    [jobs.map((j) => j.rawId)],
+  );
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const writes: Item[] = [];
+  const toQuarantine = new Map<Item, string>();
+  await Promise.all(
+    items.map(async (item) => {
+      const row = byId.get(item.job.rawId);
+      if (!row || row.raw === null || row.status === 'processed' || row.status === 'duplicate') return void (item.result = { outcome: 'skipped' });
+      try {
+        item.work = await prepare(ctx, row);
+        writes.push(item);
+      } catch (err) {
+        if (err instanceof Unparseable || err instanceof UnprocessableMail || item.job.finalAttempt) toQuarantine.set(item, (err as Error).message);
+        else item.result = { error: err as Error };
+      }
+    }),
+  );
+  if (toQuarantine.size > 0) await quarantine(ctx, client, sql, toQuarantine);
+
+  // in arrival order, so that a pass decides earlier mail first
+  let pending = writes.sort((a, b) => a.job.rawId - b.job.rawId);
+  while (pending.length > 0) {
+    const { deferred, failed } = await pass(ctx, client, sql, pending);
+    // a failure in a batch may be a neighbour's doing (an address created twice): alone, the mail
+    // is read afresh; alone again, the failure is its own
+    for (const f of failed) {
+      const still = pending.length > 1 ? (await pass(ctx, client, sql, [f.item])).failed[0] : f;
+      if (still) await giveUp(ctx, client, sql, f.item, still.error);
     }
-    throw err; // the queue retries with backoff
+    pending = deferred;
   }
+  return items.map((i) => i.result!);
 }
 
-async function quarantine(ctx: InboundContext, rawId: number, reason: string): Promise<'quarantined'> {
-  await ctx.db('raw_messages')
-    .where({ id: rawId })
-    .whereNot({ status: 'processed' })
-    .update({ status: 'quarantined', error: reason.slice(0, 2000), attempts: ctx.db.raw('attempts + 1'), outcome: null });
-  ctx.log.warn({ raw: rawId, reason }, 'mail quarantined');
-  return 'quarantined';
-}
+class Unparseable extends Error {}
 
-async function apply(trx: Knex.Transaction, ctx: InboundContext, work: Work): Promise<Outcome> {
-  const { row, classification } = work;
-  // The row lock makes a retried job and a manual reprocess wait for each other.
-  const locked = await trx('raw_messages').select('status').where({ id: row.id }).forUpdate().first<{ status: string }>();
-  if (!locked || locked.status === 'processed') return 'skipped';
-  const outcome =
-    classification.kind === 'own'
-      ? 'own_mail'
-      : classification.kind === 'bounce'
-        ? await recordBounce(trx, classification, row.id)
-        : await deliver(trx, ctx, work);
-  await trx('raw_messages')
-    .where({ id: row.id })
-    .update({ status: 'processed', outcome, error: null, processed_at: trx.fn.now(), attempts: trx.raw('attempts + 1') });
-  return outcome;
-}
-
-/** A bounce marks the message it answers; a hard one suppresses that message's recipient. */
-async function recordBounce(trx: Knex.Transaction, c: Classification, rawId: number): Promise<Outcome> {
-  const b = c.bounce;
-  let outbound: { id: number; recipient: string; ticket_id: number | null } | undefined;
-  if (b?.verpToken) outbound = await trx('outbound_messages').where({ verp_token: b.verpToken }).first('id', 'recipient', 'ticket_id');
-  if (!outbound && b?.originalMessageId) {
-    outbound = await trx('outbound_messages').where({ message_id: b.originalMessageId }).first('id', 'recipient', 'ticket_id');
+/** Parsing and the DNS-bound sender checks: all that is known before the database is asked. */
+async function prepare(ctx: InboundContext, row: RawRow): Promise<Work> {
+  let mail;
+  try {
+    mail = await parseMail(row.raw!);
+  } catch (err) {
+    throw new Unparseable(`cannot parse: ${(err as Error).message}`);
   }
-  if (!outbound || !b) return 'bounce_unmatched';
-  await trx('outbound_messages')
-    .where({ id: outbound.id })
-    .update({ status: 'bounced', bounced_at: trx.fn.now(), last_error: `bounce ${b.status ?? ''} (raw message ${rawId})`.trim() });
-  await recordEvent(trx, 'outbound.bounced', { ticketId: outbound.ticket_id, data: { outboundId: outbound.id, status: b.status, hard: b.hard, rawId } });
-  // Only the recipient of a message we really sent is suppressed: a forged DSN naming other
-  // addresses cannot silence our mail to them.
-  if (b.hard) {
-    const address = normalizeAddress(outbound.recipient);
-    await trx('suppressions').insert({ address, reason: `hard bounce ${b.status ?? ''}`.trim(), outbound_id: outbound.id }).onConflict('address').ignore();
-    await recordEvent(trx, 'address.suppressed', { data: { address, outboundId: outbound.id } });
-  }
-  return 'bounce';
+  const classification = classify(mail, {
+    mailFrom: row.mail_from,
+    rcptTo: row.rcpt_to,
+    ownMessageIdDomains: ctx.settings.ownDomains,
+    loopHeader: ctx.settings.loopHeader,
+  });
+  const auth =
+    classification.kind === 'own' || classification.kind === 'bounce'
+      ? undefined
+      : await authenticateMail({
+          raw: row.raw!,
+          ip: row.remote_address ?? '127.0.0.1',
+          helo: row.helo ?? undefined,
+          mailFrom: row.mail_from,
+          mta: ctx.settings.mta,
+          resolver: ctx.settings.resolver,
+        });
+  return { row, mail, classification, auth };
 }
 
-interface InboxRef {
-  id: number;
-  address: string;
-}
-
-async function deliver(trx: Knex.Transaction, ctx: InboundContext, work: Work): Promise<Outcome> {
-  const { row, mail, classification, auth } = work;
-  const inboxes = await inboxRefs(ctx.db, trx);
-  const inboxByAddress = new Map(inboxes.map((i) => [i.address, i]));
-  const receivedBy = row.rcpt_to.map((r) => inboxByAddress.get(inboxAddressOf(r))).find(Boolean);
-  if (!receivedBy) throw new UnprocessableMail('no inbox among the recipients (the inbox may have been deleted)');
-
-  // A From that fails DMARC may be forged: such mail never joins a ticket on the strength of its
-  // sender address (the subject number). Domains without a DMARC policy ('none') are most of the
-  // world's small senders; they are not refused, their verdicts are kept on the message.
-  const untrustedFrom = auth?.dmarc === 'fail';
-  // Machine mail joins the ticket it answers and opens nothing: auto-replies; bulk and list mail
-  // (newsletters to a support address are noise, not requests); and mail with the null reverse
-  // path, which RFC 5321 reserves for notifications that must not be answered.
-  const automatic = classification.kind === 'auto-reply' || classification.kind === 'bulk' || row.mail_from === '';
-  const refs = messageIdsOf(mail);
-
-  // 1. a reply token in a recipient address: support+<token>@...
-  let ticket = await ticketByToken(trx, row.rcpt_to, mail, inboxByAddress);
-  // 2. In-Reply-To / References naming a message of a ticket
-  ticket ??= await findTicketByMessageIds(trx, refs);
-
-  if (automatic) {
-    const kind = classification.kind === 'auto-reply' ? 'auto_reply' : 'automatic';
-    if (!ticket) return `${kind}_unmatched`;
-    await storeMessage(trx, { ticket, rawId: row.id, mail, classification, auth, untrustedFrom, customerId: null });
-    await touch(trx, ticket.id);
-    return kind;
+/** One round of facts, decisions and writes; sets each mail's result unless deferred or failed. */
+async function pass(ctx: InboundContext, client: pg.PoolClient, sql: Sql, items: Item[]): Promise<{ deferred: Item[]; failed: Failed[] }> {
+  const inboxes = await inboxRefs(ctx.pool, sql);
+  const asking = new Map<Item, Asking>();
+  const decided = new Map<Item, Write>();
+  for (const item of items) {
+    const { row, classification } = item.work!;
+    if (classification.kind === 'own') decided.set(item, { rawId: row.id, kind: 'own' });
+    else if (classification.kind === 'bounce') asking.set(item, { bounce: classification.bounce ?? {} });
+    else {
+      try {
+        asking.set(item, { deliver: describeMail(item.work!, inboxes, ctx.settings.ownDomains) });
+      } catch (err) {
+        if (!(err instanceof UnprocessableMail)) throw err;
+        decided.set(item, { rawId: row.id, kind: 'quarantine', reason: err.message });
+      }
+    }
   }
 
-  const sender = firstAddress(mail, row.mail_from);
-  if (!sender) throw new UnprocessableMail('no sender address (From, Reply-To and envelope sender are all empty or invalid)');
-  const events: EventRecord[] = [];
-  const { customer, created } = await findOrCreateCustomer(trx, sender.address, sender.name);
-  if (created) events.push({ type: 'customer.created', customerId: customer.id, data: { address: sender.address, rawId: row.id } });
+  const asked = [...asking.keys()];
+  let facts;
+  try {
+    facts = await gatherFacts(client, sql, [...asking.values()]);
+  } catch (err) {
+    ctx.log.warn({ err }, 'reading the facts of a batch failed');
+    return { deferred: [], failed: items.map((item) => ({ item, error: err as Error })) };
+  }
+  const deferred: Item[] = [];
+  const made = new Set<string>();
+  for (const [index, item] of asked.entries()) {
+    const a = asking.get(item)!;
+    if ('bounce' in a) {
+      decided.set(item, { rawId: item.job.rawId, kind: 'bounce', record: planBounce(item.work!, facts.outbound[index]) });
+      continue;
+    }
+    const plan = planDelivery(a.deliver, facts, index, ctx.settings.reopenDays);
+    if (plan.uses.some((k) => made.has(k))) {
+      deferred.push(item);
+      continue;
+    }
+    plan.makes.forEach((k) => made.add(k));
+    decided.set(item, { rawId: item.job.rawId, kind: 'delivery', plan });
+  }
 
-  // 3. a ticket number in the subject, only from someone the ticket knows, with a From we can trust
-  if (!ticket) ticket = await ticketBySubjectNumber(trx, mail.subject ?? '', receivedBy.id, customer, untrustedFrom);
-
-  let outcome: Outcome;
-  if (!ticket) {
-    ticket = await createTicket(trx, {
-      inboxId: receivedBy.id,
-      requesterId: customer.id,
-      companyId: customer.company_id,
-      subject: plainText(mail.subject ?? ''),
-      needsReview: untrustedFrom,
-    });
-    events.push({ type: 'ticket.created', ticketId: ticket.id, customerId: customer.id, data: { number: ticket.number, rawId: row.id } });
-    outcome = 'ticket_created';
-  } else if (ticket.status === 'closed' || ticket.status === 'resolved') {
-    const closedDays = ticket.closed_at ? (Date.now() - ticket.closed_at.getTime()) / 86_400_000 : 0;
-    if (closedDays > ctx.settings.reopenDays) {
-      const previous = ticket;
-      ticket = await createTicket(trx, {
-        inboxId: previous.inbox_id,
-        requesterId: customer.id,
-        companyId: customer.company_id,
-        subject: plainText(mail.subject ?? previous.subject),
-        previousTicketId: previous.id,
-        needsReview: untrustedFrom,
-      });
-      events.push({ type: 'ticket.created', ticketId: ticket.id, customerId: customer.id, data: { number: ticket.number, previousTicketId: previous.id, rawId: row.id } });
-      outcome = 'new_linked_ticket';
+  // in arrival order, like the decisions
+  const ordered = items.filter((i) => decided.has(i));
+  const sent = corked(client, () => ordered.map((item) => sendWrite(client, sql, decided.get(item)!)));
+  const errors = await Promise.all(sent);
+  const failed: Failed[] = [];
+  for (const [i, item] of ordered.entries()) {
+    const err = errors[i];
+    const w = decided.get(item)!;
+    if (!err) {
+      item.result = { outcome: outcomeOf(w) };
+      if (w.kind === 'quarantine') ctx.log.warn({ raw: w.rawId, reason: w.reason }, 'mail quarantined');
+      else ctx.log.debug({ raw: w.rawId, outcome: outcomeOf(w), kind: item.work!.classification.kind }, 'mail processed');
+    } else if ((err as { code?: string }).code === ALREADY_PROCESSED) {
+      item.result = { outcome: 'skipped' };
     } else {
-      await reopen(trx, ticket);
-      outcome = 'reopened';
+      ctx.log.debug({ raw: w.rawId, err }, 'mail not written');
+      failed.push({ item, error: err });
     }
-  } else {
-    outcome = 'reply';
   }
+  return { deferred, failed };
+}
 
-  await storeMessage(trx, { ticket, rawId: row.id, mail, classification, auth, untrustedFrom, customerId: customer.id });
-  // a new ticket was created with its time stamps and flag already
-  if (outcome !== 'ticket_created' && outcome !== 'new_linked_ticket') await touch(trx, ticket.id, { needsReview: untrustedFrom });
-  events.push({ type: 'message.received', ticketId: ticket.id, customerId: customer.id, data: { rawId: row.id, outcome } });
+/** A mail that failed alone: the queue retries it, or on its last try it is quarantined. */
+async function giveUp(ctx: InboundContext, client: pg.PoolClient, sql: Sql, item: Item, error: Error): Promise<void> {
+  if (item.job.finalAttempt) await quarantine(ctx, client, sql, new Map([[item, error.message]]));
+  else item.result = { error };
+}
 
-  // CC and the other To addresses follow the ticket (not our inboxes, not ourselves, not the sender)
-  const others = addressList(mail, ['to', 'cc'])
-    .filter((a) => !inboxByAddress.has(inboxAddressOf(a.address)))
-    .filter((a) => !ctx.settings.ownDomains.includes(a.address.slice(a.address.lastIndexOf('@') + 1)))
-    .filter((a) => a.address !== normalizeAddress(sender.address))
-    .slice(0, MAX_FOLLOWERS_PER_MAIL);
-  const followerIds: number[] = [];
-  for (const a of others) followerIds.push((await findOrCreateCustomer(trx, a.address, a.name)).customer.id);
-  const added = await addFollowers(trx, ticket, followerIds);
-  if (added.length > 0) events.push({ type: 'ticket.followers_added', ticketId: ticket.id, data: { customerIds: added } });
-  await recordEvents(trx, events);
-  return outcome;
+async function quarantine(ctx: InboundContext, client: pg.PoolClient, sql: Sql, reasons: Map<Item, string>): Promise<void> {
+  const entries = [...reasons];
+  const errors = await Promise.all(
+    corked(client, () => entries.map(([item, reason]) => sendWrite(client, sql, { rawId: item.job.rawId, kind: 'quarantine', reason }))),
+  );
+  for (const [i, [item, reason]] of entries.entries()) {
+    item.result = errors[i] ? { error: errors[i] } : { outcome: 'quarantined' };
+    if (!errors[i]) ctx.log.warn({ raw: item.job.rawId, reason }, 'mail quarantined');
+  }
 }
 
 // The inbox list is read on every mail and changes rarely: a few seconds of staleness only
 // delays the recognition of a brand-new inbox's address among the CC.
-const inboxCache = new WeakMap<Knex, { at: number; rows: InboxRef[] }>();
-async function inboxRefs(db: Knex, trx: Knex.Transaction): Promise<InboxRef[]> {
-  const cached = inboxCache.get(db);
+const inboxCache = new WeakMap<pg.Pool, { at: number; rows: InboxRef[] }>();
+async function inboxRefs(pool: pg.Pool, sql: Sql): Promise<InboxRef[]> {
+  const cached = inboxCache.get(pool);
   if (cached && Date.now() - cached.at < 5_000) return cached.rows;
-  const rows = await trx('inboxes').select<InboxRef[]>('id', 'address');
-  inboxCache.set(db, { at: Date.now(), rows });
+  const { rows } = await sql<InboxRef>('SELECT id, address FROM inboxes');
+  inboxCache.set(pool, { at: Date.now(), rows });
   return rows;
-}
-
-async function ticketByToken(
-  trx: Knex.Transaction,
-  rcptTo: string[],
-  mail: ParsedMail,
-  inboxByAddress: Map<string, InboxRef>,
-): Promise<Ticket | undefined> {
-  // the envelope is what reached us; the headers cover a mail forwarded to us unchanged
-  const candidates = [...rcptTo, ...addressList(mail, ['to', 'cc']).map((a) => a.address)];
-  for (const address of candidates) {
-    const a = address.toLowerCase();
-    const at = a.lastIndexOf('@');
-    const plus = a.indexOf('+');
-    if (plus <= 0 || plus > at) continue;
-    const inbox = inboxByAddress.get(inboxAddressOf(a));
-    if (!inbox) continue;
-    const ticket = await findTicketByToken(trx, a.slice(plus + 1, at));
-    if (ticket && ticket.inbox_id === inbox.id) return ticket;
-  }
-  return undefined;
-}
-
-async function ticketBySubjectNumber(
-  trx: Knex.Transaction,
-  subject: string,
-  inboxId: number,
-  customer: Customer,
-  untrustedFrom: boolean,
-): Promise<Ticket | undefined> {
-  const m = /\[#(\d{1,9})\]/.exec(subject);
-  if (!m || untrustedFrom) return undefined;
-  const ticket = await findTicketByNumber(trx, inboxId, Number(m[1]));
-  if (!ticket) return undefined;
-  return (await isAssociated(trx, ticket, customer.id)) ? ticket : undefined;
 }

@@ -1,22 +1,23 @@
-// Writes one inbound message with its attachments (bytes stored once, by sha256).
+// One inbound message with its attachments (bytes stored once, by sha256).
 import { createHash } from 'node:crypto';
-import type { Knex } from 'knex';
 import type { ParsedMail } from 'mailparser';
-import type { Ticket } from '../tickets/index.ts';
+import type { Sql } from '../db/index.ts';
+import { CUSTOMER_BY_ADDRESS } from '../customers/index.ts';
+import { TICKET_BY_TOKEN } from '../tickets/index.ts';
 import type { Classification } from './classify.ts';
 import type { AuthResult } from './auth.ts';
 import { sanitizeHtml, visibleText, visibleTextFromHtml } from './content.ts';
 import { addressList, messageIdsOf, plainText } from './mail-fields.ts';
 
 export interface NewMessage {
-  ticket: Ticket;
   rawId: number;
   mail: ParsedMail;
   classification: Classification;
   auth: AuthResult | undefined;
   /** the From failed DMARC */
   untrustedFrom: boolean;
-  customerId: number | null;
+  /** the address of the customer who wrote it; none for automatic mail (the system is the author) */
+  author: string | null;
 }
 
 /**
@@ -37,7 +38,16 @@ function head(html: string, max: number): { html: string; cut: boolean } {
 /** Where an attachment's bytes are served (the web role maps it to the ticket's access rules). */
 export const attachmentUrl = (sha256: string): string => `/attachments/${sha256}`;
 
-export async function storeMessage(trx: Knex.Transaction, m: NewMessage): Promise<number> {
+/** A message ready to be written: its row and its attachments, content sanitized. */
+export interface MessageContent {
+  rawId: number;
+  /** the columns after ticket_id and direction, in the order of storeMessage's INSERT */
+  values: unknown[];
+  files: { sha256: Buffer; content: Buffer; filename: string | null; contentType: string; contentId: string | null; inline: boolean; position: number }[];
+}
+
+/** The CPU-bound part (sanitizing, visible text), done before anything is sent to the database. */
+export function messageContent(m: NewMessage): MessageContent {
   const { mail } = m;
   const files = mail.attachments.map((a, position) => ({
     a,
@@ -63,50 +73,70 @@ export async function storeMessage(trx: Knex.Transaction, m: NewMessage): Promis
         : '',
   );
   const [from] = addressList(mail, ['from']);
-  const refs = messageIdsOf(mail);
-
-  const [row] = await trx('messages')
-    .insert({
-      ticket_id: m.ticket.id,
-      raw_message_id: m.rawId,
-      direction: 'inbound',
-      author_type: m.customerId ? 'customer' : 'system',
-      author_customer_id: m.customerId,
-      message_id: mail.messageId ? plainText(mail.messageId).slice(0, 998) : null,
-      in_reply_to: mail.inReplyTo ? plainText(mail.inReplyTo).slice(0, 998) : null,
-      references: refs,
-      subject: plainText(mail.subject ?? '').slice(0, 998),
-      from_address: from?.address ?? null,
-      from_name: from?.name ?? null,
-      to_addresses: addressList(mail, ['to']).map((a) => a.address),
-      cc_addresses: addressList(mail, ['cc']).map((a) => a.address),
-      sent_at: mail.date && !Number.isNaN(mail.date.getTime()) ? mail.date : null,
+  return {
+    rawId: m.rawId,
+    values: [
+      m.rawId,
+      m.author ? 'customer' : 'system',
+      m.author,
+      mail.messageId ? plainText(mail.messageId).slice(0, 998) : null,
+      mail.inReplyTo ? plainText(mail.inReplyTo).slice(0, 998) : null,
+      messageIdsOf(mail),
+      plainText(mail.subject ?? '').slice(0, 998),
+      from?.address ?? null,
+      from?.name ?? null,
+      addressList(mail, ['to']).map((a) => a.address),
+      addressList(mail, ['cc']).map((a) => a.address),
+      mail.date && !Number.isNaN(mail.date.getTime()) ? mail.date : null,
       text,
       html,
-      visible_text: visible,
-      classification: m.classification.kind,
-      classification_reasons: m.classification.reasons,
-      auth: m.auth ? JSON.stringify(m.auth).replace(/\\u0000/g, '') : null,
-      untrusted_from: m.untrustedFrom,
-    })
-    .returning<{ id: number }[]>('id');
-  const messageId = row!.id;
+      visible,
+      m.classification.kind,
+      m.classification.reasons,
+      m.auth ? JSON.stringify(m.auth).replace(/\\u0000/g, '') : null,
+      m.untrustedFrom,
+    ],
+    files: files.map((f) => ({
+      sha256: f.sha256,
+      content: f.a.content,
+      filename: f.a.filename ? plainText(f.a.filename).slice(0, 255) : null,
+      contentType: plainText(f.a.contentType || 'application/octet-stream').slice(0, 255),
+      contentId: f.a.cid ? plainText(f.a.cid).slice(0, 998) : null,
+      inline: f.a.contentDisposition === 'inline' || Boolean(f.a.related),
+      position: f.position,
+    })),
+  };
+}
 
-  for (const f of files) {
-    await trx('attachments').insert({ sha256: f.sha256, size: f.a.content.length, content: f.a.content }).onConflict('sha256').ignore();
-  }
-  if (files.length > 0) {
-    await trx('message_attachments').insert(
-      files.map((f) => ({
-        message_id: messageId,
-        sha256: f.sha256,
-        filename: f.a.filename ? plainText(f.a.filename).slice(0, 255) : null,
-        content_type: plainText(f.a.contentType || 'application/octet-stream').slice(0, 255),
-        content_id: f.a.cid ? plainText(f.a.cid).slice(0, 998) : null,
-        inline: f.a.contentDisposition === 'inline' || Boolean(f.a.related),
-        position: f.position,
-      })),
+/**
+ * Writes the message into the ticket the reply token names, and its message.received event when
+ * `event` is given. Attachments find their message by its raw message, which is unique.
+ */
+export function storeMessage(sql: Sql, replyToken: string, content: MessageContent, event?: Record<string, unknown>): Promise<unknown>[] {
+  const sent: Promise<unknown>[] = [
+    sql(
+      `WITH m AS (
+         INSERT INTO messages (ticket_id, direction, raw_message_id, author_type, author_customer_id, message_id, in_reply_to,
+                               "references", subject, from_address, from_name, to_addresses, cc_addresses, sent_at, text, html,
+                               visible_text, classification, classification_reasons, auth, untrusted_from)
+         VALUES (${TICKET_BY_TOKEN('$1')}, 'inbound', $2, $3, ${CUSTOMER_BY_ADDRESS('$4')}, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                 $16, $17, $18, $19, $20)
+         RETURNING ticket_id, author_customer_id
+       )
+       INSERT INTO events (type, ticket_id, customer_id, data)
+       SELECT 'message.received', ticket_id, author_customer_id, $21::jsonb FROM m WHERE $21::jsonb IS NOT NULL`,
+      [replyToken, ...content.values, event ?? null],
+    ),
+  ];
+  for (const f of content.files) {
+    sent.push(
+      sql('INSERT INTO attachments (sha256, size, content) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING', [f.sha256, f.content.length, f.content]),
+      sql(
+        `INSERT INTO message_attachments (message_id, sha256, filename, content_type, content_id, inline, position)
+         VALUES ((SELECT id FROM messages WHERE raw_message_id = $1), $2, $3, $4, $5, $6, $7)`,
+        [content.rawId, f.sha256, f.filename, f.contentType, f.contentId, f.inline, f.position],
+      ),
     );
   }
-  return messageId;
+  return sent;
 }

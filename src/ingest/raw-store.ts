@@ -13,8 +13,8 @@
 // the INSERT, the job insert and COMMIT are pipelined together. When the INSERT meets a copy we
 // already have (unique violation), PostgreSQL aborts the transaction, answers COMMIT with a
 // rollback, and the batch is written again on the careful path that records duplicates.
-import { createHash } from 'node:crypto';
 import type pg from 'pg';
+import { prepared, type Sql } from '../db/sql.ts';
 import type { Boss } from '../queue/index.ts';
 import { QUEUES } from '../queue/index.ts';
 
@@ -154,31 +154,12 @@ function rowOf(mail: RawMail) {
   };
 }
 
-const statementNames = new Map<string, string>();
-
-/**
- * Runs node-postgres queries as named prepared statements on one connection: PostgreSQL parses
- * and plans each distinct text once per connection instead of once per mail.
- */
-function prepared(client: pg.PoolClient) {
-  return <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => {
-    let name = statementNames.get(text);
-    if (!name) {
-      name = 'inbound_' + createHash('sha1').update(text).digest('hex').slice(0, 20);
-      statementNames.set(text, name);
-    }
-    return client.query<R>({ name, text, values });
-  };
-}
-
-type Query = ReturnType<typeof prepared>;
-
 /**
  * Queues pg-boss's insert of the jobs and, right behind it once it is on the wire, COMMIT. If
  * anything before failed, PostgreSQL has aborted the transaction and answers COMMIT with a
  * rollback: that is an error here, never mail committed without its job.
  */
-async function insertJobsAndCommit(client: pg.PoolClient, query: Query, boss: Boss, rawIds: number[]): Promise<void> {
+async function insertJobsAndCommit(client: pg.PoolClient, query: Sql, boss: Boss, rawIds: number[]): Promise<void> {
   if (rawIds.length === 0) {
     await client.query('COMMIT');
     return;
@@ -208,7 +189,7 @@ async function insertJobsAndCommit(client: pg.PoolClient, query: Query, boss: Bo
   if (committed.value.command !== 'COMMIT') throw new Error(`transaction not committed (${committed.value.command})`);
 }
 
-async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient, query: Query) => Promise<T>): Promise<T> {
+async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient, query: Sql) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
@@ -265,7 +246,7 @@ export async function storeBatch(pool: pg.Pool, boss: Boss, mails: RawMail[]): P
   });
 }
 
-async function insertMails(query: Query, mails: RawMail[]): Promise<Stored[]> {
+async function insertMails(query: Sql, mails: RawMail[]): Promise<Stored[]> {
   // The first copy of each (bytes, Message-ID) in the batch may be new; later copies in the same
   // batch are duplicates of it.
   const firstIndex = new Map<string, number>();

@@ -1,7 +1,10 @@
 // Tickets and their conversation: creation with a per-inbox number, lookups used by threading,
-// messages, followers, status changes and the history they leave in events.
+// followers, status changes and the history they leave in events. The statements are sent on a
+// pipelined connection (db/sql.ts): later statements of a transaction find a ticket by its reply
+// token, which is known before the ticket exists, so nothing waits for the ticket's id.
 import { randomBytes } from 'node:crypto';
-import type { Db } from '../db/index.ts';
+import type { Sql } from '../db/index.ts';
+import { CUSTOMER_BY_ADDRESS } from '../customers/index.ts';
 
 export const TICKET_STATUSES = ['open', 'pending', 'resolved', 'closed'] as const;
 export type TicketStatus = (typeof TICKET_STATUSES)[number];
@@ -18,7 +21,8 @@ export interface Ticket {
   closed_at: Date | null;
 }
 
-const TICKET_COLUMNS = ['id', 'inbox_id', 'number', 'requester_id', 'company_id', 'subject', 'status', 'reply_token', 'closed_at'];
+const COLUMNS = 'id, inbox_id, number, requester_id, company_id, subject, status, reply_token, closed_at';
+const T_COLUMNS = COLUMNS.split(', ').map((c) => `t.${c}`).join(', ');
 
 /**
  * 100 random bits as 20 characters of [a-z2-7]: it travels in the local part of a reply address,
@@ -32,85 +36,120 @@ export function newReplyToken(): string {
   return out;
 }
 
-export async function createTicket(
-  db: Db,
-  t: { inboxId: number; requesterId: number; companyId: number | null; subject: string; previousTicketId?: number; needsReview?: boolean },
-): Promise<Ticket> {
-  // The inbox row's lock hands out numbers in order, one transaction at a time; one statement
-  // takes the number and inserts the ticket.
-  const { rows } = await db.raw<{ rows: Ticket[] }>(
-    `WITH n AS (
-       UPDATE inboxes SET next_ticket_number = next_ticket_number + 1 WHERE id = :inboxId
-       RETURNING id, next_ticket_number - 1 AS number
-     )
-     INSERT INTO tickets (inbox_id, number, requester_id, company_id, subject, reply_token, previous_ticket_id, needs_review)
-     SELECT n.id, n.number, :requesterId, :companyId, :subject, :token, :previous, :needsReview FROM n
-     RETURNING ${TICKET_COLUMNS.join(', ')}`,
-    {
-      inboxId: t.inboxId,
-      requesterId: t.requesterId,
-      companyId: t.companyId,
-      subject: t.subject.slice(0, 998),
-      token: newReplyToken(),
-      previous: t.previousTicketId ?? null,
-      needsReview: t.needsReview ?? false,
-    },
-  );
-  if (!rows[0]) throw new Error(`no inbox ${t.inboxId}`);
-  return rows[0];
+/** The ticket a reply token names, as a scalar subquery for the statements that follow its creation. */
+export const TICKET_BY_TOKEN = (param: string) => `(SELECT id FROM tickets WHERE reply_token = ${param})`;
+
+export interface NewTicket {
+  inboxId: number;
+  /** the requester's address (the customer may be created in the same transaction) */
+  requester: string;
+  companyId: number | null;
+  subject: string;
+  replyToken: string;
+  previousTicketId?: number;
+  needsReview?: boolean;
+  /** the ticket.created event's data; its number is added */
+  event: Record<string, unknown>;
 }
 
+/**
+ * Creates a ticket and its ticket.created event. The inbox row's lock hands out numbers in order,
+ * one transaction at a time; a missing inbox creates nothing, and the message insert that
+ * follows then fails on its missing ticket.
+ */
+export function createTicket(sql: Sql, t: NewTicket): Promise<unknown> {
+  return sql(
+    `WITH n AS (
+       UPDATE inboxes SET next_ticket_number = next_ticket_number + 1 WHERE id = $1
+       RETURNING id, next_ticket_number - 1 AS number
+     ), t AS (
+       INSERT INTO tickets (inbox_id, number, requester_id, company_id, subject, reply_token, previous_ticket_id, needs_review)
+       SELECT n.id, n.number, ${CUSTOMER_BY_ADDRESS('$2')}, $3, $4, $5, $6, $7 FROM n
+       RETURNING id, number, requester_id
+     )
+     INSERT INTO events (type, ticket_id, customer_id, data)
+     SELECT 'ticket.created', id, requester_id, $8::jsonb || jsonb_build_object('number', number) FROM t`,
+    [t.inboxId, t.requester, t.companyId, t.subject.slice(0, 998), t.replyToken, t.previousTicketId ?? null, t.needsReview ?? false, t.event],
+  );
+}
 
-export async function findTicketByToken(db: Db, token: string): Promise<Ticket | undefined> {
-  return db('tickets').select(TICKET_COLUMNS).where({ reply_token: token.toLowerCase() }).first();
+/** The tickets these reply tokens name, by token. */
+export async function findTicketsByToken(sql: Sql, tokens: string[]): Promise<Map<string, Ticket>> {
+  if (tokens.length === 0) return new Map();
+  const { rows } = await sql<Ticket>(`SELECT ${COLUMNS} FROM tickets WHERE reply_token = ANY($1::text[])`, [tokens]);
+  return new Map(rows.map((t) => [t.reply_token, t]));
 }
 
 /** The ticket of the newest message (ours or the customer's) carrying one of these Message-IDs. */
-export async function findTicketByMessageIds(db: Db, messageIds: string[]): Promise<Ticket | undefined> {
+export async function findTicketByMessageIds(sql: Sql, messageIds: string[]): Promise<Ticket | undefined> {
   if (messageIds.length === 0) return undefined;
-  const row = await db
-    .select<{ ticket_id: number }[]>('ticket_id')
-    .from(
-      db('messages').select('ticket_id', 'id').whereIn('message_id', messageIds)
-        .unionAll(db('outbound_messages').select('ticket_id', 'id').whereIn('message_id', messageIds).whereNotNull('ticket_id'))
-        .as('m'),
-    )
-    .orderBy('id', 'desc')
-    .first();
-  return row ? db('tickets').select(TICKET_COLUMNS).where({ id: row.ticket_id }).first() : undefined;
+  const { rows } = await sql<Ticket>(
+    `SELECT ${COLUMNS} FROM tickets WHERE id = (
+       SELECT ticket_id FROM (
+         SELECT ticket_id, id FROM messages WHERE message_id = ANY($1::text[])
+         UNION ALL
+         SELECT ticket_id, id FROM outbound_messages WHERE message_id = ANY($1::text[]) AND ticket_id IS NOT NULL
+       ) m ORDER BY id DESC LIMIT 1
+     )`,
+    [messageIds],
+  );
+  return rows[0];
 }
 
-export async function findTicketByNumber(db: Db, inboxId: number, number: number): Promise<Ticket | undefined> {
-  return db('tickets').select(TICKET_COLUMNS).where({ inbox_id: inboxId, number }).first();
+/**
+ * The ticket with this number in this inbox, and whether the address belongs to its requester or
+ * one of its followers.
+ */
+export async function findTicketByNumber(sql: Sql, inboxId: number, number: number, address: string): Promise<(Ticket & { associated: boolean }) | undefined> {
+  const { rows } = await sql<Ticket & { associated: boolean }>(
+    `SELECT ${T_COLUMNS},
+            coalesce(t.requester_id = e.customer_id
+                     OR EXISTS (SELECT 1 FROM ticket_followers f WHERE f.ticket_id = t.id AND f.customer_id = e.customer_id), false) AS associated
+       FROM tickets t LEFT JOIN customer_emails e ON e.address = $3
+      WHERE t.inbox_id = $1 AND t.number = $2`,
+    [inboxId, number, address],
+  );
+  return rows[0];
 }
 
-/** Is the customer the ticket's requester or one of its followers? */
-export async function isAssociated(db: Db, ticket: Ticket, customerId: number): Promise<boolean> {
-  if (ticket.requester_id === customerId) return true;
-  const row = await db('ticket_followers').where({ ticket_id: ticket.id, customer_id: customerId }).first('ticket_id');
-  return Boolean(row);
+/**
+ * Makes the customers of these addresses (except the requester) followers of the ticket, and
+ * records the ones that were not already as a ticket.followers_added event.
+ */
+export function addFollowers(sql: Sql, replyToken: string, addresses: string[]): Promise<unknown> {
+  return sql(
+    `WITH a AS (
+       INSERT INTO ticket_followers (ticket_id, customer_id)
+       SELECT t.id, e.customer_id
+         FROM tickets t
+         JOIN unnest($2::text[]) WITH ORDINALITY AS f(address, n) ON true
+         JOIN customer_emails e ON e.address = f.address
+        WHERE t.reply_token = $1 AND e.customer_id IS DISTINCT FROM t.requester_id
+        ORDER BY f.n
+       ON CONFLICT (ticket_id, customer_id) DO NOTHING
+       RETURNING ticket_id, customer_id
+     )
+     INSERT INTO events (type, ticket_id, data)
+     SELECT 'ticket.followers_added', ticket_id, jsonb_build_object('customerIds', jsonb_agg(customer_id)) FROM a GROUP BY ticket_id`,
+    [replyToken, addresses],
+  );
 }
 
-export async function addFollowers(db: Db, ticket: Ticket, customerIds: number[]): Promise<number[]> {
-  const ids = [...new Set(customerIds)].filter((id) => id !== ticket.requester_id);
-  if (ids.length === 0) return [];
-  const rows = await db('ticket_followers')
-    .insert(ids.map((customer_id) => ({ ticket_id: ticket.id, customer_id })))
-    .onConflict(['ticket_id', 'customer_id'])
-    .ignore()
-    .returning<{ customer_id: number }[]>('customer_id');
-  return rows.map((r) => r.customer_id);
+/** Opens a closed or resolved ticket again, with its ticket.reopened event. */
+export function reopen(sql: Sql, ticket: Ticket): Promise<unknown> {
+  return sql(
+    `WITH t AS (UPDATE tickets SET status = 'open', closed_at = NULL, updated_at = now() WHERE id = $1 RETURNING id)
+     INSERT INTO events (type, ticket_id, data) SELECT 'ticket.reopened', id, $2::jsonb FROM t`,
+    [ticket.id, { from: ticket.status }],
+  );
 }
 
-export async function reopen(db: Db, ticket: Ticket): Promise<void> {
-  await db('tickets').where({ id: ticket.id }).update({ status: 'open', closed_at: null, updated_at: db.fn.now() });
-  await recordEvent(db, 'ticket.reopened', { ticketId: ticket.id, data: { from: ticket.status } });
-}
-
-export async function touch(db: Db, ticketId: number, flags: { needsReview?: boolean } = {}): Promise<void> {
-  await db('tickets')
-    .where({ id: ticketId })
-    .update({ last_message_at: db.fn.now(), updated_at: db.fn.now(), ...(flags.needsReview && { needs_review: true }) });
+/** A message arrived: the ticket's times, and the review flag when the sender may be forged. */
+export function touch(sql: Sql, ticketId: number, flags: { needsReview?: boolean } = {}): Promise<unknown> {
+  return sql(
+    'UPDATE tickets SET last_message_at = now(), updated_at = now(), needs_review = needs_review OR $2 WHERE id = $1',
+    [ticketId, flags.needsReview ?? false],
+  );
 }
 
 export interface EventRecord {
@@ -120,16 +159,13 @@ export interface EventRecord {
   data?: Record<string, unknown>;
 }
 
-/** Several events in one insert. */
-export async function recordEvents(db: Db, events: EventRecord[]): Promise<void> {
-  if (events.length === 0) return;
-  await db('events').insert(
-    events.map((e) => ({ type: e.type, ticket_id: e.ticketId ?? null, customer_id: e.customerId ?? null, data: e.data ?? {} })),
-  );
-}
-
-export async function recordEvent(db: Db, type: string, e: Omit<EventRecord, 'type'>): Promise<void> {
-  await recordEvents(db, [{ type, ...e }]);
+export function recordEvent(sql: Sql, e: EventRecord): Promise<unknown> {
+  return sql('INSERT INTO events (type, ticket_id, customer_id, data) VALUES ($1, $2, $3, $4)', [
+    e.type,
+    e.ticketId ?? null,
+    e.customerId ?? null,
+    e.data ?? {},
+  ]);
 }
 
 export { listTickets, showTicket, type TicketSummary, type TicketDetail } from './views.ts';

@@ -1,16 +1,20 @@
 // The worker role: pg-boss handlers. Jobs carry ids; each handler reloads what it works on.
-import type { Knex } from 'knex';
+import type pg from 'pg';
 import type { Logger } from '../log.ts';
 import { INBOUND_CHANNEL, INBOUND_RETRY_LIMIT, listenForWakeups, QUEUES, type Boss, type Job } from '../queue/index.ts';
-import { processRawMessage, type InboundSettings } from '../inbound/index.ts';
+import { processRawMessages, type InboundSettings } from '../inbound/index.ts';
 
 export interface WorkerDeps {
   /** For the LISTEN connection that wakes the inbound handler. */
   url: string;
-  db: Knex;
+  /** Pipelined (createPgPool with pipeline: true), one connection per lane at most. */
+  pool: pg.Pool;
   boss: Boss;
   log: Logger;
+  /** Lanes: batches in progress at once. */
   concurrency: number;
+  /** Mails per batch at most. */
+  batchSize?: number;
   /** The backstop poll; NOTIFY wakes the worker as soon as a job commits. */
   pollSeconds?: number;
   inbound: InboundSettings;
@@ -20,35 +24,56 @@ export interface Worker {
   stop(): Promise<void>;
 }
 
-export async function startWorker({ url, db, boss, log, concurrency, pollSeconds = 2, inbound }: WorkerDeps): Promise<Worker> {
-  async function handle(job: Job<{ rawId: number }>): Promise<void> {
-    const jobLog = log.child({ job: job.id, raw: job.data.rawId });
+/**
+ * Under load a lane takes a batch of mails and processes them together, in a few round trips
+ * whatever the batch's size (see inbound/process.ts); round trips, not SQL, are what a mail costs
+ * most here. When idle, a batch is the one mail that just arrived.
+ */
+export const DEFAULT_BATCH_SIZE = 32;
+
+export async function startWorker({ url, pool, boss, log, concurrency, batchSize = DEFAULT_BATCH_SIZE, pollSeconds = 2, inbound }: WorkerDeps): Promise<Worker> {
+  async function handle(jobs: Job<{ rawId: number }>[]) {
     const started = performance.now();
-    try {
-      const outcome = await processRawMessage({ db, log: jobLog, settings: inbound }, job.data.rawId, {
-        // the last try quarantines instead of failing, so the mail stays visible and reprocessable
-        finalAttempt: job.retryCount >= INBOUND_RETRY_LIMIT,
-      });
-      jobLog.info({ outcome, ms: Math.round(performance.now() - started), attempt: job.retryCount + 1 }, 'inbound processed');
-    } catch (err) {
-      jobLog.error({ err, attempt: job.retryCount + 1 }, 'inbound processing failed');
-      throw err;
-    }
+    const results = await processRawMessages(
+      { pool, log, settings: inbound },
+      // the last try quarantines instead of failing, so the mail stays visible and reprocessable
+      jobs.map((job) => ({ rawId: job.data.rawId, finalAttempt: job.retryCount >= INBOUND_RETRY_LIMIT })),
+    );
+    const ms = Math.round(performance.now() - started);
+    // Each job settles on its own: a failing mail is retried (or dead-lettered) alone.
+    return jobs.map((job, i) => {
+      const jobLog = log.child({ job: job.id, raw: job.data.rawId });
+      const result = results[i]!;
+      const attempt = job.retryCount + 1;
+      if ('error' in result) {
+        jobLog.error({ err: result.error, attempt }, 'inbound processing failed');
+        return { id: job.id, status: 'failed' as const, output: { message: result.error.message } };
+      }
+      jobLog.info({ outcome: result.outcome, ms, batch: jobs.length, attempt }, 'inbound processed');
+      return { id: job.id, status: 'completed' as const };
+    });
   }
 
-  // One pg-boss worker per lane, each fetching one job at a time, so a failing mail fails alone.
-  // A lane that just finished a job asks for the next one at once (notifyWorker on itself): the
-  // poll interval only applies when the queue was found empty. pg-boss's notifyWorker wakes one
-  // worker id, hence one id per lane rather than localConcurrency.
+  // One pg-boss worker per lane, each with one batch at a time. A lane that just finished a batch
+  // asks for the next one at once (notifyWorker on itself): the poll interval only applies when
+  // the queue was found empty. pg-boss's notifyWorker wakes one worker id, hence one id per lane
+  // rather than localConcurrency.
   const lanes: string[] = [];
   for (let i = 0; i < concurrency; i++) {
     let self: string | undefined;
     self = await boss.work<{ rawId: number }>(
       QUEUES.inboundProcess,
-      { localConcurrency: 1, batchSize: 1, pollingIntervalSeconds: pollSeconds, notifyPollingIntervalSeconds: Math.max(30, pollSeconds) },
+      {
+        localConcurrency: 1,
+        batchSize,
+        perJobResults: true,
+        pollingIntervalSeconds: pollSeconds,
+        notifyPollingIntervalSeconds: Math.max(30, pollSeconds),
+      },
       async (jobs: Job<{ rawId: number }>[]) => {
-        for (const job of jobs) await handle(job);
+        const results = await handle(jobs);
         if (self) boss.notifyWorker(self);
+        return results;
       },
     );
     lanes.push(self);

@@ -1,0 +1,107 @@
+// Writing what was decided for a mail: one transaction per mail, sent whole without waiting for
+// any answer (BEGIN, the claim of the raw message, the writes, COMMIT), so that the writes of a
+// whole batch leave in one go. Each mail still commits or rolls back on its own: a failing
+// statement aborts its transaction only, PostgreSQL answers that COMMIT with a rollback, and the
+// next mail's BEGIN starts afresh.
+import type pg from 'pg';
+import type { Sql } from '../db/index.ts';
+import { createCustomerFromMail, normalizeAddress } from '../customers/index.ts';
+import { addFollowers, createTicket, recordEvent, reopen, touch } from '../tickets/index.ts';
+import type { BounceRecord, Delivery } from './plan.ts';
+import type { Outcome } from './process.ts';
+import { storeMessage } from './store-message.ts';
+
+/** The claim's error: the raw message was processed meanwhile (see the claim_raw_message migration). */
+export const ALREADY_PROCESSED = 'IB001';
+
+export type Write =
+  | { rawId: number; kind: 'delivery'; plan: Delivery }
+  | { rawId: number; kind: 'bounce'; record: BounceRecord }
+  | { rawId: number; kind: 'own' }
+  | { rawId: number; kind: 'quarantine'; reason: string };
+
+export function outcomeOf(w: Write): Outcome {
+  switch (w.kind) {
+    case 'delivery':
+      return w.plan.outcome;
+    case 'bounce':
+      return w.record.outcome;
+    case 'own':
+      return 'own_mail';
+    case 'quarantine':
+      return 'quarantined';
+  }
+}
+
+/** Sends a mail's writes; resolves with the error that undid them, or undefined once committed. */
+export function sendWrite(client: pg.ClientBase, sql: Sql, w: Write): Promise<Error | undefined> {
+  if (w.kind === 'quarantine') {
+    return settle([
+      sql(
+        `UPDATE raw_messages SET status = 'quarantined', error = $2, attempts = attempts + 1, outcome = NULL
+          WHERE id = $1 AND status <> 'processed'`,
+        [w.rawId, w.reason.slice(0, 2000)],
+      ),
+    ]);
+  }
+  const claim = () => sql('SELECT claim_raw_message($1, $2)', [w.rawId, outcomeOf(w)]);
+  const writes = w.kind === 'delivery' ? deliveryWrites(w.plan) : w.kind === 'bounce' ? bounceWrites(w.rawId, w.record) : undefined;
+  if (!writes) return settle([claim()]); // nothing but the claim: a transaction of its own
+  const begin = client.query('BEGIN');
+  const sent = [begin, claim(), ...writes(sql)];
+  const commit = client.query('COMMIT');
+  return settle([...sent, commit]).then((err) =>
+    err ?? (commit.then((r) => (r.command === 'COMMIT' ? undefined : new Error(`transaction not committed (${r.command})`))) as Promise<Error | undefined>),
+  );
+}
+
+/** The first statement's error, after all of them have answered. */
+async function settle(sent: Promise<unknown>[]): Promise<Error | undefined> {
+  const results = await Promise.allSettled(sent);
+  const failed = results.find((r) => r.status === 'rejected');
+  return failed ? (failed.reason as Error) : undefined;
+}
+
+function deliveryWrites(p: Delivery): ((sql: Sql) => Promise<unknown>[]) | undefined {
+  if (!p.message) return undefined; // automatic mail that answers nothing of ours
+  return (sql) => {
+    const sent: Promise<unknown>[] = [];
+    // the sender first: the ticket and the message name it as requester and author
+    for (const c of p.newCustomers) sent.push(createCustomerFromMail(sql, c));
+    if (p.newTicket) sent.push(createTicket(sql, p.newTicket));
+    if (p.reopen) sent.push(reopen(sql, p.reopen));
+    sent.push(...storeMessage(sql, p.replyToken!, p.message!.content, p.message!.event));
+    if (p.touch) sent.push(touch(sql, p.touch.ticketId, { needsReview: p.touch.needsReview }));
+    if (p.followers.length > 0) sent.push(addFollowers(sql, p.replyToken!, p.followers));
+    return sent;
+  };
+}
+
+/** A bounce marks the message it answers; a hard one suppresses that message's recipient. */
+function bounceWrites(rawId: number, b: BounceRecord): ((sql: Sql) => Promise<unknown>[]) | undefined {
+  const outbound = b.outbound;
+  if (!outbound) return undefined;
+  return (sql) => {
+    const sent = [
+      sql(
+        `UPDATE outbound_messages SET status = 'bounced', bounced_at = now(), last_error = $2 WHERE id = $1`,
+        [outbound.id, `bounce ${b.status ?? ''} (raw message ${rawId})`.trim()],
+      ),
+      recordEvent(sql, { type: 'outbound.bounced', ticketId: outbound.ticket_id, data: { outboundId: outbound.id, status: b.status, hard: b.hard, rawId } }),
+    ];
+    // Only the recipient of a message we really sent is suppressed: a forged DSN naming other
+    // addresses cannot silence our mail to them.
+    if (b.hard) {
+      const address = normalizeAddress(outbound.recipient);
+      sent.push(
+        sql('INSERT INTO suppressions (address, reason, outbound_id) VALUES ($1, $2, $3) ON CONFLICT (address) DO NOTHING', [
+          address,
+          `hard bounce ${b.status ?? ''}`.trim(),
+          outbound.id,
+        ]),
+        recordEvent(sql, { type: 'address.suppressed', data: { address, outboundId: outbound.id } }),
+      );
+    }
+    return sent;
+  };
+}
