@@ -28,6 +28,7 @@ export function inboundSettings(config: Config): InboundSettings {
     ownDomains: config.http.publicUrl ? [config.messageIdDomain] : [],
     loopHeader: LOOP_HEADER,
     mta: config.smtp.hostname,
+    ackLimitPerHour: config.ackLimitPerHour,
   };
 }
 
@@ -77,6 +78,11 @@ export async function start(config: Config, database: Database, log: Logger, opt
       log.info({ host: running.smtp.address, port: running.smtp.port }, 'smtp listening');
     }
     if (opts.roles.includes('worker')) {
+      const outbound = await startOutboundWorker({
+        db, boss, log: log.child({ role: 'worker', queue: 'outbound' }),
+        outboundSmtpUrl: config.outboundSmtpUrl, publicUrl: config.http.baseUrl, messageIdDomain: config.messageIdDomain,
+        ticketLinkDays: config.ticketLinkDays,
+      });
       // one connection per lane: a lane holds its connection for its batch
       const pool = createPgPool(database.url, { poolMax: config.workerConcurrency, applicationName: 'inbound-worker', log, pipeline: true });
       const worker = await startWorker({
@@ -86,15 +92,12 @@ export async function start(config: Config, database: Database, log: Logger, opt
         log: log.child({ role: 'worker' }),
         concurrency: config.workerConcurrency,
         inbound: inboundSettings(config),
+        onNewTickets: outbound.kick,
       });
+      // stopped in this order: no new inbound work, then the sender
       stops.push(async () => {
         await worker.stop();
         await pool.end();
-      });
-      const outbound = await startOutboundWorker({
-        db, boss, log: log.child({ role: 'worker', queue: 'outbound' }),
-        outboundSmtpUrl: config.outboundSmtpUrl, publicUrl: config.http.baseUrl, messageIdDomain: config.messageIdDomain,
-        ticketLinkDays: config.ticketLinkDays,
       });
       stops.push(() => outbound.stop());
       log.info({ concurrency: config.workerConcurrency }, 'worker started');

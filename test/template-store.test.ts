@@ -3,7 +3,7 @@
 // locale without a template falls back to English.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { createTemplateStore, defaultSource, publishedTemplate, renderTemplate, sampleVariables, TemplateError, type TemplateStore } from '../src/templates/index.ts';
+import { createTemplateStore, defaultSource, publishedTemplate, renderTemplate, sampleVariables, TEMPLATE_NAMES, TemplateError, type TemplateStore } from '../src/templates/index.ts';
 import { NotFoundError, ValidationError } from '../src/errors.ts';
 
 let t: TestDatabase;
@@ -88,7 +88,7 @@ describe('template store', () => {
 
   it('lists shipped and stored templates', async () => {
     const list = await store.list();
-    expect(list).toHaveLength(7 * 2 + 1);
+    expect(list).toHaveLength(TEMPLATE_NAMES.length * 2 + 1);
     expect(list.find((s) => s.name === 'ack' && s.locale === 'de')).toMatchObject({ hasDefault: true, publishedVersion: null, latestVersion: 2 });
     expect(list.find((s) => s.name === 'ack' && s.locale === 'fr')).toMatchObject({ hasDefault: false, publishedVersion: 1, latestVersion: 1 });
   });

@@ -20,12 +20,14 @@ export interface Delivery {
   message?: { content: MessageContent; event?: Record<string, unknown> };
   touch?: { ticketId: number; needsReview: boolean };
   followers: string[];
+  /** an acknowledgement to the sender of a new ticket, if the inbox and the hourly limit allow */
+  ack?: { address: string; limitPerHour: number };
   /** keys of what it reads and what it changes, so that a batch never decides on stale facts */
   uses: string[];
   makes: string[];
 }
 
-export function planDelivery(d: Described, facts: Facts, index: number, reopenDays: number): Delivery {
+export function planDelivery(d: Described, facts: Facts, index: number, reopenDays: number, ackLimitPerHour = 5): Delivery {
   const { work, untrustedFrom } = d;
   const rawId = work.row.id;
   const uses = d.refs.map((r) => `message:${r}`);
@@ -105,6 +107,13 @@ export function planDelivery(d: Described, facts: Facts, index: number, reopenDa
     }
   }
   plan.followers = d.followers.map((a) => a.address);
+  // Never an answer to automatic mail (it opens no ticket, above); the limit is counted in the
+  // database, so two acks to one address never go in one batch: the second waits and counts the first.
+  if (plan.newTicket && ackLimitPerHour > 0) {
+    plan.ack = { address: senderAddress, limitPerHour: ackLimitPerHour };
+    uses.push(`ack:${senderAddress}`);
+    makes.push(`ack:${senderAddress}`);
+  }
   const addresses = [senderAddress, ...plan.followers];
   uses.push(...addresses.map((a) => `address:${a}`));
   makes.push(...newCustomers.map((c) => `address:${c.address}`));

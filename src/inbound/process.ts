@@ -31,6 +31,8 @@ export interface InboundSettings {
   mta: string;
   /** DNS for SPF/DKIM/DMARC; the system resolver when undefined. */
   resolver?: DnsResolver;
+  /** At most this many acks to one address in an hour (0: no acks). Undefined: 5. */
+  ackLimitPerHour?: number;
 }
 
 export interface InboundContext {
@@ -200,7 +202,7 @@ async function pass(ctx: InboundContext, client: pg.PoolClient, sql: Sql, items:
       decided.set(item, { rawId: item.job.rawId, kind: 'bounce', record: planBounce(item.work!, facts.outbound[index]) });
       continue;
     }
-    const plan = planDelivery(a.deliver, facts, index, ctx.settings.reopenDays);
+    const plan = planDelivery(a.deliver, facts, index, ctx.settings.reopenDays, ctx.settings.ackLimitPerHour);
     if (plan.uses.some((k) => made.has(k))) {
       deferred.push(item);
       continue;

@@ -73,8 +73,27 @@ function deliveryWrites(p: Delivery): ((sql: Sql) => Promise<unknown>[]) | undef
     sent.push(...storeMessage(sql, p.replyToken!, p.message!.content, p.message!.event));
     if (p.touch) sent.push(touch(sql, p.touch.ticketId, { needsReview: p.touch.needsReview }));
     if (p.followers.length > 0) sent.push(addFollowers(sql, p.replyToken!, p.followers));
+    if (p.ack) sent.push(queueAck(sql, p.replyToken!, p.ack.address, p.ack.limitPerHour));
     return sent;
   };
+}
+
+/**
+ * The ack as an outbound row, in the mail's transaction, unless the inbox has acks off, the
+ * address is suppressed or already had its acks this hour. The relay (outbound/relay.ts) turns
+ * committed rows into send jobs.
+ */
+function queueAck(sql: Sql, replyToken: string, address: string, limitPerHour: number): Promise<unknown> {
+  return sql(
+    `INSERT INTO outbound_messages (kind, ticket_id, customer_id, recipient)
+     SELECT 'ack', t.id, t.requester_id, $2 FROM tickets t JOIN inboxes i ON i.id = t.inbox_id
+      WHERE t.reply_token = $1
+        AND coalesce(i.settings->>'ack', 'true') <> 'false'
+        AND NOT EXISTS (SELECT 1 FROM suppressions WHERE address = $2)
+        AND (SELECT count(*) FROM outbound_messages o
+              WHERE o.recipient = $2 AND o.kind = 'ack' AND o.created_at > now() - interval '1 hour') < $3`,
+    [replyToken, address, limitPerHour],
+  );
 }
 
 /** A bounce marks the message it answers; a hard one suppresses that message's recipient. */

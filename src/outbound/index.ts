@@ -18,7 +18,7 @@ export interface OutboundRequest {
 
 export async function enqueueOutbound(boss: Boss, trx: Knex.Transaction, req: OutboundRequest): Promise<number> {
   const [row] = await trx('outbound_messages')
-    .insert({ kind: req.kind, recipient: req.recipient, ticket_id: req.ticketId ?? null, customer_id: req.customerId ?? null, message_ref: req.messageRef ?? null })
+    .insert({ kind: req.kind, recipient: req.recipient, ticket_id: req.ticketId ?? null, customer_id: req.customerId ?? null, message_ref: req.messageRef ?? null, job_queued_at: trx.fn.now() })
     .returning('id');
   await boss.send(QUEUES.outboundSend, { outboundId: row.id }, { db: jobDb(trx) });
   return row.id;

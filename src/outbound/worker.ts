@@ -5,6 +5,7 @@ import type { Knex } from 'knex';
 import type { Logger } from '../log.ts';
 import { OUTBOUND_RETRY_LIMIT, QUEUES, type Boss, type Job } from '../queue/index.ts';
 import { sendOutbound, type SendDeps } from './send.ts';
+import { startRelay } from './relay.ts';
 
 export interface OutboundWorkerOptions {
   db: Knex;
@@ -18,7 +19,13 @@ export interface OutboundWorkerOptions {
   pollSeconds?: number;
 }
 
-export async function startOutboundWorker(o: OutboundWorkerOptions): Promise<{ stop(): Promise<void> }> {
+export interface OutboundWorker {
+  /** Queue jobs for rows written without one (acks) now rather than at the next tick. */
+  kick(): void;
+  stop(): Promise<void>;
+}
+
+export async function startOutboundWorker(o: OutboundWorkerOptions): Promise<OutboundWorker> {
   const transport = o.outboundSmtpUrl
     ? nodemailer.createTransport({ url: o.outboundSmtpUrl, pool: true, maxConnections: 5, connectionTimeout: 30_000, greetingTimeout: 30_000, socketTimeout: 60_000 } as never)
     : undefined;
@@ -40,8 +47,11 @@ export async function startOutboundWorker(o: OutboundWorkerOptions): Promise<{ s
       }
     },
   );
+  const relay = startRelay(o.db, o.boss, o.log, (o.pollSeconds ?? 2) * 1000);
   return {
+    kick: relay.kick,
     async stop() {
+      await relay.stop();
       await o.boss.offWork(QUEUES.outboundSend, { wait: true });
       transport?.close();
     },
