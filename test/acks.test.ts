@@ -1,0 +1,104 @@
+// Acknowledgements end to end: mail in over SMTP, processed by the worker, the ack rendered and
+// sent to a live SMTP sink, and its magic link opened on the live web role.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
+import { startTestApi, type TestApi } from './helpers/api.ts';
+import { eventually, startBossFor, startTestIngest, startTestWorker, testInboundSettings, testLog } from './helpers/app.ts';
+import { sendRaw } from './helpers/smtp-client.ts';
+import { startSink, type Sink } from './helpers/sink.ts';
+import { startOutboundWorker } from '../src/outbound/worker.ts';
+
+let t: TestDatabase;
+let api: TestApi;
+let sink: Sink;
+let web: string;
+let smtpPort: number;
+let seq = 0;
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  api = await startTestApi(t.url);
+  web = api.base.replace(/\/api\/v1$/, '');
+  sink = await startSink();
+  smtpPort = (await startTestIngest(t.url, { inboxes: ['support@localhost', 'quiet@localhost'] })).port;
+  await t.db('inboxes').where({ address: 'quiet@localhost' }).update({ settings: { ack: false } });
+  const boss = await startBossFor(t.url, true);
+  await startTestWorker(t.url, boss, 1, { ...testInboundSettings, ackLimitPerHour: 2 });
+  const outbound = await startOutboundWorker({ db: t.db, boss, log: testLog, outboundSmtpUrl: sink.url, publicUrl: web, messageIdDomain: 'help.inbound.test', ticketLinkDays: 30, pollSeconds: 1 });
+  return () => outbound.stop();
+});
+
+/** Sends a mail and waits until it is processed; returns its raw id and Message-ID. */
+async function mail(lines: string[], envelope: { from: string; to?: string }) {
+  const messageId = `<a${++seq}.${Date.now()}@sender.test>`;
+  const raw = [...lines, `Message-ID: ${messageId}`, '', `Body ${seq}`, ''].join('\r\n');
+  const reply = await sendRaw(smtpPort, envelope.from, [envelope.to ?? 'support@localhost'], raw);
+  expect(reply.code).toBe(250);
+  const rawId = Number(/queued as (\d+)/.exec(reply.text)![1]);
+  const row = await eventually(() => t.db('raw_messages').where({ id: rawId, status: 'processed' }).first<{ outcome: string } | undefined>('outcome'));
+  return { rawId, messageId, outcome: row.outcome };
+}
+
+const acksTo = (address: string) => t.db('outbound_messages').where({ kind: 'ack', recipient: address });
+const settle = () => new Promise((r) => setTimeout(r, 2500)); // past a relay tick and a send
+
+describe('acks', () => {
+  it('a new ticket gets exactly one ack, threaded, with a magic link that opens the ticket page', async () => {
+    const first = await mail(['From: Ada <ada@sender.test>', 'To: support@localhost', 'Subject: Cannot log in'], { from: 'ada@sender.test' });
+    expect(first.outcome).toBe('ticket_created');
+    const ack = await eventually(async () => sink.mails.find((m) => m.to.includes('ada@sender.test')), 15_000);
+    const ticket = await t.db('tickets').where({ subject: 'Cannot log in' }).first();
+    expect(ack.mail.subject).toBe(`[#${ticket.number}] Cannot log in`);
+    expect(ack.mail.inReplyTo).toBe(first.messageId);
+    expect(ack.mail.references).toContain(first.messageId);
+    expect(ack.mail.replyTo?.value[0]?.address).toBe(`support+${ticket.reply_token}@localhost`);
+    expect(ack.mail.headers.get('auto-submitted')).toBe('auto-replied');
+    expect(ack.mail.headers.get('list-unsubscribe')).toBeUndefined();
+    expect(ack.from).toMatch(/^support\+[A-Za-z0-9_-]+@localhost$/);
+
+    const link = new RegExp(`${web}/t/[A-Za-z0-9_-]{43}`).exec(ack.mail.text!)![0];
+    const page = await fetch(link);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('Cannot log in');
+
+    // a reply in the same thread is no new ticket: no second ack
+    const reply = await mail(['From: Ada <ada@sender.test>', 'To: support@localhost', `Subject: Re: ${ack.mail.subject}`, `In-Reply-To: ${ack.mail.messageId}`], { from: 'ada@sender.test' });
+    expect(reply.outcome).toBe('reply');
+    await settle();
+    expect(await acksTo('ada@sender.test')).toHaveLength(1);
+    expect(sink.mails.filter((m) => m.to.includes('ada@sender.test'))).toHaveLength(1);
+  });
+
+  it.each([
+    ['an auto-reply', ['From: Bo <bo@sender.test>', 'To: support@localhost', 'Subject: Out of office', 'Auto-Submitted: auto-replied'], 'bo@sender.test'],
+    ['list mail', ['From: News <news@sender.test>', 'To: support@localhost', 'Subject: Weekly news', 'List-Id: <news.sender.test>', 'Precedence: list'], 'news@sender.test'],
+    ['a bounce', ['From: Mail Delivery System <mailer-daemon@sender.test>', 'To: support@localhost', 'Subject: Undelivered Mail Returned to Sender', 'Content-Type: multipart/report; report-type=delivery-status; boundary="b"'], ''],
+  ])('%s gets no ack', async (_name, lines, from) => {
+    const m = await mail(lines, { from });
+    expect(m.outcome).not.toBe('ticket_created');
+    await settle();
+    expect(await t.db('outbound_messages').where({ kind: 'ack' }).whereIn('recipient', [from || 'mailer-daemon@sender.test']).first()).toBeUndefined();
+  });
+
+  it('keeps to the hourly limit per address', async () => {
+    for (let i = 0; i < 4; i++) {
+      const m = await mail(['From: Cy <cy@sender.test>', 'To: support@localhost', `Subject: Question ${i}`], { from: 'cy@sender.test' });
+      expect(m.outcome).toBe('ticket_created');
+    }
+    await settle();
+    expect(await acksTo('cy@sender.test')).toHaveLength(2);
+    await eventually(async () => sink.mails.filter((m) => m.to.includes('cy@sender.test')).length === 2 || undefined);
+  });
+
+  it('sends none from an inbox with acks off, nor to a suppressed address', async () => {
+    const quiet = await mail(['From: Di <di@sender.test>', 'To: quiet@localhost', 'Subject: Hush'], { from: 'di@sender.test', to: 'quiet@localhost' });
+    expect(quiet.outcome).toBe('ticket_created');
+    await t.db('suppressions').insert({ address: 'ed@sender.test', reason: 'hard bounce 5.1.1' });
+    const suppressed = await mail(['From: Ed <ed@sender.test>', 'To: support@localhost', 'Subject: Hello again'], { from: 'ed@sender.test' });
+    expect(suppressed.outcome).toBe('ticket_created');
+    await settle();
+    expect(await acksTo('di@sender.test')).toHaveLength(0);
+    expect(await acksTo('ed@sender.test')).toHaveLength(0);
+    expect(sink.mails.some((m) => m.to.includes('di@sender.test') || m.to.includes('ed@sender.test'))).toBe(false);
+  });
+});
