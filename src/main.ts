@@ -92,7 +92,7 @@ export async function start(config: Config, database: Database, log: Logger, opt
         log: log.child({ role: 'worker' }),
         concurrency: config.workerConcurrency,
         inbound: inboundSettings(config),
-        onNewTickets: outbound.kick,
+        onFollowUps: outbound.kick,
       });
       // stopped in this order: no new inbound work, then the sender
       stops.push(async () => {

@@ -123,6 +123,10 @@ export interface Outbound {
 
 export interface Facts {
   customers: Map<string, Customer>;
+  /** enabled agents among the senders, by address */
+  agents: Map<string, { id: number }>;
+  /** acks sent to each sender in the last hour; the batch's planning counts its own on top */
+  recentAcks: Map<string, number>;
   /** company by domain, for the domains of new customers */
   companies: Map<string, number>;
   byToken: Map<string, Ticket>;
@@ -140,8 +144,11 @@ export async function gatherFacts(client: pg.ClientBase, sql: Sql, batch: Asking
   const described = batch.map((a) => ('deliver' in a ? a.deliver : undefined));
   const addresses = [...new Set(described.flatMap((d) => (d?.sender ? [normalizeAddress(d.sender.address), ...d.followers.map((f) => f.address)] : [])))];
   const tokens = [...new Set(described.flatMap((d) => d?.tokens.map((t) => t.token) ?? []))];
+  const senders = [...new Set(described.flatMap((d) => (d?.sender && d.tokens.length ? [normalizeAddress(d.sender.address)] : [])))];
   const reads = corked(client, () => ({
     customers: findCustomersByAddress(sql, addresses),
+    agents: findAgents(sql, senders),
+    recentAcks: recentAcks(sql, described.flatMap((d) => (d?.sender ? [normalizeAddress(d.sender.address)] : []))),
     companies: companiesByDomain(sql, candidateDomains(addresses)),
     byToken: findTicketsByToken(sql, tokens),
     byRefs: described.map((d) => (d ? findTicketByMessageIds(sql, d.refs) : undefined)),
@@ -151,17 +158,37 @@ export async function gatherFacts(client: pg.ClientBase, sql: Sql, batch: Asking
     outbound: batch.map((a) => ('bounce' in a ? findOutbound(sql, a.bounce) : undefined)),
   }));
   // every read settles before any failure is thrown, so none is left unhandled
-  const all = await Promise.allSettled([reads.customers, reads.companies, reads.byToken, ...reads.byRefs, ...reads.bySubject, ...reads.outbound]);
+  const all = await Promise.allSettled([reads.customers, reads.agents, reads.recentAcks, reads.companies, reads.byToken, ...reads.byRefs, ...reads.bySubject, ...reads.outbound]);
   const failed = all.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
   return {
     customers: await reads.customers,
+    agents: await reads.agents,
+    recentAcks: await reads.recentAcks,
     companies: await reads.companies,
     byToken: await reads.byToken,
     byRefs: await Promise.all(reads.byRefs),
     bySubject: await Promise.all(reads.bySubject),
     outbound: await Promise.all(reads.outbound),
   };
+}
+
+async function recentAcks(sql: Sql, addresses: string[]): Promise<Map<string, number>> {
+  if (addresses.length === 0) return new Map();
+  const { rows } = await sql<{ recipient: string; n: number }>(
+    `SELECT recipient, count(*)::int AS n FROM outbound_messages
+      WHERE kind = 'ack' AND recipient = ANY($1::text[]) AND created_at > now() - interval '1 hour'
+      GROUP BY recipient`,
+    [[...new Set(addresses)]],
+  );
+  return new Map(rows.map((r) => [r.recipient, r.n]));
+}
+
+/** Agents writing to a ticket's reply address post agent replies (see plan.ts). */
+async function findAgents(sql: Sql, addresses: string[]): Promise<Map<string, { id: number }>> {
+  if (addresses.length === 0) return new Map();
+  const { rows } = await sql<{ id: number; email: string }>('SELECT id, email FROM agents WHERE email = ANY($1::text[]) AND NOT disabled', [addresses]);
+  return new Map(rows.map((r) => [r.email, { id: Number(r.id) }]));
 }
 
 /** The message a bounce answers: by the token of our VERP return path, else by its Message-ID. */

@@ -20,6 +20,8 @@ export interface Delivery {
   message?: { content: MessageContent; event?: Record<string, unknown> };
   touch?: { ticketId: number; needsReview: boolean };
   followers: string[];
+  /** an agent's reply by mail: stored as theirs and mailed to the requester and followers */
+  agentReply?: { agentId: number; rawId: number };
   /** an acknowledgement to the sender of a new ticket, if the inbox and the hourly limit allow */
   ack?: { address: string; limitPerHour: number };
   /** keys of what it reads and what it changes, so that a batch never decides on stale facts */
@@ -34,7 +36,25 @@ export function planDelivery(d: Described, facts: Facts, index: number, reopenDa
   const makes = work.mail.messageId ? [`message:${work.mail.messageId}`] : [];
 
   // 1. a reply token in a recipient address: support+<token>@...
-  let ticket: Ticket | undefined = d.tokens.map((t) => facts.byToken.get(t.token)).find((t, i) => t && t.inbox_id === d.tokens[i]!.inboxId);
+  const byToken = d.tokens.map((t) => facts.byToken.get(t.token)).find((t, i) => t && t.inbox_id === d.tokens[i]!.inboxId);
+  let ticket: Ticket | undefined = byToken;
+
+  // An agent answering by mail: their own address, to the ticket's reply address, and a From that
+  // passes DMARC (an agent's address is easy to forge, and this mail goes out to customers).
+  const agent = !d.automatic && d.sender ? facts.agents.get(normalizeAddress(d.sender.address)) : undefined;
+  if (agent && byToken && d.work.auth?.dmarc === 'pass') {
+    return {
+      outcome: 'agent_reply',
+      newCustomers: [],
+      replyToken: byToken.reply_token,
+      message: { content: content(work, false, null), event: { rawId, outcome: 'agent_reply', agentId: agent.id } },
+      agentReply: { agentId: agent.id, rawId },
+      touch: { ticketId: byToken.id, needsReview: false },
+      followers: [],
+      uses: [...uses, `ticket:${byToken.id}`],
+      makes: [...makes, `ticket:${byToken.id}`],
+    };
+  }
   // 2. In-Reply-To / References naming a message of a ticket
   ticket ??= facts.byRefs[index];
 
@@ -107,12 +127,13 @@ export function planDelivery(d: Described, facts: Facts, index: number, reopenDa
     }
   }
   plan.followers = d.followers.map((a) => a.address);
-  // Never an answer to automatic mail (it opens no ticket, above); the limit is counted in the
-  // database, so two acks to one address never go in one batch: the second waits and counts the first.
-  if (plan.newTicket && ackLimitPerHour > 0) {
+  // Never an answer to automatic mail (it opens no ticket, above). The hourly limit counts the
+  // acks of the last hour (read with the batch's facts) and those this batch plans, in order; the
+  // insert checks the stored count again.
+  const acked = facts.recentAcks.get(senderAddress) ?? 0;
+  if (plan.newTicket && acked < ackLimitPerHour) {
     plan.ack = { address: senderAddress, limitPerHour: ackLimitPerHour };
-    uses.push(`ack:${senderAddress}`);
-    makes.push(`ack:${senderAddress}`);
+    facts.recentAcks.set(senderAddress, acked + 1);
   }
   const addresses = [senderAddress, ...plan.followers];
   uses.push(...addresses.map((a) => `address:${a}`));

@@ -46,6 +46,7 @@ export type Outcome =
   | 'skipped'
   | 'quarantined'
   | 'ticket_created'
+  | 'agent_reply'
   | 'reply'
   | 'reopened'
   | 'new_linked_ticket'

@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import type { Sql } from '../db/index.ts';
 import { createCustomerFromMail, normalizeAddress } from '../customers/index.ts';
-import { addFollowers, createTicket, recordEvent, reopen, touch } from '../tickets/index.ts';
+import { addFollowers, createTicket, recordEvent, reopen, TICKET_BY_TOKEN, touch } from '../tickets/index.ts';
 import type { BounceRecord, Delivery } from './plan.ts';
 import type { Outcome } from './process.ts';
 import { storeMessage } from './store-message.ts';
@@ -74,6 +74,7 @@ function deliveryWrites(p: Delivery): ((sql: Sql) => Promise<unknown>[]) | undef
     if (p.touch) sent.push(touch(sql, p.touch.ticketId, { needsReview: p.touch.needsReview }));
     if (p.followers.length > 0) sent.push(addFollowers(sql, p.replyToken!, p.followers));
     if (p.ack) sent.push(queueAck(sql, p.replyToken!, p.ack.address, p.ack.limitPerHour));
+    if (p.agentReply) sent.push(...agentReplyWrites(sql, p.replyToken!, p.agentReply));
     return sent;
   };
 }
@@ -94,6 +95,36 @@ function queueAck(sql: Sql, replyToken: string, address: string, limitPerHour: n
               WHERE o.recipient = $2 AND o.kind = 'ack' AND o.created_at > now() - interval '1 hour') < $3`,
     [replyToken, address, limitPerHour],
   );
+}
+
+/**
+ * The stored mail becomes the agent's message (what they wrote, without the quoted history; the
+ * whole mail stays in raw_messages) and is queued to the requester and the followers.
+ */
+function agentReplyWrites(sql: Sql, replyToken: string, a: { agentId: number; rawId: number }): Promise<unknown>[] {
+  return [
+    sql(
+      `UPDATE messages SET direction = 'outbound', author_type = 'agent', author_customer_id = NULL, author_agent_id = $2,
+              text = visible_text, html = NULL
+        WHERE raw_message_id = $1`,
+      [a.rawId, a.agentId],
+    ),
+    sql(
+      `INSERT INTO outbound_messages (kind, ticket_id, customer_id, recipient, message_ref)
+       SELECT CASE WHEN e.customer_id = t.requester_id THEN 'agent_reply' ELSE 'follower_update' END, t.id, e.customer_id, e.address,
+              (SELECT id FROM messages WHERE raw_message_id = $2)
+         FROM tickets t
+         JOIN customer_emails e ON e.is_primary
+          AND (e.customer_id = t.requester_id OR e.customer_id IN (SELECT customer_id FROM ticket_followers WHERE ticket_id = t.id))
+        WHERE t.reply_token = $1
+        ORDER BY e.customer_id = t.requester_id DESC, e.customer_id`,
+      [replyToken, a.rawId],
+    ),
+    sql(`INSERT INTO events (type, ticket_id, data) VALUES ('ticket.replied', ${TICKET_BY_TOKEN('$1')}, $2::jsonb)`, [
+      replyToken,
+      { agent_id: a.agentId, via: 'mail', rawId: a.rawId },
+    ]),
+  ];
 }
 
 /** A bounce marks the message it answers; a hard one suppresses that message's recipient. */

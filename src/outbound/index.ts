@@ -4,6 +4,8 @@
 import type { Knex } from 'knex';
 import { jobDb, QUEUES, type Boss } from '../queue/index.ts';
 
+export { textToHtml } from './text.ts';
+
 export const OUTBOUND_KINDS = ['ack', 'agent_reply', 'follower_update', 'portal_welcome', 'portal_invite', 'password_reset', 'ticket_closed', 'ticket_link'] as const;
 export type OutboundKind = (typeof OUTBOUND_KINDS)[number];
 

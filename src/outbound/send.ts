@@ -11,6 +11,7 @@ import { issueToken } from '../access/index.ts';
 import { formatSize, renderTemplate } from '../templates/index.ts';
 import { LOOP_HEADER } from '../inbound/mail-fields.ts';
 import type { OutboundKind } from './index.ts';
+import { textToHtml } from './text.ts';
 
 export interface SendDeps {
   db: Knex;
@@ -179,7 +180,8 @@ async function replyVars(deps: SendDeps, row: OutboundRow): Promise<Record<strin
     agent: { name: m.agent ?? 'Support' },
     message: {
       text: m.text,
-      html: m.html ?? '',
+      // a reply written as plain text (by mail, or in the API's text format) reads as paragraphs
+      html: m.html ?? textToHtml(m.text),
       attachments: attachments.map((a) => ({
         name: a.filename ?? 'attachment',
         size: formatSize(a.size),

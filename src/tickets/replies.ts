@@ -5,7 +5,7 @@ import { marked } from 'marked';
 import type { Boss } from '../queue/index.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import { sanitizeHtml } from '../inbound/index.ts';
-import { enqueueOutbound, type OutboundKind } from '../outbound/index.ts';
+import { enqueueOutbound, textToHtml, type OutboundKind } from '../outbound/index.ts';
 
 export interface ReplyInput {
   ticketId: number;
@@ -60,9 +60,4 @@ async function recipients(trx: Knex.Transaction, ticketId: number, requesterId: 
     [requesterId ?? 0, requesterId ?? 0, ticketId],
   );
   return rows;
-}
-
-function textToHtml(text: string): string {
-  const escaped = text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-  return escaped.split(/\n{2,}/).map((p) => `<p>${p.replace(/\n/g, '<br>')}</p>`).join('\n');
 }

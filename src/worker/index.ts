@@ -18,8 +18,8 @@ export interface WorkerDeps {
   /** The backstop poll; NOTIFY wakes the worker as soon as a job commits. */
   pollSeconds?: number;
   inbound: InboundSettings;
-  /** Called after a batch that opened tickets: their acks wait in outbound_messages for the relay. */
-  onNewTickets?: () => void;
+  /** Called after a batch that queued mail (acks, agent replies by mail): it waits in outbound_messages for the relay. */
+  onFollowUps?: () => void;
 }
 
 export interface Worker {
@@ -33,7 +33,10 @@ export interface Worker {
  */
 export const DEFAULT_BATCH_SIZE = 32;
 
-export async function startWorker({ url, pool, boss, log, concurrency, batchSize = DEFAULT_BATCH_SIZE, pollSeconds = 2, inbound, onNewTickets }: WorkerDeps): Promise<Worker> {
+/** Outcomes that may have written outbound mail for the relay. */
+const FOLLOW_UPS: ReadonlySet<string> = new Set(['ticket_created', 'new_linked_ticket', 'agent_reply']);
+
+export async function startWorker({ url, pool, boss, log, concurrency, batchSize = DEFAULT_BATCH_SIZE, pollSeconds = 2, inbound, onFollowUps }: WorkerDeps): Promise<Worker> {
   async function handle(jobs: Job<{ rawId: number }>[]) {
     const started = performance.now();
     const results = await processRawMessages(
@@ -42,7 +45,7 @@ export async function startWorker({ url, pool, boss, log, concurrency, batchSize
       jobs.map((job) => ({ rawId: job.data.rawId, finalAttempt: job.retryCount >= INBOUND_RETRY_LIMIT })),
     );
     const ms = Math.round(performance.now() - started);
-    if (onNewTickets && results.some((r) => 'outcome' in r && (r.outcome === 'ticket_created' || r.outcome === 'new_linked_ticket'))) onNewTickets();
+    if (onFollowUps && results.some((r) => 'outcome' in r && FOLLOW_UPS.has(r.outcome))) onFollowUps();
     // Each job settles on its own: a failing mail is retried (or dead-lettered) alone.
     return jobs.map((job, i) => {
       const jobLog = log.child({ job: job.id, raw: job.data.rawId });
