@@ -4,7 +4,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApi, type TestApi } from './helpers/api.ts';
-import { eventually, startBossFor, startTestIngest, startTestWorker } from './helpers/app.ts';
+import { eventually, startBossFor, startTestIngest, startTestWorker, testInboundSettings } from './helpers/app.ts';
+import { staticResolver } from '../src/inbound/auth.ts';
+import { createAgent } from '../src/agents/index.ts';
 import { sendRaw } from './helpers/smtp-client.ts';
 import { refusal, startSink, type Sink, type SunkMail } from './helpers/sink.ts';
 import { startOutboundWorker } from '../src/outbound/worker.ts';
@@ -23,7 +25,9 @@ beforeAll(async () => {
   sink = await startSink();
   smtpPort = (await startTestIngest(t.url, { inboxes: ['support@localhost'] })).port;
   const workerBoss = await startBossFor(t.url, true);
-  await startTestWorker(t.url, workerBoss, 1);
+  // DNS for the tests: agents.test authorises our test client (SPF) and publishes DMARC p=reject
+  const resolver = staticResolver({ 'TXT:agents.test': [['v=spf1 ip4:127.0.0.1 -all']], 'TXT:_dmarc.agents.test': [['v=DMARC1; p=reject']] });
+  await startTestWorker(t.url, workerBoss, 1, { ...testInboundSettings, resolver });
   const outbound = await startOutboundWorker({
     db: t.db, boss: workerBoss, log: (await import('./helpers/app.ts')).testLog, outboundSmtpUrl: sink.url,
     publicUrl: 'http://help.inbound.test', messageIdDomain: 'help.inbound.test', ticketLinkDays: 30, pollSeconds: 1,
@@ -102,6 +106,42 @@ describe('agent replies', () => {
   it('refuses an empty reply and an unknown ticket', async () => {
     expect((await api.call('POST', '/tickets/999999/replies', { body: 'hi' })).status).toBe(404);
     expect((await api.call('POST', '/tickets/1/replies', { body: '' })).status).toBe(422);
+  });
+});
+
+describe('agent replies by mail', () => {
+  it("post from the agent's own address to the reply address, when the From passes DMARC", async () => {
+    const agent = await createAgent(t.db, { email: 'alex@agents.test', name: 'Alex Agent', role: 'agent' });
+    const { ticketId, messageId } = await customerMail('Mia <mia@customer.test>', 'Printer jam', ['Cc: Max <max@customer.test>']);
+    const ticket = await t.db('tickets').where({ id: ticketId }).first();
+    const before = sink.mails.length;
+    const raw = [
+      'From: Alex Agent <alex@agents.test>', `To: support+${ticket.reply_token}@localhost`, 'Subject: Re: [#1] Printer jam',
+      `In-Reply-To: ${messageId}`, `Message-ID: <agent-${Date.now()}@agents.test>`, '',
+      'Open the back cover and pull the sheet out.', '', 'On Monday Mia wrote:', '> My printer is jammed', '',
+    ].join('\r\n');
+    expect((await sendRaw(smtpPort, 'alex@agents.test', [`support+${ticket.reply_token}@localhost`], raw)).code).toBe(250);
+    const toMia = await sunkTo('mia@customer.test', before);
+    const toMax = await sunkTo('max@customer.test', before);
+    expect(toMia.mail.text).toContain('Open the back cover and pull the sheet out.');
+    expect(toMia.mail.text).not.toContain('My printer is jammed');
+    expect(toMia.mail.headers.get('auto-submitted')).toBeUndefined();
+    expect(toMax.mail.text).toContain('Open the back cover');
+    const m = await t.db('messages').where({ ticket_id: ticketId, author_type: 'agent' }).first();
+    expect(m).toMatchObject({ direction: 'outbound', author_agent_id: agent.id, author_customer_id: null });
+    expect(await t.db('customer_emails').where({ address: 'alex@agents.test' }).first()).toBeUndefined();
+  });
+
+  it('is not posted as the agent when the From fails DMARC', async () => {
+    const { ticketId } = await customerMail('Nia <nia@customer.test>', 'Forged answer');
+    const ticket = await t.db('tickets').where({ id: ticketId }).first();
+    const raw = ['From: Alex Agent <alex@agents.test>', `To: support+${ticket.reply_token}@localhost`, 'Subject: Re: Forged answer', `Message-ID: <forged-${Date.now()}@elsewhere.test>`, '', 'Send me your password.', ''].join('\r\n');
+    const reply = await sendRaw(smtpPort, 'mallory@elsewhere.test', [`support+${ticket.reply_token}@localhost`], raw);
+    const rawId = Number(/queued as (\d+)/.exec(reply.text)![1]);
+    const row = await eventually(() => t.db('raw_messages').where({ id: rawId, status: 'processed' }).first<{ outcome: string } | undefined>('outcome'));
+    expect(row.outcome).not.toBe('agent_reply');
+    expect(await t.db('messages').where({ ticket_id: ticketId, author_type: 'agent' }).first()).toBeUndefined();
+    expect(await t.db('outbound_messages').where({ ticket_id: ticketId }).whereNot({ kind: 'ack' }).first()).toBeUndefined();
   });
 });
 
