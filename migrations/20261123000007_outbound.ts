@@ -24,6 +24,8 @@ export async function up(knex: Knex): Promise<void> {
     -- the ack limit counts an address's recent acks; the outbox lists by status
     CREATE INDEX outbound_messages_recipient_idx ON outbound_messages (recipient, kind, created_at DESC);
     CREATE INDEX outbound_messages_status_idx ON outbound_messages (status, id DESC);
+    -- a ticket's outbound mail: thread headers, the conversation
+    CREATE INDEX outbound_messages_ticket_idx ON outbound_messages (ticket_id, sent_at) WHERE ticket_id IS NOT NULL;
     -- the relay's work: queued rows without a job yet
     CREATE INDEX outbound_messages_unrelayed_idx ON outbound_messages (id) WHERE status = 'queued' AND job_queued_at IS NULL;
 
@@ -39,7 +41,7 @@ export async function down(knex: Knex): Promise<void> {
   await knex.raw(`
     ALTER TABLE messages DROP COLUMN author_agent_id;
     ALTER TABLE customers DROP COLUMN locale;
-    DROP INDEX outbound_messages_recipient_idx, outbound_messages_status_idx, outbound_messages_unrelayed_idx;
+    DROP INDEX outbound_messages_recipient_idx, outbound_messages_status_idx, outbound_messages_unrelayed_idx, outbound_messages_ticket_idx;
     ALTER TABLE outbound_messages DROP CONSTRAINT outbound_messages_status_check;
     ALTER TABLE outbound_messages ADD CONSTRAINT outbound_messages_status_check
       CHECK (status IN ('queued', 'sent', 'failed', 'bounced', 'suppressed'));

@@ -18,7 +18,7 @@ const schema = z.object({
   ),
   DATA_DIR: z.string().trim().min(1).default('./.data'),
   EMBEDDED_PG_PORT: port.default(54329),
-  DB_POOL_MAX: positiveInt.max(200).default(10),
+  DB_POOL_MAX: positiveInt.max(200).default(20),
   SMTP_HOST: z.string().trim().min(1).default('0.0.0.0'),
   SMTP_PORT: port.default(2525),
   SMTP_HOSTNAME: z.string().trim().min(1).default('localhost'),

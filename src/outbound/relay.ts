@@ -23,8 +23,8 @@ export async function relayOutbound(db: Knex, boss: Boss): Promise<number> {
   });
 }
 
-/** Runs the relay when kicked (coalesced) and every `intervalMs`. */
-export function startRelay(db: Knex, boss: Boss, log: Logger, intervalMs: number): { kick(): void; stop(): Promise<void> } {
+/** Runs the relay when kicked (coalesced) and every `intervalMs`; `onRelayed` wakes the sender. */
+export function startRelay(db: Knex, boss: Boss, log: Logger, intervalMs: number, onRelayed: () => void): { kick(): void; stop(): Promise<void> } {
   let running: Promise<void> | undefined;
   let again = false;
   let stopped = false;
@@ -35,7 +35,11 @@ export function startRelay(db: Knex, boss: Boss, log: Logger, intervalMs: number
       return;
     }
     running = relayOutbound(db, boss)
-      .then((n) => n > 0 && log.debug({ relayed: n }, 'outbound jobs queued'))
+      .then((n) => {
+        if (n === 0) return;
+        log.debug({ relayed: n }, 'outbound jobs queued');
+        onRelayed();
+      })
       .catch((err: unknown) => log.error({ err }, 'outbound relay failed'))
       .then(() => {
         running = undefined;

@@ -42,17 +42,51 @@ interface OutboundRow {
   locale: string | null;
 }
 
+/** The outbound row with everything sending it needs, read in one round trip. */
+interface Context extends OutboundRow {
+  /** the reason, when the recipient is suppressed */
+  suppressed: string | null;
+  ticket: { id: number; inbox_id: number; number: number; subject: string; status: string; reply_token: string } | null;
+  /** the ticket's inbox; for mail about no ticket, the one the customer last wrote to, else the first enabled */
+  inbox: { id: number; address: string; name: string; from_name: string | null; settings: { locale?: string } | null } | null;
+  customer: { id: number; name: string; locale: string | null } | null;
+  /** the conversation's Message-IDs, oldest first (the last 20): In-Reply-To and References */
+  thread: string[] | null;
+}
+
+async function loadContext(db: Knex, id: number): Promise<Context | undefined> {
+  const { rows } = await db.raw<{ rows: Context[] }>(
+    `SELECT o.id, o.kind, o.ticket_id, o.customer_id, o.message_ref, o.recipient, o.status, o.locale,
+            (SELECT reason FROM suppressions WHERE address = lower(btrim(o.recipient))) AS suppressed,
+            (SELECT jsonb_build_object('id', t.id, 'inbox_id', t.inbox_id, 'number', t.number, 'subject', t.subject,
+                                       'status', t.status, 'reply_token', t.reply_token)
+               FROM tickets t WHERE t.id = o.ticket_id) AS ticket,
+            (SELECT to_jsonb(i) FROM (SELECT id, address, name, from_name, settings FROM inboxes
+                WHERE id = coalesce((SELECT inbox_id FROM tickets WHERE id = o.ticket_id),
+                                    (SELECT inbox_id FROM tickets WHERE requester_id = o.customer_id ORDER BY id DESC LIMIT 1),
+                                    (SELECT min(id) FROM inboxes WHERE enabled))) i) AS inbox,
+            (SELECT jsonb_build_object('id', c.id, 'name', c.name, 'locale', c.locale)
+               FROM customer_emails e JOIN customers c ON c.id = e.customer_id WHERE e.address = lower(btrim(o.recipient))) AS customer,
+            (SELECT array_agg(message_id ORDER BY at) FROM (
+               SELECT message_id, at FROM (
+                 SELECT message_id, created_at AS at FROM messages WHERE ticket_id = o.ticket_id AND message_id IS NOT NULL AND NOT internal
+                 UNION ALL
+                 SELECT message_id, sent_at FROM outbound_messages WHERE ticket_id = o.ticket_id AND message_id IS NOT NULL AND status IN ('sent', 'bounced')
+               ) m ORDER BY at DESC LIMIT 20) last) AS thread
+       FROM outbound_messages o WHERE o.id = ?`,
+    [id],
+  );
+  return rows[0];
+}
+
 export class PermanentSendError extends Error {}
 
 export async function sendOutbound(deps: SendDeps, outboundId: number, opts: { finalAttempt: boolean }): Promise<SendResult> {
   const { db } = deps;
-  const row = await db('outbound_messages').where({ id: outboundId }).first<OutboundRow | undefined>(
-    'id', 'kind', 'ticket_id', 'customer_id', 'message_ref', 'recipient', 'status', 'locale',
-  );
+  const row = await loadContext(db, outboundId);
   if (!row || row.status !== 'queued') return 'skipped';
-  const suppressed = await db('suppressions').where({ address: row.recipient.trim().toLowerCase() }).first('reason');
-  if (suppressed) {
-    await db('outbound_messages').where({ id: row.id }).update({ status: 'suppressed', last_error: `address suppressed: ${suppressed.reason}`, updated_at: db.fn.now() });
+  if (row.suppressed !== null) {
+    await db('outbound_messages').where({ id: row.id }).update({ status: 'suppressed', last_error: `address suppressed: ${row.suppressed}`, updated_at: db.fn.now() });
     return 'suppressed';
   }
   try {
@@ -91,18 +125,11 @@ interface Composed {
   subject: string;
 }
 
-async function compose(deps: SendDeps, row: OutboundRow): Promise<Composed> {
+async function compose(deps: SendDeps, row: Context): Promise<Composed> {
   const { db } = deps;
-  const ticket = row.ticket_id
-    ? await db('tickets').where({ id: row.ticket_id }).first('id', 'inbox_id', 'number', 'subject', 'status', 'reply_token')
-    : undefined;
+  const { ticket, inbox, customer } = row;
   if (row.ticket_id && !ticket) throw new PermanentSendError(`ticket ${row.ticket_id} is gone`);
-  const inbox = await inboxFor(db, ticket?.inbox_id, row.customer_id);
   if (!inbox) throw new PermanentSendError('no inbox to send from');
-  const customer = await db('customers as c')
-    .join('customer_emails as e', 'e.customer_id', 'c.id')
-    .where('e.address', row.recipient.trim().toLowerCase())
-    .first('c.id', 'c.name', 'c.locale');
   const locale = row.locale ?? customer?.locale ?? inbox.settings?.locale ?? 'en';
   const base = {
     customer: { name: customer?.name ?? row.recipient, email: row.recipient },
@@ -129,7 +156,7 @@ async function compose(deps: SendDeps, row: OutboundRow): Promise<Composed> {
   const [local, domain] = splitAddress(inbox.address);
   const verpToken = randomBytes(12).toString('base64url');
   const messageId = `<o${row.id}.${randomBytes(6).toString('hex')}@${deps.messageIdDomain}>`;
-  const thread = ticket ? await threadHeaders(db, ticket.id) : {};
+  const thread = row.thread?.length ? { inReplyTo: row.thread[row.thread.length - 1], references: row.thread } : {};
   const headers: Record<string, string> = { [LOOP_HEADER]: String(row.id) };
   if (AUTOMATIC.has(row.kind)) {
     headers['Auto-Submitted'] = 'auto-replied';
@@ -154,18 +181,7 @@ async function compose(deps: SendDeps, row: OutboundRow): Promise<Composed> {
   return { raw, messageId, verpToken, envelopeFrom: `${local}+${verpToken}@${domain}`, subject: rendered.subject };
 }
 
-async function inboxFor(db: Knex, inboxId: number | undefined, customerId: number | null) {
-  const cols = ['id', 'address', 'name', 'from_name', 'settings'];
-  if (inboxId) return db('inboxes').where({ id: inboxId }).first(cols);
-  if (customerId) {
-    // a portal mail comes from the inbox the customer last wrote to
-    const last = await db('tickets').where({ requester_id: customerId }).orderBy('id', 'desc').first('inbox_id');
-    if (last) return db('inboxes').where({ id: last.inbox_id }).first(cols);
-  }
-  return db('inboxes').where({ enabled: true }).orderBy('id').first(cols);
-}
-
-async function replyVars(deps: SendDeps, row: OutboundRow): Promise<Record<string, unknown>> {
+async function replyVars(deps: SendDeps, row: Context): Promise<Record<string, unknown>> {
   const m = row.message_ref
     ? await deps.db('messages as m').leftJoin('agents as a', 'a.id', 'm.author_agent_id').where('m.id', row.message_ref).first('m.id', 'm.text', 'm.html', 'a.name as agent')
     : undefined;
@@ -189,21 +205,6 @@ async function replyVars(deps: SendDeps, row: OutboundRow): Promise<Record<strin
       })),
     },
   };
-}
-
-/** In-Reply-To the newest message of the conversation; References the conversation, newest last. */
-async function threadHeaders(db: Knex, ticketId: number): Promise<{ inReplyTo?: string; references?: string[] }> {
-  const { rows } = await db.raw<{ rows: { message_id: string }[] }>(
-    `SELECT message_id FROM (
-       SELECT message_id, created_at FROM messages WHERE ticket_id = ? AND message_id IS NOT NULL AND NOT internal
-       UNION ALL
-       SELECT message_id, sent_at FROM outbound_messages WHERE ticket_id = ? AND message_id IS NOT NULL AND status IN ('sent', 'bounced')
-     ) m ORDER BY created_at DESC LIMIT 20`,
-    [ticketId, ticketId],
-  );
-  if (rows.length === 0) return {};
-  const ids = rows.map((r) => r.message_id).reverse();
-  return { inReplyTo: ids[ids.length - 1], references: ids };
 }
 
 function splitAddress(address: string): [string, string] {

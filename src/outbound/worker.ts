@@ -29,25 +29,38 @@ export async function startOutboundWorker(o: OutboundWorkerOptions): Promise<Out
   const transport = o.outboundSmtpUrl
     ? nodemailer.createTransport({ url: o.outboundSmtpUrl, pool: true, maxConnections: 5, connectionTimeout: 30_000, greetingTimeout: 30_000, socketTimeout: 60_000 } as never)
     : undefined;
+  async function handle(job: Job<{ outboundId: number }>): Promise<void> {
+    const log = o.log.child({ job: job.id, outbound: job.data.outboundId });
+    try {
+      const result = await sendOutbound(deps, job.data.outboundId, { finalAttempt: job.retryCount >= OUTBOUND_RETRY_LIMIT });
+      log.info({ result, attempt: job.retryCount + 1 }, 'outbound mail');
+    } catch (err) {
+      log.warn({ err: (err as Error).message, attempt: job.retryCount + 1 }, 'outbound mail deferred, will retry');
+      throw err;
+    }
+  }
   const deps: SendDeps = { db: o.db, log: o.log, publicUrl: o.publicUrl.replace(/\/+$/, ''), messageIdDomain: o.messageIdDomain, transport, ticketLinkDays: o.ticketLinkDays };
-  await o.boss.work<{ outboundId: number }>(
-    QUEUES.outboundSend,
-    // new mail wakes the worker by NOTIFY; retries (30 s and later) are found by the poll
-    { localConcurrency: o.concurrency ?? 4, batchSize: 1, pollingIntervalSeconds: o.pollSeconds ?? 2, notifyPollingIntervalSeconds: o.pollSeconds ?? 15 },
-    async (jobs: Job<{ outboundId: number }>[]) => {
-      for (const job of jobs) {
-        const log = o.log.child({ job: job.id, outbound: job.data.outboundId });
+  // One pg-boss worker per lane, one job at a time; a lane that finished a job asks for the next at
+  // once (notifyWorker on itself), so a burst drains without waiting for the poll.
+  const lanes: string[] = [];
+  for (let i = 0; i < (o.concurrency ?? 4); i++) {
+    let self: string | undefined;
+    self = await o.boss.work<{ outboundId: number }>(
+      QUEUES.outboundSend,
+      // new mail wakes the lanes (NOTIFY, or the relay in this process); retries, 30 s and later, are found by the poll
+      { localConcurrency: 1, batchSize: 1, pollingIntervalSeconds: o.pollSeconds ?? 2, notifyPollingIntervalSeconds: o.pollSeconds ?? 10 },
+      async (jobs: Job<{ outboundId: number }>[]) => {
         try {
-          const result = await sendOutbound(deps, job.data.outboundId, { finalAttempt: job.retryCount >= OUTBOUND_RETRY_LIMIT });
-          log.info({ result, attempt: job.retryCount + 1 }, 'outbound mail');
-        } catch (err) {
-          log.warn({ err: (err as Error).message, attempt: job.retryCount + 1 }, 'outbound mail deferred, will retry');
-          throw err;
+          for (const job of jobs) await handle(job);
+        } finally {
+          if (self) o.boss.notifyWorker(self);
         }
-      }
-    },
-  );
-  const relay = startRelay(o.db, o.boss, o.log, (o.pollSeconds ?? 2) * 1000);
+      },
+    );
+    lanes.push(self);
+  }
+  // jobs the relay queued in this process are picked up at once, not at the next poll
+  const relay = startRelay(o.db, o.boss, o.log, (o.pollSeconds ?? 2) * 1000, () => lanes.forEach((id) => o.boss.notifyWorker(id)));
   return {
     kick: relay.kick,
     async stop() {

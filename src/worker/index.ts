@@ -84,8 +84,12 @@ export async function startWorker({ url, pool, boss, log, concurrency, batchSize
     );
     lanes.push(self);
   }
-  // The ingest wakes us after each commit (see queue/wakeup.ts); the poll is the backstop.
-  const listener = listenForWakeups(url, INBOUND_CHANNEL, () => lanes.forEach((id) => boss.notifyWorker(id)), log);
+  // The ingest wakes us after each commit (see queue/wakeup.ts); the poll is the backstop. Each
+  // wake-up goes to the next lane in turn: waking all of them for every mail of a steady stream
+  // sends one fetch per lane to find one job, and those empty fetches crowd the queue's pool.
+  // Under load the wake-ups come every few milliseconds, so every lane is soon busy.
+  let next = 0;
+  const listener = listenForWakeups(url, INBOUND_CHANNEL, () => boss.notifyWorker(lanes[next++ % lanes.length]!), log);
   return {
     async stop() {
       await listener.close();
