@@ -29,32 +29,32 @@ export async function startOutboundWorker(o: OutboundWorkerOptions): Promise<Out
   const transport = o.outboundSmtpUrl
     ? nodemailer.createTransport({ url: o.outboundSmtpUrl, pool: true, maxConnections: 5, connectionTimeout: 30_000, greetingTimeout: 30_000, socketTimeout: 60_000 } as never)
     : undefined;
-  async function handle(job: Job<{ outboundId: number }>): Promise<void> {
+  async function handle(job: Job<{ outboundId: number }>) {
     const log = o.log.child({ job: job.id, outbound: job.data.outboundId });
     try {
       const result = await sendOutbound(deps, job.data.outboundId, { finalAttempt: job.retryCount >= OUTBOUND_RETRY_LIMIT });
       log.info({ result, attempt: job.retryCount + 1 }, 'outbound mail');
+      return { id: job.id, status: 'completed' as const };
     } catch (err) {
       log.warn({ err: (err as Error).message, attempt: job.retryCount + 1 }, 'outbound mail deferred, will retry');
-      throw err;
+      return { id: job.id, status: 'failed' as const, output: { message: (err as Error).message } };
     }
   }
   const deps: SendDeps = { db: o.db, log: o.log, publicUrl: o.publicUrl.replace(/\/+$/, ''), messageIdDomain: o.messageIdDomain, transport, ticketLinkDays: o.ticketLinkDays };
-  // One pg-boss worker per lane, one job at a time; a lane that finished a job asks for the next at
-  // once (notifyWorker on itself), so a burst drains without waiting for the poll.
+  // One pg-boss worker per lane, each taking a few jobs at a time and sending them side by side
+  // (each settles on its own); a lane that finished asks for more at once (notifyWorker on
+  // itself), so a burst drains without waiting for the poll.
   const lanes: string[] = [];
   for (let i = 0; i < (o.concurrency ?? 4); i++) {
     let self: string | undefined;
     self = await o.boss.work<{ outboundId: number }>(
       QUEUES.outboundSend,
       // new mail wakes the lanes (NOTIFY, or the relay in this process); retries, 30 s and later, are found by the poll
-      { localConcurrency: 1, batchSize: 1, pollingIntervalSeconds: o.pollSeconds ?? 2, notifyPollingIntervalSeconds: o.pollSeconds ?? 10 },
+      { localConcurrency: 1, batchSize: 4, perJobResults: true, pollingIntervalSeconds: o.pollSeconds ?? 2, notifyPollingIntervalSeconds: o.pollSeconds ?? 10 },
       async (jobs: Job<{ outboundId: number }>[]) => {
-        try {
-          for (const job of jobs) await handle(job);
-        } finally {
-          if (self) o.boss.notifyWorker(self);
-        }
+        const results = await Promise.all(jobs.map(handle));
+        if (self) o.boss.notifyWorker(self);
+        return results;
       },
     );
     lanes.push(self);
