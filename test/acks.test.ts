@@ -20,8 +20,9 @@ beforeAll(async () => {
   api = await startTestApi(t.url);
   web = api.base.replace(/\/api\/v1$/, '');
   sink = await startSink();
-  smtpPort = (await startTestIngest(t.url, { inboxes: ['support@localhost', 'quiet@localhost'] })).port;
+  smtpPort = (await startTestIngest(t.url, { inboxes: ['support@localhost', 'quiet@localhost', 'hilfe@localhost'] })).port;
   await t.db('inboxes').where({ address: 'quiet@localhost' }).update({ settings: { ack: false } });
+  await t.db('inboxes').where({ address: 'hilfe@localhost' }).update({ name: 'Hilfe', settings: { locale: 'de', portal_welcome: true } });
   const boss = await startBossFor(t.url, true);
   await startTestWorker(t.url, boss, 1, { ...testInboundSettings, ackLimitPerHour: 2 });
   const outbound = await startOutboundWorker({ db: t.db, boss, log: testLog, outboundSmtpUrl: sink.url, publicUrl: web, messageIdDomain: 'help.inbound.test', ticketLinkDays: 30, pollSeconds: 1 });
@@ -100,5 +101,54 @@ describe('acks', () => {
     expect(await acksTo('di@sender.test')).toHaveLength(0);
     expect(await acksTo('ed@sender.test')).toHaveLength(0);
     expect(sink.mails.some((m) => m.to.includes('di@sender.test') || m.to.includes('ed@sender.test'))).toBe(false);
+  });
+
+  it("is in the customer's language, else the inbox's", async () => {
+    await api.call('POST', '/customers', { email: 'fr@sender.test', name: 'Frieda', locale: 'de' });
+    await mail(['From: Frieda <fr@sender.test>', 'To: support@localhost', 'Subject: Rechnung'], { from: 'fr@sender.test' });
+    await mail(['From: Gus <gus@sender.test>', 'To: hilfe@localhost', 'Subject: Frage'], { from: 'gus@sender.test', to: 'hilfe@localhost' });
+    const frieda = await eventually(async () => sink.mails.find((m) => m.to.includes('fr@sender.test')), 15_000);
+    const gus = await eventually(async () => sink.mails.find((m) => m.to.includes('gus@sender.test') && /Rechnung|Frage/.test(m.mail.subject ?? '') && !m.mail.text!.includes('Passwort')), 15_000);
+    expect(frieda.mail.text).toContain('Vielen Dank');
+    expect(gus.mail.text).toContain('Vielen Dank');
+  });
+});
+
+describe('portal welcome', () => {
+  it("comes with a new customer's first ticket when the inbox invites, with a single-use password link for 24 hours", async () => {
+    const { findToken, useToken } = await import('../src/access/index.ts');
+    await mail(['From: Hanna <hanna@sender.test>', 'To: hilfe@localhost', 'Subject: Zugang'], { from: 'hanna@sender.test', to: 'hilfe@localhost' });
+    const welcome = await eventually(async () => {
+      for (const m of sink.mails.filter((x) => x.to.includes('hanna@sender.test'))) {
+        const row = await t.db('outbound_messages').where({ message_id: m.mail.messageId }).first('kind');
+        if (row?.kind === 'portal_welcome') return m;
+      }
+      return undefined;
+    }, 15_000);
+    expect(welcome.mail.headers.get('auto-submitted')).toBe('auto-replied');
+    const secret = new RegExp(`${web}/portal/password/([A-Za-z0-9_-]{43})`).exec(welcome.mail.text!)![1]!;
+    const token = await findToken(t.db, 'password_set', secret);
+    expect(token).toBeTruthy();
+    const hours = (token!.expires_at.getTime() - Date.now()) / 3600_000;
+    expect(hours).toBeGreaterThan(23.9);
+    expect(hours).toBeLessThanOrEqual(24);
+    expect(await useToken(t.db, token!.id)).toBe(true);
+    expect(await useToken(t.db, token!.id)).toBe(false);
+    expect(await findToken(t.db, 'password_set', secret)).toBeUndefined();
+    const customer = await t.db('customers as c').join('customer_emails as e', 'e.customer_id', 'c.id').where('e.address', 'hanna@sender.test').first('c.portal_status');
+    expect(customer.portal_status).toBe('invited');
+
+    // a second ticket invites nobody again; an inbox without the setting never does
+    await mail(['From: Hanna <hanna@sender.test>', 'To: hilfe@localhost', 'Subject: Noch eine Frage'], { from: 'hanna@sender.test', to: 'hilfe@localhost' });
+    await settle();
+    expect(await t.db('outbound_messages').where({ kind: 'portal_welcome', recipient: 'hanna@sender.test' })).toHaveLength(1);
+    expect(await t.db('outbound_messages').where({ kind: 'portal_welcome', recipient: 'ada@sender.test' })).toHaveLength(0);
+  });
+
+  it('is sent on send_welcome', async () => {
+    const c = (await api.call('POST', '/customers', { email: 'ivy@sender.test', name: 'Ivy', send_welcome: true })).body;
+    expect(c.portal_status).toBe('invited');
+    const m = await eventually(async () => sink.mails.find((x) => x.to.includes('ivy@sender.test')), 15_000);
+    expect(m.mail.text).toMatch(new RegExp(`${web}/portal/password/[A-Za-z0-9_-]{43}`));
   });
 });

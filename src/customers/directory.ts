@@ -20,6 +20,8 @@ export interface CustomerView {
   phone: string | null;
   portal_permissions: PortalPermissions;
   portal_status: string;
+  /** the language of the mail we send them (null: the inbox's, then English) */
+  locale: string | null;
   last_sign_in_at: Date | null;
   created_at: Date;
   updated_at: Date;
@@ -33,6 +35,7 @@ export interface CustomerInput {
   company_id?: number | null;
   phone?: string | null;
   portal_permissions?: PermissionsPatch;
+  locale?: string | null;
   send_welcome?: boolean;
 }
 
@@ -45,12 +48,13 @@ export interface CustomerPatch {
   company_source?: 'domain';
   phone?: string | null;
   portal_permissions?: PermissionsPatch;
+  locale?: string | null;
 }
 
 const SELECT = `SELECT c.id, c.name,
     (SELECT e.address FROM customer_emails e WHERE e.customer_id = c.id AND e.is_primary) AS email,
     coalesce((SELECT array_agg(e.address ORDER BY e.id) FROM customer_emails e WHERE e.customer_id = c.id AND NOT e.is_primary), '{}') AS alternate_emails,
-    c.company_id, c.company_source, c.phone, c.portal_permissions, c.portal_status, c.last_sign_in_at, c.created_at, c.updated_at
+    c.company_id, c.company_source, c.phone, c.portal_permissions, c.portal_status, c.locale, c.last_sign_in_at, c.created_at, c.updated_at
   FROM customers c`;
 
 export async function getCustomer(db: Db, id: number): Promise<CustomerView> {
@@ -124,6 +128,7 @@ export async function createCustomer(db: Knex, boss: Boss, input: CustomerInput)
         company_source: company.source,
         phone: input.phone?.trim() || null,
         portal_permissions: JSON.stringify(applyPermissions({}, input.portal_permissions ?? {})),
+        locale: input.locale ?? null,
       })
       .returning('id');
     await trx('customer_emails').insert(addresses.map((address, i) => ({ customer_id: row.id, address, is_primary: i === 0 })));
@@ -154,6 +159,7 @@ export async function updateCustomer(db: Knex, id: number, patch: CustomerPatch)
       changes.name = patch.name.trim();
     }
     if (patch.phone !== undefined) changes.phone = patch.phone?.trim() || null;
+    if (patch.locale !== undefined) changes.locale = patch.locale;
     if (patch.portal_permissions) changes.portal_permissions = JSON.stringify(applyPermissions(row.portal_permissions, patch.portal_permissions));
     if (patch.company_id !== undefined) {
       if (patch.company_id !== null) await companyExists(trx, patch.company_id);

@@ -22,6 +22,8 @@ export interface Delivery {
   followers: string[];
   /** an agent's reply by mail: stored as theirs and mailed to the requester and followers */
   agentReply?: { agentId: number; rawId: number };
+  /** a portal welcome to a sender who became a customer with this ticket, if the inbox invites them */
+  welcome?: { address: string };
   /** an acknowledgement to the sender of a new ticket, if the inbox and the hourly limit allow */
   ack?: { address: string; limitPerHour: number };
   /** keys of what it reads and what it changes, so that a batch never decides on stale facts */
@@ -130,6 +132,7 @@ export function planDelivery(d: Described, facts: Facts, index: number, reopenDa
   // Never an answer to automatic mail (it opens no ticket, above). The hourly limit counts the
   // acks of the last hour (read with the batch's facts) and those this batch plans, in order; the
   // insert checks the stored count again.
+  if (plan.newTicket && !customer) plan.welcome = { address: senderAddress };
   const acked = facts.recentAcks.get(senderAddress) ?? 0;
   if (plan.newTicket && acked < ackLimitPerHour) {
     plan.ack = { address: senderAddress, limitPerHour: ackLimitPerHour };

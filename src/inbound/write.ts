@@ -75,6 +75,7 @@ function deliveryWrites(p: Delivery): ((sql: Sql) => Promise<unknown>[]) | undef
     if (p.followers.length > 0) sent.push(addFollowers(sql, p.replyToken!, p.followers));
     if (p.ack) sent.push(queueAck(sql, p.replyToken!, p.ack.address, p.ack.limitPerHour));
     if (p.agentReply) sent.push(...agentReplyWrites(sql, p.replyToken!, p.agentReply));
+    if (p.welcome) sent.push(queueWelcome(sql, p.replyToken!, p.welcome.address));
     return sent;
   };
 }
@@ -94,6 +95,28 @@ function queueAck(sql: Sql, replyToken: string, address: string, limitPerHour: n
         AND (SELECT count(*) FROM outbound_messages o
               WHERE o.recipient = $2 AND o.kind = 'ack' AND o.created_at > now() - interval '1 hour') < $3`,
     [replyToken, address, limitPerHour],
+  );
+}
+
+/**
+ * A new customer's first ticket invites them to the portal when the inbox says so
+ * (settings.portal_welcome): the welcome mail (its password link is made when it is sent) and the
+ * customer marked invited.
+ */
+function queueWelcome(sql: Sql, replyToken: string, address: string): Promise<unknown> {
+  return sql(
+    `WITH w AS (
+       INSERT INTO outbound_messages (kind, customer_id, recipient)
+       SELECT 'portal_welcome', c.id, $2
+         FROM customer_emails e JOIN customers c ON c.id = e.customer_id,
+              tickets t JOIN inboxes i ON i.id = t.inbox_id
+        WHERE e.address = $2 AND t.reply_token = $1 AND c.portal_status = 'none'
+          AND coalesce(i.settings->>'portal_welcome', 'false') = 'true'
+          AND NOT EXISTS (SELECT 1 FROM suppressions WHERE address = $2)
+       RETURNING customer_id
+     )
+     UPDATE customers SET portal_status = 'invited' FROM w WHERE customers.id = w.customer_id`,
+    [replyToken, address],
   );
 }
 

@@ -17,6 +17,7 @@ export const customer = z.object({
   phone: z.string().nullable(),
   portal_permissions: permissions.describe('own settings; unset ones come from the company, then the defaults'),
   portal_status: z.enum(['none', 'invited', 'active', 'disabled']),
+  locale: z.string().nullable().describe("the language of the mail we send them, e.g. 'de' (null: the inbox's, then English)"),
   last_sign_in_at: date.nullable(),
   created_at: date,
   updated_at: date,
@@ -79,6 +80,7 @@ export const ticketDetail = ticket.extend({
 export const listOf = (item: z.ZodType) => z.object({ data: z.array(item), next_cursor: z.string().nullable() });
 
 const emailInput = z.string().trim().min(3).max(254);
+const localeInput = z.string().trim().toLowerCase().regex(/^[a-z]{2}(-[a-z]{2})?$/, 'a language tag such as de or de-at').nullable().optional();
 export const permissionsInput = permissionsPatchSchema;
 
 export const customerCreate = z
@@ -89,6 +91,7 @@ export const customerCreate = z
     company_id: z.number().int().positive().nullable().optional().describe('a company chosen by hand; null: none, chosen by hand; absent: matched by the email domain'),
     phone: z.string().trim().max(50).nullable().optional(),
     portal_permissions: permissionsInput.optional(),
+    locale: localeInput,
     send_welcome: z.boolean().optional().describe('queue a portal welcome mail'),
   })
   .strict();
@@ -102,6 +105,7 @@ export const customerUpdate = z
     company_source: z.literal('domain').optional().describe("'domain': drop the hand-made choice and match by the email domain again"),
     phone: z.string().trim().max(50).nullable().optional(),
     portal_permissions: permissionsInput.optional(),
+    locale: localeInput,
   })
   .strict();
 
