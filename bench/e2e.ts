@@ -4,13 +4,14 @@
 // DATA to its ack arriving at the sink (target p99 under 1 s), and, as the reference in the same
 // run, the same figures for the time to our 250.
 import { spawn } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SMTPServer } from 'smtp-server';
 import pg from 'pg';
 import { SmtpClient } from '../test/helpers/smtp-client.ts';
 import { benchDatabase, round, writeResult } from './_support.ts';
+import { freePort } from '../test/helpers/ports.ts';
 
 const { values } = parseArgs({ args: process.argv.slice(3), options: { rate: { type: 'string', default: '50' }, seconds: { type: 'string', default: '30' }, connections: { type: 'string', default: '4' } } });
 const RATE = Number(values.rate);
@@ -135,17 +136,6 @@ try {
   await new Promise<void>((resolve) => sink.close(() => resolve()));
   await admin.end();
   await database.drop();
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPort(port: number, timeoutMs: number): Promise<void> {

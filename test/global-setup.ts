@@ -1,7 +1,6 @@
 // Once per test run: a PostgreSQL (DATABASE_URL, or an embedded one in a temp dir), and a template
 // database with every migration and the queue schema, from which each test file clones its own.
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -10,6 +9,7 @@ import { createLogger } from '../src/log.ts';
 import { migrate } from '../src/main.ts';
 import { startEmbeddedPostgres } from '../src/db/embedded.ts';
 import { databaseUrl, quoteIdent } from './helpers/urls.ts';
+import { freePort } from './helpers/ports.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -54,15 +54,4 @@ export default async function setup(project: TestProject) {
     await stopEmbedded?.();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
