@@ -94,6 +94,22 @@ describe('agent replies', () => {
     expect(answer.ticketId).toBe(ticketId);
   });
 
+  it('carry their attachments, stored once, attached and linked', async () => {
+    const { ticketId } = await customerMail('Ola <ola@customer.test>', 'Need the manual');
+    const pdf = Buffer.from('%PDF-1.4 pretend manual\n');
+    const before = sink.mails.length;
+    const r = await api.call('POST', `/tickets/${ticketId}/replies`, {
+      body: 'Here is the manual.', attachments: [{ filename: 'manual.pdf', content_type: 'application/pdf', content_base64: pdf.toString('base64') }],
+    });
+    expect(r.status).toBe(201);
+    const m = await sunkTo('ola@customer.test', before);
+    expect(m.mail.attachments.map((a) => [a.filename, a.contentType, a.content.toString()])).toEqual([['manual.pdf', 'application/pdf', pdf.toString()]]);
+    expect(m.mail.text).toMatch(/manual\.pdf/);
+    expect(m.mail.html).toMatch(/http:\/\/help\.inbound\.test\/t\/[A-Za-z0-9_-]{43}\/attachments\/[0-9a-f]{64}/);
+    expect(await t.db('attachments').where({ size: pdf.length })).toHaveLength(1);
+    expect((await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'x', attachments: [{ filename: 'a', content_base64: '***' }] })).status).toBe(422);
+  });
+
   it('an internal note goes to nobody', async () => {
     const { ticketId } = await customerMail('Nora <nora@customer.test>', 'Quiet please');
     const r = await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'Customer is on the VIP list', internal: true });

@@ -137,6 +137,7 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
   };
 
   let vars: Record<string, unknown>;
+  let files: { filename: string; contentType: string; content: Buffer }[] = [];
   if (ticket) {
     const { secret } = await issueToken(db, 'ticket_link', { ticketId: ticket.id }, deps.ticketLinkDays * 86400);
     vars = {
@@ -145,7 +146,11 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
       link: `${deps.publicUrl}/t/${secret}`,
       link_expires_days: deps.ticketLinkDays,
     };
-    if (row.kind === 'agent_reply' || row.kind === 'follower_update') vars = { ...vars, ...(await replyVars(deps, row)) };
+    if (row.kind === 'agent_reply' || row.kind === 'follower_update') {
+      const reply = await replyVars(deps, row, `${deps.publicUrl}/t/${secret}/attachments`);
+      vars = { ...vars, ...reply.vars };
+      files = reply.files;
+    }
   } else {
     if (!customer) throw new PermanentSendError(`${row.recipient} is no customer's address`);
     const { secret } = await issueToken(db, 'password_set', { customerId: customer.id }, PASSWORD_LINK_HOURS * 3600);
@@ -174,6 +179,7 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
     headers,
     text: rendered.text,
     html: rendered.html,
+    attachments: files,
     date: new Date(),
   });
   const raw = await new Promise<Buffer>((resolve, reject) => composer.compile().build((err, out) => (err ? reject(err) : resolve(out))));
@@ -181,7 +187,7 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
   return { raw, messageId, verpToken, envelopeFrom: `${local}+${verpToken}@${domain}`, subject: rendered.subject };
 }
 
-async function replyVars(deps: SendDeps, row: Context): Promise<Record<string, unknown>> {
+async function replyVars(deps: SendDeps, row: Context, attachmentBase: string) {
   const m = row.message_ref
     ? await deps.db('messages as m').leftJoin('agents as a', 'a.id', 'm.author_agent_id').where('m.id', row.message_ref).first('m.id', 'm.text', 'm.html', 'a.name as agent')
     : undefined;
@@ -191,19 +197,23 @@ async function replyVars(deps: SendDeps, row: Context): Promise<Record<string, u
     .where('a.message_id', m.id)
     .where('a.inline', false)
     .orderBy('a.position')
-    .select('a.filename', 'b.size', 'a.sha256');
+    .select('a.filename', 'a.content_type', 'b.size', 'a.sha256', 'b.content');
   return {
-    agent: { name: m.agent ?? 'Support' },
-    message: {
-      text: m.text,
-      // a reply written as plain text (by mail, or in the API's text format) reads as paragraphs
-      html: m.html ?? textToHtml(m.text),
-      attachments: attachments.map((a) => ({
-        name: a.filename ?? 'attachment',
-        size: formatSize(a.size),
-        url: `${deps.publicUrl}/attachments/${Buffer.from(a.sha256).toString('hex')}`,
-      })),
+    vars: {
+      agent: { name: m.agent ?? 'Support' },
+      message: {
+        text: m.text,
+        // a reply written as plain text (by mail, or in the API's text format) reads as paragraphs
+        html: m.html ?? textToHtml(m.text),
+        attachments: attachments.map((a) => ({
+          name: a.filename ?? 'attachment',
+          size: formatSize(a.size),
+          url: `${attachmentBase}/${Buffer.from(a.sha256).toString('hex')}`,
+        })),
+      },
     },
+    // the files travel with the mail too
+    files: attachments.map((a) => ({ filename: a.filename ?? 'attachment', contentType: a.content_type, content: a.content as Buffer })),
   };
 }
 

@@ -61,12 +61,21 @@ export function ticketRoutes(api: ApiRoutes, { db, boss }: { db: Knex; boss: Bos
       body: z.string().min(1).max(200_000),
       format: z.enum(['text', 'markdown']).default('text'),
       internal: z.boolean().default(false),
+      attachments: z.array(z.object({
+        filename: z.string().trim().min(1).max(255),
+        content_type: z.string().regex(/^[\w.+-]+\/[\w.+-]+$/).default('application/octet-stream'),
+        content_base64: z.base64().max(14_000_000).describe('the file, base64 (10 MB at most)'),
+      }).strict()).max(10).optional(),
     }).strict(),
     response: {
       status: 201, description: 'The stored message and the mails queued for it',
       schema: z.object({ message_id: z.number().int(), internal: z.boolean(), outbound: z.array(z.object({ id: z.number().int(), kind: z.string(), recipient: z.string() })) }),
     },
-    handler: ({ params, body, agent }) => postAgentReply(db, boss, { ticketId: params.id, agentId: agent.id, ...body }),
+    handler: ({ params, body, agent }) =>
+      postAgentReply(db, boss, {
+        ticketId: params.id, agentId: agent.id, body: body.body, format: body.format, internal: body.internal,
+        attachments: body.attachments?.map((a) => ({ filename: a.filename, content_type: a.content_type, content: Buffer.from(a.content_base64, 'base64') })),
+      }),
   });
 
   api.add({
