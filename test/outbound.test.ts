@@ -110,6 +110,15 @@ describe('agent replies', () => {
     expect((await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'x', attachments: [{ filename: 'a', content_base64: '***' }] })).status).toBe(422);
   });
 
+  it('closing a ticket tells its requester', async () => {
+    const { ticketId } = await customerMail('Cleo <cleo@customer.test>', 'All good now');
+    const before = sink.mails.length;
+    expect((await api.call('PATCH', `/tickets/${ticketId}`, { status: 'closed' }, api.agentToken)).status).toBe(200);
+    const m = await sunkTo('cleo@customer.test', before);
+    expect(await t.db('outbound_messages').where({ message_id: m.mail.messageId }).first('kind')).toEqual({ kind: 'ticket_closed' });
+    expect(m.mail.headers.get('auto-submitted')).toBe('auto-replied');
+  });
+
   it('an internal note goes to nobody', async () => {
     const { ticketId } = await customerMail('Nora <nora@customer.test>', 'Quiet please');
     const r = await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'Customer is on the VIP list', internal: true });

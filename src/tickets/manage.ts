@@ -4,6 +4,8 @@ import type { Knex } from 'knex';
 import type { Db } from '../db/index.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import { showTicket, type TicketDetail } from './views.ts';
+import { enqueueOutbound } from '../outbound/index.ts';
+import type { Boss } from '../queue/index.ts';
 import { TICKET_STATUSES, type TicketStatus } from './index.ts';
 
 export const TICKET_PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const;
@@ -75,9 +77,13 @@ export interface TicketPatch {
   assignee_id?: number | null;
 }
 
-export async function updateTicket(db: Knex, id: number, patch: TicketPatch, agentId: number): Promise<TicketRow> {
+/**
+ * An agent's changes. Closing a ticket tells its requester (the ticket_closed mail, queued with
+ * the change) when `boss` is given and the requester has an address.
+ */
+export async function updateTicket(db: Knex, id: number, patch: TicketPatch, agentId: number, boss?: Boss): Promise<TicketRow> {
   return db.transaction(async (trx) => {
-    const current = await trx('tickets').where({ id }).forUpdate().first('id', 'status', 'priority', 'type', 'tags', 'assignee_id');
+    const current = await trx('tickets').where({ id }).forUpdate().first('id', 'status', 'priority', 'type', 'tags', 'assignee_id', 'requester_id');
     if (!current) throw new NotFoundError(`no ticket ${id}`);
     const changes: Record<string, unknown> = {};
     if (patch.status !== undefined && patch.status !== current.status) {
@@ -102,6 +108,10 @@ export async function updateTicket(db: Knex, id: number, patch: TicketPatch, age
       const from = Object.fromEntries(Object.keys(changes).filter((k) => k !== 'closed_at').map((k) => [k, current[k]]));
       const to = Object.fromEntries(Object.keys(from).map((k) => [k, changes[k]]));
       await trx('events').insert({ type: 'ticket.updated', ticket_id: id, data: { agent_id: agentId, from, to } });
+      if (boss && changes.status === 'closed' && current.requester_id) {
+        const requester = await trx('customer_emails').where({ customer_id: current.requester_id, is_primary: true }).first('address');
+        if (requester) await enqueueOutbound(boss, trx, { kind: 'ticket_closed', recipient: requester.address, ticketId: id, customerId: current.requester_id });
+      }
     }
     return getTicketRow(trx, id);
   });

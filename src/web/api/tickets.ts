@@ -31,10 +31,10 @@ export function ticketRoutes(api: ApiRoutes, { db, boss }: { db: Knex; boss: Bos
   });
 
   api.add({
-    method: 'PATCH', url: '/tickets/:id', tag: 'tickets', summary: 'Change status, priority, type, tags or assignee',
+    method: 'PATCH', url: '/tickets/:id', tag: 'tickets', summary: 'Change status, priority, type, tags or assignee (closing mails the requester)',
     params: idParam, body: S.ticketUpdate,
     response: { status: 200, description: 'The updated ticket', schema: S.ticket },
-    handler: ({ params, body, agent }) => updateTicket(db, params.id, body, agent.id),
+    handler: ({ params, body, agent }) => updateTicket(db, params.id, body, agent.id, boss),
   });
 
   api.add({
