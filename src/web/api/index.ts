@@ -69,7 +69,7 @@ export async function apiPlugin(app: FastifyInstance, deps: ApiDeps): Promise<vo
   api.mount(app);
 }
 
-function importRoute(api: ApiRoutes, { db, boss }: ApiDeps): void {
+function importRoute(api: ApiRoutes, { db }: ApiDeps): void {
   api.add({
     method: 'POST', url: '/customers/import', tag: 'customers', admin: true,
     summary: 'Import customers from a CSV file (the same format and rules as `inbound customers import`)',
