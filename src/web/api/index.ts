@@ -91,9 +91,10 @@ function importRoute(api: ApiRoutes, { db }: ApiDeps): void {
       if (!request.isMultipart()) throw new BadRequestError('send the CSV as multipart/form-data, in a field named "file"');
       const file = await request.file();
       if (!file) throw new BadRequestError('no file: send the CSV in a field named "file"');
-      const summary = await importCustomers(db, file.file, { dryRun: query.dry_run, updateExisting: query.update_existing });
-      if (file.file.truncated) throw new AppError('too_large', `the file is over ${IMPORT_MAX_BYTES} bytes`, 413);
-      return summary;
+      // past the size limit the upload stops with an error (batches written so far stay: a re-run
+      // of the whole file skips them)
+      file.file.once('limit', () => file.file.destroy(new AppError('too_large', `the file is over ${IMPORT_MAX_BYTES} bytes`, 413)));
+      return importCustomers(db, file.file, { dryRun: query.dry_run, updateExisting: query.update_existing });
     },
   });
 }
