@@ -9,6 +9,7 @@ import { cachedInboxLookup, createInboxStore } from './inboxes/index.ts';
 import { createSmtpIngest } from './ingest/index.ts';
 import { startWorker } from './worker/index.ts';
 import { startOutboundWorker } from './outbound/worker.ts';
+import { startHousekeeping } from './worker/housekeeping.ts';
 import { LOOP_HEADER, type InboundSettings } from './inbound/index.ts';
 import { buildWeb, listenWeb } from './web/index.ts';
 import { compileDefaultTemplates } from './templates/index.ts';
@@ -100,6 +101,8 @@ export async function start(config: Config, database: Database, log: Logger, opt
         await pool.end();
       });
       stops.push(() => outbound.stop());
+      const housekeeping = startHousekeeping(db, log.child({ role: 'worker' }));
+      stops.push(async () => housekeeping.stop());
       log.info({ concurrency: config.workerConcurrency }, 'worker started');
     }
     if (opts.roles.includes('web')) {

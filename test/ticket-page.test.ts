@@ -143,3 +143,20 @@ describe('public ticket page', () => {
     await page.close();
   });
 });
+
+describe('housekeeping', () => {
+  it('drops old rate-limit windows and long-dead tokens, and keeps live ones', async () => {
+    const { housekeep } = await import('../src/worker/housekeeping.ts');
+    await t.db('rate_limits').insert([
+      { key: 'old', window_start: t.db.raw(`now() - interval '2 days'`), count: 3 },
+      { key: 'new', window_start: t.db.raw('now()'), count: 1 },
+    ]);
+    const live = await t.db('tokens').where({ purpose: 'ticket_link' }).whereNull('revoked_at').count<{ n: number }[]>({ n: '*' });
+    const [dead] = await t.db('tokens').insert({ purpose: 'ticket_link', token_hash: Buffer.alloc(32, 7), ticket_id: ticketId, expires_at: t.db.raw(`now() - interval '8 days'`) }).returning('id');
+    const n = await housekeep(t.db);
+    expect(n.rateLimits).toBeGreaterThanOrEqual(1);
+    expect(await t.db('rate_limits').where({ key: 'new' }).first()).toBeTruthy();
+    expect(await t.db('tokens').where({ id: dead.id }).first()).toBeUndefined();
+    expect(await t.db('tokens').where({ purpose: 'ticket_link' }).whereNull('revoked_at').count<{ n: number }[]>({ n: '*' })).toEqual(live);
+  });
+});
