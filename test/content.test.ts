@@ -177,6 +177,9 @@ describe('visibleText', () => {
     { name: 'only a quote falls back to the whole text', text: '> just a quote\n', visible: '> just a quote' },
     { name: 'whitespace only', text: ' \n\t\n', visible: '' },
     { name: 'trailing separator lines go', text: 'Hello\n\nᐧ\n--\nsig', visible: 'Hello' },
+    { name: 'our reply marker, quoted under an attribution', text: 'Thanks, that worked!\n\nOn Mon, 23 Nov 2026 at 10:00, Support <support@example.com> wrote:\n> ##- Please type your reply above this line -##\n>\n> Hello Jane,\n> restart it.\n', visible: 'Thanks, that worked!' },
+    { name: 'our reply marker, not quoted (German)', text: 'Danke!\n\n##- Bitte schreiben Sie Ihre Antwort über dieser Zeile -##\n\nHallo Jane,\nbitte neu starten.\n', visible: 'Danke!' },
+    { name: 'marker-like text inside a line is kept', text: 'Just text\nwith ##- inline -## marker inside a line', visible: 'Just text\nwith ##- inline -## marker inside a line' },
   ];
   it.each(cases)('$name', ({ text, visible }) => {
     expect(visibleText(text)).toBe(visible);

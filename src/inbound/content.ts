@@ -479,11 +479,21 @@ const OTHER_LABELS = new Set([
 ]);
 
 /** Index of the first line of quoted history that the library would miss or read badly; lines.length if none. */
+// The line our mails start with ("##- Please type your reply above this line -##" and its
+// translations): whatever follows it, quoted or not, is our own mail coming back.
+const REPLY_MARKER = /^[>\s]*##- .{1,100} -##\s*$/;
+
 function historyStart(lines: readonly string[]): number {
   const labels = lines.map(headerLabel);
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] ?? '';
     if (line === '' || line.length > MAX_MARKER_LINE) continue;
+    if (REPLY_MARKER.test(line)) {
+      // with the client's "On ... wrote:" above it, if there is one
+      let j = i - 1;
+      while (j >= 0 && lines[j] === '') j--;
+      return j >= 0 && attributionStart(lines, j) !== undefined ? attributionStart(lines, j)! : i;
+    }
     if (SEPARATOR.test(line) || FORWARD_INTRO.test(line) || isHeaderBlock(labels, i)) return i;
     const start = attributionStart(lines, i);
     // An attribution followed by "> " lines is left to the library and to keptText (inline
