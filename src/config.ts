@@ -28,6 +28,12 @@ const schema = z.object({
   HTTP_HOST: z.string().trim().min(1).default('0.0.0.0'),
   HTTP_PORT: port.default(3000),
   PUBLIC_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  TRUST_PROXY: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[0-9a-fA-F:.\/]+(\s*,\s*[0-9a-fA-F:.\/]+)*$/, 'must be addresses or CIDRs separated by commas')
+      .optional(),
+  ),
   OUTBOUND_SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),
   MAX_MESSAGE_BYTES: positiveInt.default(25 * 1024 * 1024),
   WORKER_CONCURRENCY: positiveInt.max(64).default(8),
@@ -59,6 +65,8 @@ export interface Config {
     readonly publicUrl: string | undefined;
     /** Where links in mail point: PUBLIC_URL, else this machine's HTTP port. No trailing slash. */
     readonly baseUrl: string;
+    /** load balancers whose X-Forwarded-For is believed (client addresses for rate limits) */
+    readonly trustProxy: readonly string[];
   };
   /** The domain of our Message-IDs: PUBLIC_URL's host, else SMTP_HOSTNAME. */
   readonly messageIdDomain: string;
@@ -119,6 +127,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       port: e.HTTP_PORT,
       publicUrl: e.PUBLIC_URL,
       baseUrl: (e.PUBLIC_URL ?? `http://localhost:${e.HTTP_PORT}`).replace(/\/+$/, ''),
+      trustProxy: e.TRUST_PROXY ? e.TRUST_PROXY.split(',').map((x) => x.trim()) : [],
     },
     messageIdDomain: e.PUBLIC_URL ? new URL(e.PUBLIC_URL).hostname.toLowerCase() : e.SMTP_HOSTNAME.toLowerCase(),
     outboundSmtpUrl: e.OUTBOUND_SMTP_URL,

@@ -106,7 +106,7 @@ export async function start(config: Config, database: Database, log: Logger, opt
       log.info({ concurrency: config.workerConcurrency }, 'worker started');
     }
     if (opts.roles.includes('web')) {
-      const web = buildWeb({ db, boss, log });
+      const web = buildWeb({ db, boss, log, trustProxy: config.http.trustProxy });
       running.http = await listenWeb(web, config.http.host, config.http.port);
       stops.push(() => web.close());
       log.info({ host: running.http.address, port: running.http.port }, 'http listening');

@@ -43,6 +43,9 @@ describe('config', () => {
     ['PUBLIC_URL', 'not a url'],
     ['LOG_LEVEL', 'loud'],
     ['WORKER_CONCURRENCY', '1000'],
+    ['TRUST_PROXY', 'the load balancer'],
+    ['ACK_LIMIT_PER_HOUR', '-1'],
+    ['TICKET_LINK_DAYS', '0'],
   ])('stops on a bad %s (%s) and names it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrowError(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrowError(new RegExp(`${name}=`));

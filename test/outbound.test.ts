@@ -119,6 +119,22 @@ describe('agent replies', () => {
     expect(m.mail.headers.get('auto-submitted')).toBe('auto-replied');
   });
 
+  it('keeps the whole mail only in the dev outbox: a sent one carries live links', async () => {
+    const sent = await t.db('outbound_messages').where({ status: 'sent' }).whereNotNull('raw').first('id');
+    expect(sent).toBeUndefined();
+    const { ticketId } = await customerMail('Dev <dev@customer.test>', 'Outbox');
+    const [row] = await t.db('outbound_messages').insert({ kind: 'ticket_closed', ticket_id: ticketId, recipient: 'dev@customer.test' }).returning('id');
+    const { sendOutbound } = await import('../src/outbound/send.ts');
+    const { testLog } = await import('./helpers/app.ts');
+    const deps = { db: t.db, log: testLog, publicUrl: 'http://help.inbound.test', messageIdDomain: 'help.inbound.test', transport: undefined, ticketLinkDays: 30 };
+    expect(await sendOutbound(deps, row.id, { finalAttempt: false })).toBe('kept');
+    const kept = await t.db('outbound_messages').where({ id: row.id }).first();
+    expect(kept.status).toBe('sent');
+    expect(kept.smtp_response).toMatch(/dev outbox/);
+    expect(kept.raw.toString()).toMatch(/^Content-Type|\r\nSubject: \[#\d+\]/m);
+    expect(await sendOutbound(deps, row.id, { finalAttempt: false })).toBe('skipped'); // once only
+  });
+
   it('an internal note goes to nobody', async () => {
     const { ticketId } = await customerMail('Nora <nora@customer.test>', 'Quiet please');
     const r = await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'Customer is on the VIP list', internal: true });

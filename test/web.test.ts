@@ -37,3 +37,22 @@ describe('health endpoints', () => {
     }
   });
 });
+
+describe('secrets in URLs and client addresses', () => {
+  it('logs magic and password links without their secret', async () => {
+    const { redactUrl } = await import('../src/web/index.ts');
+    expect(redactUrl('/t/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-abcde')).toBe('/t/…');
+    expect(redactUrl('/t/AbC/attachments/ff00')).toBe('/t/…/attachments/ff00');
+    expect(redactUrl('/portal/password/secret123?x=1')).toBe('/portal/password/…?x=1');
+    expect(redactUrl('/api/v1/tickets/3')).toBe('/api/v1/tickets/3');
+  });
+
+  it('counts IPv6 clients by their /64 and IPv4 ones by address', async () => {
+    const { clientKey } = await import('../src/web/public/index.ts');
+    expect(clientKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(clientKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(clientKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(clientKey('2001:db8:1:2:bbbb:cccc:dddd:eeee')).toBe('2001:db8:1:2::/64');
+    expect(clientKey('::1')).toBe('0:0:0:0::/64');
+  });
+});

@@ -34,7 +34,7 @@ export async function outboxCommand(config: Config, args: string[]): Promise<num
       }
       if (values.raw) {
         if (!row.raw) {
-          console.error(`inbound: outbound mail ${row.id} is ${row.status} and has not been rendered`);
+          console.error(`inbound: outbound mail ${row.id} is not kept (${row.status}): only the dev outbox (no OUTBOUND_SMTP_URL) keeps whole mails, since they carry live links`);
           return 1;
         }
         process.stdout.write(row.raw);

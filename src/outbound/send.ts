@@ -28,6 +28,8 @@ export interface SendDeps {
 export type SendResult = 'sent' | 'kept' | 'skipped' | 'suppressed' | 'failed';
 
 const PASSWORD_LINK_HOURS = 24;
+/** One plain address: the SMTP envelope must never be handed a list */
+const SINGLE_ADDRESS = /^[^\s@,;<>()"']+@[^\s@,;<>()"']+$/;
 /** Acks and notifications are automatic mail (RFC 3834); an agent's reply is written by a person. */
 const AUTOMATIC: ReadonlySet<OutboundKind> = new Set(['ack', 'follower_update', 'ticket_closed', 'portal_welcome', 'portal_invite', 'password_reset', 'ticket_link']);
 
@@ -85,6 +87,10 @@ export async function sendOutbound(deps: SendDeps, outboundId: number, opts: { f
   const { db } = deps;
   const row = await loadContext(db, outboundId);
   if (!row || row.status !== 'queued') return 'skipped';
+  if (!SINGLE_ADDRESS.test(row.recipient)) {
+    await db('outbound_messages').where({ id: row.id }).update({ status: 'failed', last_error: 'not a single mail address', updated_at: db.fn.now() });
+    return 'failed';
+  }
   if (row.suppressed !== null) {
     await db('outbound_messages').where({ id: row.id }).update({ status: 'suppressed', last_error: `address suppressed: ${row.suppressed}`, updated_at: db.fn.now() });
     return 'suppressed';
@@ -97,7 +103,9 @@ export async function sendOutbound(deps: SendDeps, outboundId: number, opts: { f
       response = String(info.response ?? 'accepted');
     }
     await db('outbound_messages').where({ id: row.id }).update({
-      status: 'sent', message_id: mail.messageId, verp_token: mail.verpToken, subject: mail.subject, raw: mail.raw,
+      // The mail carries live link secrets: it is kept only in the dev outbox (no relay configured),
+      // where keeping it is the point; a sent mail keeps its headers' facts, not its body.
+      status: 'sent', message_id: mail.messageId, verp_token: mail.verpToken, subject: mail.subject, raw: deps.transport ? null : mail.raw,
       smtp_response: response.slice(0, 1000), sent_at: db.fn.now(), attempts: db.raw('attempts + 1'), last_error: null, updated_at: db.fn.now(),
     });
     return deps.transport ? 'sent' : 'kept';
@@ -189,7 +197,11 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
 
 async function replyVars(deps: SendDeps, row: Context, attachmentBase: string) {
   const m = row.message_ref
-    ? await deps.db('messages as m').leftJoin('agents as a', 'a.id', 'm.author_agent_id').where('m.id', row.message_ref).first('m.id', 'm.text', 'm.html', 'a.name as agent')
+    ? await deps.db('messages as m')
+        .leftJoin('agents as a', 'a.id', 'm.author_agent_id')
+        // only a public message of this very ticket ever goes out
+        .where({ 'm.id': row.message_ref, 'm.ticket_id': row.ticket_id, 'm.internal': false })
+        .first('m.id', 'm.text', 'm.html', 'a.name as agent')
     : undefined;
   if (!m) throw new PermanentSendError(`the message of outbound mail ${row.id} is gone`);
   const attachments = await deps.db('message_attachments as a')

@@ -14,10 +14,26 @@ export interface WebDeps {
   db: Knex;
   boss: Boss;
   log: Logger;
+  /** the load balancers in front of us (addresses or CIDRs): X-Forwarded-For is believed from these only */
+  trustProxy?: readonly string[];
 }
 
-export function buildWeb({ db, boss, log }: WebDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: log.child({ role: 'web' }) as FastifyBaseLogger, bodyLimit: 2 * 1024 * 1024 });
+/** Paths that carry a secret (magic links, password links) are logged without it. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/(t|portal\/password|admin\/password)\/[^/?#]+/, '/$1/…');
+}
+
+export function buildWeb({ db, boss, log, trustProxy }: WebDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: log.child({ role: 'web' }) as FastifyBaseLogger,
+    bodyLimit: 2 * 1024 * 1024,
+    trustProxy: trustProxy?.length ? [...trustProxy] : false,
+    // Fastify's own request lines would log secrets in URLs: ours below redact them
+    disableRequestLogging: true,
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
   const started = Date.now();
 
   app.get('/healthz', async () => ({ status: 'ok', uptime_s: Math.round((Date.now() - started) / 1000) }));

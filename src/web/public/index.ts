@@ -13,7 +13,7 @@ import { findToken, hashSecret } from '../../access/index.ts';
 import { hit, serverKey } from '../../access/limits.ts';
 import { enqueueOutbound } from '../../outbound/index.ts';
 import { normalizeAddress } from '../../customers/index.ts';
-import { publicMessages, ticketAddresses, postCustomerReply, closeTicketByCustomer } from './ticket-page.ts';
+import { publicMessages, ticketAddresses, postCustomerReply, closeTicketByCustomer, PUBLIC_CLASSIFICATIONS } from './ticket-page.ts';
 
 export interface PublicDeps {
   db: Knex;
@@ -49,7 +49,8 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
   app.addHook('onSend', async (_req, reply) => {
-    reply.headers(SECURITY_HEADERS);
+    // a route's own (stricter) header wins, e.g. the attachment's sandbox
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) if (!reply.hasHeader(k)) reply.header(k, v);
   });
 
   const page = (reply: FastifyReply, view: string, data: object, status = 200) =>
@@ -89,7 +90,7 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     if (!csrfOk(link.token.id, 'reply', body.csrf)) return page(reply, 'notice', { title: 'This form has expired', text: 'Reload the ticket page and try again.' }, 403);
     const email = normalizeAddress(String(body.email ?? ''));
     const text = String(body.body ?? '').trim();
-    const allowed = (await hit(db, `reply:ip:${request.ip}`, REPLY_LIMIT)) && (await hit(db, `reply:link:${link.token.id}`, REPLY_LIMIT));
+    const allowed = (await hit(db, `reply:ip:${clientKey(request.ip)}`, REPLY_LIMIT)) && (await hit(db, `reply:link:${link.token.id}`, REPLY_LIMIT));
     let error: string | undefined;
     if (!allowed) error = 'Too many attempts. Please wait a few minutes and try again.';
     else if (!text) error = 'Please write a message.';
@@ -123,18 +124,29 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     const { secret } = request.params;
     if (!csrfOk(0, `resend:${secret}`, request.body?.csrf)) return page(reply, 'notice', { title: 'This form has expired', text: 'Reload the page and try again.' }, 403);
     const email = normalizeAddress(String(request.body?.email ?? ''));
-    const allowed = (await hit(db, `resend:ip:${request.ip}`, RESEND_LIMIT)) && (await hit(db, `resend:link:${secret.slice(0, 64)}`, RESEND_LIMIT));
+    // limits by client, by link (its hash: no secret in the table) and by the address mailed
+    const linkKey = hashSecret(secret).toString('hex').slice(0, 32);
+    const allowed =
+      (await hit(db, `resend:ip:${clientKey(request.ip)}`, RESEND_LIMIT)) &&
+      (await hit(db, `resend:link:${linkKey}`, RESEND_LIMIT)) &&
+      (await hit(db, `resend:addr:${email.slice(0, 254)}`, RESEND_LIMIT));
     if (allowed && SECRET.test(secret)) {
-      // any link that ever existed (expired or revoked) names its ticket; a fresh one goes only
-      // to an address of that ticket, and the page says the same whatever happened
-      const old = await db('tokens').where({ token_hash: hashSecret(secret), purpose: 'ticket_link' }).first('ticket_id');
-      if (old?.ticket_id && (await ticketAddresses(db, old.ticket_id)).has(email)) {
-        await db.transaction((trx) => enqueueOutbound(deps.boss, trx, { kind: 'ticket_link', recipient: email, ticketId: old.ticket_id }));
-      }
+      // Any link that ever existed (expired or revoked) names its ticket; a fresh one goes only
+      // to an address of that ticket. Decided after the answer is sent, so neither the page nor
+      // its timing tells whether the address belongs to the ticket.
+      reply.raw.once('finish', () => {
+        void resendLink(secret, email).catch((err: unknown) => deps.log.error({ err }, 'fresh ticket link failed'));
+      });
     }
-    if (!allowed) reply.code(429);
     return page(reply, 'link-expired', { action: `/t/${secret}/resend`, csrf: csrf(0, `resend:${secret}`), sent: allowed, limited: !allowed }, allowed ? 200 : 429);
   });
+
+  async function resendLink(secret: string, email: string): Promise<void> {
+    const old = await db('tokens').where({ token_hash: hashSecret(secret), purpose: 'ticket_link' }).first('ticket_id');
+    if (old?.ticket_id && (await ticketAddresses(db, old.ticket_id)).has(email)) {
+      await db.transaction((trx) => enqueueOutbound(deps.boss, trx, { kind: 'ticket_link', recipient: email, ticketId: old.ticket_id }));
+    }
+  }
 
   app.get<{ Params: { secret: string; sha: string } }>('/t/:secret/attachments/:sha', async (request, reply) => {
     const link = await live(request, reply);
@@ -145,6 +157,7 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
       .join('messages as m', 'm.id', 'a.message_id')
       .join('attachments as b', 'b.sha256', 'a.sha256')
       .where({ 'm.ticket_id': link.ticketId, 'm.internal': false })
+      .whereIn('m.classification', PUBLIC_CLASSIFICATIONS)
       .where('a.sha256', Buffer.from(request.params.sha, 'hex'))
       .first('a.filename', 'a.content_type', 'b.content');
     if (!a) return reply.code(404).type('text/plain').send('not found');
@@ -155,6 +168,16 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
       .header('content-security-policy', "default-src 'none'; sandbox")
       .send(a.content);
   });
+}
+
+/** An IPv6 client is counted by its /64 (one household or host has them all); IPv4 by address. */
+export function clientKey(ip: string): string {
+  if (!ip.includes(':') || ip.startsWith('::ffff:')) return ip.replace(/^::ffff:/, '');
+  const groups = ip.split('::');
+  const head = groups[0]!.split(':').filter(Boolean);
+  const tail = groups.length > 1 ? groups[1]!.split(':').filter(Boolean) : [];
+  const full = [...head, ...Array(8 - head.length - tail.length).fill('0'), ...tail];
+  return `${full.slice(0, 4).join(':')}::/64`;
 }
 
 function noticeFor(done: string | undefined): string | undefined {

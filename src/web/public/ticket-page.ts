@@ -13,12 +13,15 @@ export interface PublicMessage {
   attachments: { name: string; size: string; url: string }[];
 }
 
+/** What the page shows: people's mail, not bounces, list mail or loops. */
+export const PUBLIC_CLASSIFICATIONS = ['normal', 'auto-reply'];
+
 export async function publicMessages(db: Knex, ticketId: number, attachmentBase: string): Promise<PublicMessage[]> {
   const rows = await db('messages as m')
     .leftJoin('customers as c', 'c.id', 'm.author_customer_id')
     .leftJoin('agents as a', 'a.id', 'm.author_agent_id')
     .where({ 'm.ticket_id': ticketId, 'm.internal': false })
-    .whereIn('m.classification', ['normal', 'auto-reply'])
+    .whereIn('m.classification', PUBLIC_CLASSIFICATIONS)
     .orderBy('m.id')
     .select('m.id', 'm.direction', 'm.author_type', 'm.from_name', 'c.name as customer', 'a.name as agent', 'm.created_at', 'm.html', 'm.visible_text');
   const files = await db('message_attachments as a')
