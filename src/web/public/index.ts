@@ -116,6 +116,9 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     const link = await live(request, reply);
     if (!link) return reply;
     if (!csrfOk(link.token.id, 'close', request.body?.csrf)) return page(reply, 'notice', { title: 'This form has expired', text: 'Reload the ticket page and try again.' }, 403);
+    if (!(await hit(db, `close:link:${link.token.id}`, REPLY_LIMIT))) {
+      return page(reply, 'notice', { title: 'Too many attempts', text: 'Please wait a few minutes and try again.' }, 429);
+    }
     await closeTicketByCustomer(db, link.ticketId, link.token.id);
     return reply.redirect(`/t/${link.secret}?done=close`, 303);
   });
