@@ -66,14 +66,10 @@ export function companyForAddress(address: string, byDomain: Map<string, number>
   return undefined;
 }
 
-/** The same rule for one address, looked up directly (the API and the CLI place one customer at a time). */
+/** The same rule for one address, its candidate domains read directly (API and CLI place one customer at a time). */
 export async function findCompanyForAddress(db: Db, address: string): Promise<number | undefined> {
   const domain = domainOf(address);
   if (!domain || isFreeMailDomain(domain)) return undefined;
-  const row = await db('company_domains')
-    .select('company_id')
-    .whereIn('domain', parentDomains(domain))
-    .orderByRaw('length(domain) DESC')
-    .first<{ company_id: number } | undefined>();
-  return row?.company_id;
+  const rows = (await db('company_domains').whereIn('domain', parentDomains(domain)).select('domain', 'company_id')) as { domain: string; company_id: number }[];
+  return companyForAddress(address, new Map(rows.map((r) => [r.domain, r.company_id])));
 }

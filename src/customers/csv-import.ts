@@ -9,7 +9,7 @@ import vm from 'node:vm';
 import { parse, type CsvError } from 'csv-parse';
 import type { Knex } from 'knex';
 import { ValidationError } from '../errors.ts';
-import { isFreeMailDomain, parentDomains } from '../companies/index.ts';
+import { companyForAddress } from '../companies/index.ts';
 import { isValidAddress, normalizeAddress } from './address.ts';
 import { PERMISSION_NAMES, type PortalPermissions } from './permissions.ts';
 import { ALTERNATES_SEPARATOR, CSV_COLUMNS, parsePermission, PORTAL_USER_COLUMNS, unescapeCell } from './csv-format.ts';
@@ -154,16 +154,6 @@ async function loadCompanies(db: Knex): Promise<Companies> {
   };
 }
 
-/** The company a new customer's domain places them in, by the inbound rule (most specific, never free-mail). */
-function companyByDomain(address: string, companies: Companies): number | null {
-  const domain = address.slice(address.lastIndexOf('@') + 1);
-  if (companies.byDomain.size === 0 || isFreeMailDomain(domain)) return null;
-  for (const d of parentDomains(domain)) {
-    const id = companies.byDomain.get(d);
-    if (id !== undefined) return id;
-  }
-  return null;
-}
 
 function readRow(r: Record<string, string>, line: number, companies: Companies): Row | Error {
   const email = normalizeAddress(cell(r.email));
@@ -184,7 +174,8 @@ function readRow(r: Record<string, string>, line: number, companies: Companies):
     if (id === undefined) return new Error(`unknown company '${companyName}'`);
     [companyId, companySource] = [id, 'manual'];
   } else {
-    companyId = companyByDomain(email, companies);
+    // the inbound rule (most specific domain, never free mail); no companies, nothing to look up
+    companyId = companies.byDomain.size ? (companyForAddress(email, companies.byDomain) ?? null) : null;
     companySource = companyId === null ? null : 'domain';
   }
   const phone = cell(r.phone);

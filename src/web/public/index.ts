@@ -56,6 +56,26 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
   const page = (reply: FastifyReply, view: string, data: object, status = 200) =>
     reply.code(status).type('text/html; charset=utf-8').send(eta.render(view, data));
 
+  /** The ticket's page for a live link, with a notice, or a form error and what was typed. */
+  async function ticketPage(
+    reply: FastifyReply,
+    link: { secret: string; token: { id: number }; ticketId: number },
+    extra: { notice?: string; error?: string; form?: { email: string; body: string } },
+    status = 200,
+  ) {
+    const ticket = await db('tickets as t').join('inboxes as i', 'i.id', 't.inbox_id').where('t.id', link.ticketId).first('t.id', 't.number', 't.subject', 't.status', 'i.name as inbox', 'i.from_name');
+    return page(reply, 'ticket', {
+      ticket,
+      inbox: ticket.from_name || ticket.inbox,
+      messages: await publicMessages(db, link.ticketId, `/t/${link.secret}/attachments`),
+      base: `/t/${link.secret}`,
+      csrf: { reply: csrf(link.token.id, 'reply'), close: csrf(link.token.id, 'close') },
+      notice: extra.notice,
+      error: extra.error,
+      form: extra.form ?? { email: '', body: '' },
+    }, status);
+  }
+
   /** The live link, or the page that offers a fresh one. */
   async function live(request: FastifyRequest<{ Params: { secret: string } }>, reply: FastifyReply) {
     const { secret } = request.params;
@@ -70,17 +90,7 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
   app.get<{ Params: { secret: string }; Querystring: { done?: string } }>('/t/:secret', async (request, reply) => {
     const link = await live(request, reply);
     if (!link) return reply;
-    const ticket = await db('tickets as t').join('inboxes as i', 'i.id', 't.inbox_id').where('t.id', link.ticketId).first('t.id', 't.number', 't.subject', 't.status', 'i.name as inbox', 'i.from_name');
-    return page(reply, 'ticket', {
-      ticket,
-      inbox: ticket.from_name || ticket.inbox,
-      messages: await publicMessages(db, link.ticketId, `/t/${link.secret}/attachments`),
-      base: `/t/${link.secret}`,
-      csrf: { reply: csrf(link.token.id, 'reply'), close: csrf(link.token.id, 'close') },
-      notice: noticeFor(request.query.done),
-      error: undefined,
-      form: { email: '', body: '' },
-    });
+    return ticketPage(reply, link, { notice: noticeFor(request.query.done) });
   });
 
   app.post<{ Params: { secret: string }; Body: Record<string, string> }>('/t/:secret/reply', async (request, reply) => {
@@ -92,7 +102,8 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     const text = String(body.body ?? '').trim();
     const allowed = (await hit(db, `reply:ip:${clientKey(request.ip)}`, REPLY_LIMIT)) && (await hit(db, `reply:link:${link.token.id}`, REPLY_LIMIT));
     let error: string | undefined;
-    if (!allowed) error = 'Too many attempts. Please wait a few minutes and try again.';
+    let status = 422;
+    if (!allowed) [error, status] = ['Too many attempts. Please wait a few minutes and try again.', 429];
     else if (!text) error = 'Please write a message.';
     else if (text.length > 100_000) error = 'The message is too long.';
     else if (!(await ticketAddresses(db, link.ticketId)).has(email)) {
@@ -100,13 +111,7 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
       error = 'We could not add your reply with this email address. Use the address this ticket was sent to, or reply to our email.';
     }
     if (error) {
-      reply.code(error.startsWith('Too many') ? 429 : 422);
-      const ticket = await db('tickets as t').join('inboxes as i', 'i.id', 't.inbox_id').where('t.id', link.ticketId).first('t.id', 't.number', 't.subject', 't.status', 'i.name as inbox', 'i.from_name');
-      return page(reply, 'ticket', {
-        ticket, inbox: ticket.from_name || ticket.inbox, messages: await publicMessages(db, link.ticketId, `/t/${link.secret}/attachments`),
-        base: `/t/${link.secret}`, csrf: { reply: csrf(link.token.id, 'reply'), close: csrf(link.token.id, 'close') },
-        notice: undefined, error, form: { email: String(body.email ?? ''), body: text },
-      }, reply.statusCode);
+      return ticketPage(reply, link, { error, form: { email: String(body.email ?? ''), body: text } }, status);
     }
     await postCustomerReply(db, { ticketId: link.ticketId, email, text, ip: request.ip });
     return reply.redirect(`/t/${link.secret}?done=reply`, 303);
