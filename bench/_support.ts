@@ -45,7 +45,7 @@ export interface LoadResult {
 
 /** Runs smtpLoadInProcess in a child process (see _load.ts), one at a time. */
 export function startLoadGenerator(): { run(port: number, mails: number, connections: number, bytes: number): Promise<LoadResult>; stop(): void } {
-  const child = fork(path.join(import.meta.dirname, '_load.ts'), [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const child = fork(path.join(import.meta.dirname, '_load.ts'), [], { stdio: 'inherit' });
   return {
     run(port, mails, connections, bytes) {
       return new Promise((resolve, reject) => {

@@ -3,7 +3,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { register } from 'tsx/esm/api';
 
 const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bench');
 const name = process.argv[2];
@@ -13,5 +12,4 @@ if (!file || !existsSync(file)) {
   console.error(`usage: npm run bench -- <${known.join('|')}> [options]`);
   process.exit(2);
 }
-register();
 await import(pathToFileURL(file).href);

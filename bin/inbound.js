@@ -1,6 +1,3 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly (no build step): tsx compiles them on load.
-import { register } from 'tsx/esm/api';
-
-register();
-await import('../src/cli.ts');
+// Runs the TypeScript sources directly: Node strips the types on load, so there is no build step.
+await import('../src/cli/index.ts');

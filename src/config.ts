@@ -84,8 +84,10 @@ export interface Config {
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
-  constructor(readonly problems: string[]) {
+  readonly problems: string[];
+  constructor(problems: string[]) {
     super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.problems = problems;
   }
 }
 

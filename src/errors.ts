@@ -2,13 +2,12 @@
 // codes, the JSON API) maps them the same way. `details` travel to API clients as extra fields
 // of the error (e.g. the id of the customer who owns an address).
 export class AppError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status = 500,
-    options?: ErrorOptions & { details?: Record<string, unknown> },
-  ) {
+  readonly code: string;
+  readonly status: number;
+  constructor(code: string, message: string, status = 500, options?: ErrorOptions & { details?: Record<string, unknown> }) {
     super(message, options);
+    this.code = code;
+    this.status = status;
     this.name = new.target.name;
     this.details = options?.details;
   }

@@ -3,7 +3,7 @@
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { createDb, migrateLatest } from './db/index.ts';
-import { startEmbeddedPostgres } from './db/embedded.ts';
+import { startEmbeddedPostgres } from './db/index.ts';
 
 export interface Database {
   url: string;

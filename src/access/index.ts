@@ -94,3 +94,5 @@ export async function revokeTokens(db: Db, purpose: TokenPurpose, subject: Token
   const value = 'agentId' in subject ? subject.agentId : 'customerId' in subject ? subject.customerId : subject.ticketId;
   return db('tokens').where({ purpose, [column]: value }).whereNull('revoked_at').whereNull('used_at').update({ revoked_at: db.fn.now() });
 }
+
+export { hit, pruneRateLimits, serverKey, type Limit } from './limits.ts';

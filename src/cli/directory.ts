@@ -6,9 +6,9 @@ import cliProgress from 'cli-progress';
 import type { Config } from '../config.ts';
 import type { Knex } from '../db/index.ts';
 import type { CustomerView } from '../customers/index.ts';
-import { importCustomers, type ImportSummary } from '../customers/csv-import.ts';
-import { exportCustomers } from '../customers/csv-export.ts';
-import { createCompany, findCompanyByName, listCompanies } from '../companies/directory.ts';
+import { importCustomers, type ImportSummary } from '../customers/index.ts';
+import { exportCustomers } from '../customers/index.ts';
+import { createCompany, findCompanyByName, listCompanies } from '../companies/index.ts';
 import { printJson, printTable, UsageError, withDatabase } from './common.ts';
 
 export async function customersCommand(config: Config, args: string[]): Promise<number> {

@@ -2,7 +2,7 @@
 // change re-places the customers matching by domain; customers placed by hand never move.
 import type { Db, Knex } from '../db/index.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import { isFreeMailDomain } from './index.ts';
+import { isFreeMailDomain } from './domains.ts';
 
 export interface CompanyView {
   id: number;

@@ -112,3 +112,5 @@ export async function findOrCreateCustomer(
 
 export * from './directory.ts';
 export * from './permissions.ts';
+export { importCustomers, IMPORT_MAX_BYTES, type ImportSummary } from './csv-import.ts';
+export { exportCustomers } from './csv-export.ts';

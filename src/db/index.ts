@@ -109,3 +109,4 @@ export async function ping(db: Db): Promise<boolean> {
 }
 
 export { corked, prepared, type Sql } from './sql.ts';
+export { startEmbeddedPostgres, type EmbeddedServer } from './embedded.ts';

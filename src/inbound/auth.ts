@@ -168,8 +168,8 @@ function signatureVerdict(signature: DKIMResult): Verdict {
   return verdict(signature.status.result);
 }
 
-function passed(signatures: DKIMResult[]): DKIMResult[] {
-  return signatures.filter((s) => s.status.result === 'pass' && s.signingDomain);
+function passed(signatures: DKIMResult[]): (DKIMResult & { signingDomain: string })[] {
+  return signatures.filter((s): s is DKIMResult & { signingDomain: string } => s.status.result === 'pass' && !!s.signingDomain);
 }
 
 /**

@@ -738,7 +738,11 @@ class TextCollector {
   private spaceEnded = false;
   private history = false;
 
-  constructor(private readonly dropQuotes: boolean) {}
+  private readonly dropQuotes: boolean;
+
+  constructor(dropQuotes: boolean) {
+    this.dropQuotes = dropQuotes;
+  }
 
   open(name: string, attribs: Record<string, string>): void {
     this.depth++;

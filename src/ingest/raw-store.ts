@@ -14,7 +14,7 @@
 // already have (unique violation), PostgreSQL aborts the transaction, answers COMMIT with a
 // rollback, and the batch is written again on the careful path that records duplicates.
 import type pg from 'pg';
-import { prepared, type Sql } from '../db/sql.ts';
+import { prepared, type Sql } from '../db/index.ts';
 import type { Boss } from '../queue/index.ts';
 import { QUEUES } from '../queue/index.ts';
 

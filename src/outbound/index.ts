@@ -54,3 +54,4 @@ export async function listOutbound(db: Knex, f: { status?: string; before?: numb
   if (f.before !== undefined) q.where('id', '<', f.before);
   return q;
 }
+export { startOutboundWorker, type OutboundWorker, type OutboundWorkerOptions } from './worker.ts';

@@ -9,7 +9,7 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Logger } from '../log.ts';
 import { issueToken } from '../access/index.ts';
 import { formatSize, renderTemplate } from '../templates/index.ts';
-import { LOOP_HEADER } from '../inbound/mail-fields.ts';
+import { LOOP_HEADER } from '../inbound/index.ts';
 import type { OutboundKind } from './index.ts';
 import { textToHtml } from './text.ts';
 

@@ -9,8 +9,10 @@ export interface TemplateProblem extends Problem {
 }
 
 export class TemplateError extends AppError {
-  constructor(readonly problems: readonly TemplateProblem[]) {
+  readonly problems: readonly TemplateProblem[];
+  constructor(problems: readonly TemplateProblem[]) {
     super('invalid_template', `invalid template:\n${problems.map(describeProblem).join('\n')}`, 422);
+    this.problems = problems;
   }
 }
 

@@ -6,8 +6,9 @@ import { randomBytes } from 'node:crypto';
 import type { Sql } from '../db/index.ts';
 import { CUSTOMER_BY_ADDRESS } from '../customers/index.ts';
 
-export const TICKET_STATUSES = ['open', 'pending', 'resolved', 'closed'] as const;
-export type TicketStatus = (typeof TICKET_STATUSES)[number];
+import type { TicketStatus } from './status.ts';
+
+export { TICKET_STATUSES, type TicketStatus } from './status.ts';
 
 export interface Ticket {
   id: number;
@@ -169,3 +170,15 @@ export function recordEvent(sql: Sql, e: EventRecord): Promise<unknown> {
 }
 
 export { listTickets, showTicket, type TicketSummary, type TicketDetail } from './views.ts';
+export {
+  addFollower,
+  getTicketDetail,
+  listTicketPage,
+  removeFollower,
+  TICKET_PRIORITIES,
+  updateTicket,
+  type TicketFilter,
+  type TicketPatch,
+  type TicketRow,
+} from './manage.ts';
+export { postAgentReply, type ReplyInput, type ReplyResult } from './replies.ts';

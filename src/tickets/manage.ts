@@ -6,7 +6,7 @@ import { NotFoundError, ValidationError } from '../errors.ts';
 import { showTicket, type TicketDetail } from './views.ts';
 import { enqueueOutbound } from '../outbound/index.ts';
 import type { Boss } from '../queue/index.ts';
-import { TICKET_STATUSES, type TicketStatus } from './index.ts';
+import { TICKET_STATUSES, type TicketStatus } from './status.ts';
 
 export const TICKET_PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const;
 

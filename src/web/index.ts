@@ -1,6 +1,6 @@
 // The web role: health endpoints, the agents' JSON API and the public ticket page; the portal is
 // mounted here as it comes.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Knex } from 'knex';
 import type { Logger } from '../log.ts';
@@ -29,7 +29,7 @@ export function buildWeb({ db, boss, log, trustProxy }: WebDeps): FastifyInstanc
     bodyLimit: 2 * 1024 * 1024,
     trustProxy: trustProxy?.length ? [...trustProxy] : false,
     // Fastify's own request lines would log secrets in URLs: ours below redact them
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
   });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');

@@ -3,7 +3,7 @@
 // followed late still finds its ticket and can offer a fresh one).
 import type { Knex } from 'knex';
 import type { Logger } from '../log.ts';
-import { pruneRateLimits } from '../access/limits.ts';
+import { pruneRateLimits } from '../access/index.ts';
 
 export async function housekeep(db: Knex): Promise<{ rateLimits: number; tokens: number }> {
   const rateLimits = await pruneRateLimits(db);

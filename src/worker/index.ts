@@ -97,3 +97,5 @@ export async function startWorker({ url, pool, boss, log, concurrency, batchSize
     },
   };
 }
+
+export { housekeep, startHousekeeping } from './housekeeping.ts';

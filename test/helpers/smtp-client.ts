@@ -12,7 +12,10 @@ export class SmtpClient {
   private replies: Reply[] = [];
   private closed = false;
 
-  private constructor(private readonly socket: Socket) {
+  private readonly socket: Socket;
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
     socket.setEncoding('utf8');
     socket.setNoDelay(true);
     socket.on('data', (d: string) => this.onData(d));

@@ -1,9 +1,9 @@
 // /companies: companies, their domains and portal defaults, and their customers and tickets.
 import { z } from 'zod';
 import type { Knex } from 'knex';
-import { createCompany, deleteCompany, getCompany, listCompanies, updateCompany } from '../../companies/directory.ts';
+import { createCompany, deleteCompany, getCompany, listCompanies, updateCompany } from '../../companies/index.ts';
 import { listCustomers } from '../../customers/index.ts';
-import { listTicketPage } from '../../tickets/manage.ts';
+import { listTicketPage } from '../../tickets/index.ts';
 import { ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
 import * as S from './schemas.ts';
 

@@ -5,7 +5,7 @@ import type { Boss } from '../../queue/index.ts';
 import {
   addAlternateEmail, createCustomer, deleteCustomer, getCustomer, listCustomers, mergeCustomers, removeAlternateEmail, updateCustomer,
 } from '../../customers/index.ts';
-import { listTicketPage } from '../../tickets/manage.ts';
+import { listTicketPage } from '../../tickets/index.ts';
 import { ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
 import * as S from './schemas.ts';
 

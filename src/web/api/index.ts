@@ -8,7 +8,7 @@ import type { Boss } from '../../queue/index.ts';
 import type { Logger } from '../../log.ts';
 import { AppError } from '../../errors.ts';
 import { agentForApiToken } from '../../agents/index.ts';
-import { importCustomers, IMPORT_MAX_BYTES } from '../../customers/csv-import.ts';
+import { importCustomers, IMPORT_MAX_BYTES } from '../../customers/index.ts';
 import { ApiRoutes, BadRequestError } from './route.ts';
 import { customerRoutes } from './customers.ts';
 import { companyRoutes } from './companies.ts';

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { permissionsPatchSchema, PERMISSION_NAMES } from '../../customers/index.ts';
 import { TICKET_STATUSES } from '../../tickets/index.ts';
-import { TICKET_PRIORITIES } from '../../tickets/manage.ts';
+import { TICKET_PRIORITIES } from '../../tickets/index.ts';
 
 const date = z.iso.datetime();
 const permissions = z.object(Object.fromEntries(PERMISSION_NAMES.map((k) => [k, z.boolean().optional()])));

@@ -2,9 +2,9 @@
 import { z } from 'zod';
 import type { Knex } from 'knex';
 import { TICKET_STATUSES } from '../../tickets/index.ts';
-import { addFollower, getTicketDetail, listTicketPage, removeFollower, updateTicket } from '../../tickets/manage.ts';
+import { addFollower, getTicketDetail, listTicketPage, removeFollower, updateTicket } from '../../tickets/index.ts';
 import { cleanAddresses, findOrCreateCustomer } from '../../customers/index.ts';
-import { postAgentReply } from '../../tickets/replies.ts';
+import { postAgentReply } from '../../tickets/index.ts';
 import type { Boss } from '../../queue/index.ts';
 import { ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
 import * as S from './schemas.ts';

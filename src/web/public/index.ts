@@ -10,7 +10,7 @@ import { Eta } from 'eta';
 import type { Boss } from '../../queue/index.ts';
 import type { Logger } from '../../log.ts';
 import { findToken, hashSecret } from '../../access/index.ts';
-import { hit, serverKey } from '../../access/limits.ts';
+import { hit, serverKey } from '../../access/index.ts';
 import { enqueueOutbound } from '../../outbound/index.ts';
 import { normalizeAddress } from '../../customers/index.ts';
 import { publicMessages, ticketAddresses, postCustomerReply, closeTicketByCustomer, PUBLIC_CLASSIFICATIONS } from './ticket-page.ts';

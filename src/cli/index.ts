@@ -1,19 +1,19 @@
 // The `inbound` command line.
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from './config.ts';
-import { createLogger } from './log.ts';
-import { AppError } from './errors.ts';
-import { openDatabase } from './setup.ts';
-import { listTickets, showTicket, TICKET_STATUSES, type TicketDetail } from './tickets/index.ts';
-import { parseLimit, printJson, printTable, UsageError, withDatabase } from './cli/common.ts';
-import { createInboxStore } from './inboxes/index.ts';
-import { createRawMessageStore, RAW_STATUSES, type RawStatus } from './ingest/index.ts';
-import { ROLES, type Role } from './roles.ts';
+import { ConfigError, loadConfig, type Config } from '../config.ts';
+import { createLogger } from '../log.ts';
+import { AppError } from '../errors.ts';
+import { openDatabase } from '../setup.ts';
+import { listTickets, showTicket, TICKET_STATUSES, type TicketDetail } from '../tickets/index.ts';
+import { parseLimit, printJson, printTable, UsageError, withDatabase } from './common.ts';
+import { createInboxStore } from '../inboxes/index.ts';
+import { createRawMessageStore, RAW_STATUSES, type RawStatus } from '../ingest/index.ts';
+import { ROLES, type Role } from '../roles.ts';
 // main.ts (every role), inbound processing and the directory commands are imported where used:
 // `customers import` then does not carry the mail parser and the web framework in memory.
-const directory = () => import('./cli/directory.ts');
-const access = () => import('./cli/access.ts');
-const outbox = () => import('./cli/outbox.ts');
+const directory = () => import('./directory.ts');
+const access = () => import('./access.ts');
+const outbox = () => import('./outbox.ts');
 
 const USAGE = `usage: inbound <command> [options]
 
@@ -87,7 +87,7 @@ async function startCommand(config: Config, args: string[]): Promise<number> {
   const roles = parseRoles(values.roles);
   const log = createLogger(config.logLevel, 1);
   const database = await openDatabase(config, log);
-  const { start } = await import('./main.ts');
+  const { start } = await import('../main.ts');
   const running = await start(config, database, log, { roles, defaultInbox: database.embedded });
   const inboxes = await createInboxStore(running.db).list();
   log.info(
@@ -194,7 +194,7 @@ async function reprocessCommand(config: Config, args: string[]): Promise<number>
           return Number(p);
         });
     const [{ inboundSettings }, { processRawMessage }, { createPgPool }] = await Promise.all([
-      import('./main.ts'), import('./inbound/index.ts'), import('./db/index.ts'),
+      import('../main.ts'), import('../inbound/index.ts'), import('../db/index.ts'),
     ]);
     const pool = createPgPool(url, { poolMax: 1, applicationName: 'inbound-cli', log, pipeline: true });
     const ctx = { pool, log, settings: inboundSettings(config) };
