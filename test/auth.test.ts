@@ -19,8 +19,9 @@ interface KeyPair {
 }
 
 // Fixed test keys and a fixed signing time make every signature of this file the same on every
-// run. With fresh random keys about one signature in 600 came out "bad signature" in mailauth's
-// verifier (seen as a rare flake); pinning them keeps the tests deterministic.
+// run. The signer reads the clock for t= as it builds the signature: without a fixed signTime,
+// about one signature in 600 straddled a second and carried a t= other than the one it signed,
+// which the verifier rightly called a bad signature (a rare flake of the signer, not the verifier).
 const rsa: KeyPair = {
   algorithm: 'rsa-sha256',
   privateKey: `-----BEGIN PRIVATE KEY-----
