@@ -8,14 +8,20 @@ import { startEmbeddedPostgres } from './db/index.ts';
 export interface Database {
   url: string;
   embedded: boolean;
+  /** where the data lives, for people: the embedded cluster's directory, or the server DATABASE_URL names */
+  location: string;
   close(): Promise<void>;
 }
 
 /** DATABASE_URL when set, otherwise the embedded server under DATA_DIR (started if needed). */
 export async function openDatabase(config: Config, log: Logger): Promise<Database> {
-  if (config.databaseUrl) return { url: config.databaseUrl, embedded: false, close: async () => {} };
+  if (config.databaseUrl) {
+    const u = new URL(config.databaseUrl);
+    const location = `PostgreSQL at ${u.hostname || 'localhost'}${u.port ? `:${u.port}` : ''}${u.pathname}`;
+    return { url: config.databaseUrl, embedded: false, location, close: async () => {} };
+  }
   const server = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, log);
-  return { url: server.url, embedded: true, close: () => server.stop() };
+  return { url: server.url, embedded: true, location: `${server.dir} (embedded PostgreSQL)`, close: () => server.stop() };
 }
 
 /** Our migrations, then pg-boss's own schema and our queues. Safe to run from several processes. */

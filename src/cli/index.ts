@@ -1,4 +1,5 @@
 // The `inbound` command line.
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { createLogger } from '../log.ts';
@@ -89,16 +90,17 @@ async function startCommand(config: Config, args: string[]): Promise<number> {
   const database = await openDatabase(config, log);
   const { start } = await import('../main.ts');
   const running = await start(config, database, log, { roles, defaultInbox: database.embedded });
-  const inboxes = await createInboxStore(running.db).list();
+  const inboxes = (await createInboxStore(running.db).list()).filter((i) => i.enabled).map((i) => i.address);
+  const smtp = running.smtp && `${running.smtp.address}:${running.smtp.port}`;
+  const http = running.http && `http://${running.http.address}:${running.http.port}`;
+  const local = (a: AddressInfo) => `${a.address === '0.0.0.0' || a.address === '::' ? 'localhost' : a.address}:${a.port}`;
   log.info(
-    {
-      roles,
-      smtp: running.smtp && `${running.smtp.address}:${running.smtp.port}`,
-      http: running.http && `http://${running.http.address}:${running.http.port}`,
-      inboxes: inboxes.filter((i) => i.enabled).map((i) => i.address),
-      database: database.embedded ? `embedded (${config.dataDir})` : 'DATABASE_URL',
-    },
+    { roles, smtp, http, inboxes, database: database.embedded ? `embedded (${database.location.replace(/ \(.*$/, '')})` : 'DATABASE_URL' },
     'inbound ready',
+  );
+  // One line for people, beside the JSON log on stdout.
+  process.stderr.write(
+    `${readyLine(running.smtp && local(running.smtp), running.http && local(running.http), inboxes, database.location)}\n`,
   );
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
@@ -114,6 +116,15 @@ async function startCommand(config: Config, args: string[]): Promise<number> {
   await database.close();
   log.info('stopped');
   return 0;
+}
+
+function readyLine(smtp: string | undefined, http: string | undefined, inboxes: string[], data: string): string {
+  const parts = [
+    smtp && `mail for ${inboxes.length ? inboxes.join(', ') : '(no inbox yet: inbound inbox add <address>)'} to smtp://${smtp}`,
+    http && `web pages and API at http://${http}`,
+    `data in ${data}`,
+  ];
+  return `Inbound is running: ${parts.filter(Boolean).join('; ')}.`;
 }
 
 function parseRoles(value: string | undefined): Role[] {

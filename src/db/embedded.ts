@@ -4,8 +4,13 @@
 // ourselves so that shutdown order stays ours (the package's own launcher stops the server from
 // signal handlers of its own, before our pools are closed) and so that, as root, the server runs
 // as the `postgres` user from paths that user can reach.
+//
+// As root, the cluster lives under DATA_DIR when the `postgres` user can reach it there. A clone
+// under /root or a `mktemp -d` is closed to that user, so the cluster then goes to a folder of
+// its own under SYSTEM_DATA_ROOT, named after the project, and DATA_DIR/pg-location records it
+// (so a moved clone still finds its cluster). The password stays in DATA_DIR, readable by root only.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants, existsSync, openSync, closeSync, statSync } from 'node:fs';
 import { chmod, chown, cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,8 +19,13 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Logger } from '../log.ts';
 
+/** Where clusters go when the postgres user cannot reach DATA_DIR (root only). */
+export const SYSTEM_DATA_ROOT = '/var/lib/inbound';
+
 export interface EmbeddedServer {
   url: string;
+  /** the cluster's directory */
+  dir: string;
   /** Stops the server if this process started it; a server another process runs stays up. */
   stop(): Promise<void>;
 }
@@ -26,9 +36,11 @@ interface RunAs {
 }
 
 export async function startEmbeddedPostgres(dataDir: string, port: number, log: Logger): Promise<EmbeddedServer> {
-  const pgDir = path.join(dataDir, 'pg');
   const passwordFile = path.join(dataDir, 'pg-password');
   await mkdir(dataDir, { recursive: true });
+  const runAs = process.getuid?.() === 0 ? await postgresUser() : undefined;
+  const pgDir = await clusterDir(dataDir, runAs, log);
+  const home = path.dirname(pgDir);
   const initialised = existsSync(path.join(pgDir, 'PG_VERSION'));
   let password: string;
   if (initialised) {
@@ -45,23 +57,18 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
   if (runningPid && isAlive(runningPid)) {
     log.debug({ pid: runningPid }, 'embedded postgres already running');
     await waitReady(url, undefined, pgDir);
-    return { url, stop: async () => {} };
+    return { url, dir: pgDir, stop: async () => {} };
   }
 
-  const runAs = process.getuid?.() === 0 ? await postgresUser() : undefined;
   const bin = await binaries(runAs, log);
-  if (runAs) {
-    const why = unreachable(path.dirname(path.resolve(dataDir)), runAs);
-    if (why) throw new Error(`DATA_DIR=${dataDir}: the embedded PostgreSQL runs as user 'postgres' and cannot reach it: ${why}`);
-    await chmod(dataDir, 0o755);
-  }
+  if (runAs) await chmod(home, 0o755);
 
   if (!initialised) {
     log.info({ dir: pgDir }, 'initialising embedded postgres (first start)');
     await rm(pgDir, { recursive: true, force: true });
     await mkdir(pgDir, { mode: 0o700 });
     // initdb reads the superuser password from a file it can open as its own user
-    const pwFile = path.join(dataDir, `.pw-${process.pid}`);
+    const pwFile = path.join(home, `.pw-${process.pid}`);
     await writeFile(pwFile, password + '\n', { mode: 0o600 });
     if (runAs) {
       await chown(pgDir, runAs.uid, runAs.gid);
@@ -81,7 +88,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
   }
 
   // The server's own log goes to a file: it outlives this process if we are killed.
-  const logFd = openSync(path.join(dataDir, 'postgres.log'), 'a');
+  const logFd = openSync(path.join(home, 'postgres.log'), 'a');
   let child: ChildProcess;
   try {
     child = spawn(
@@ -99,6 +106,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
 
   return {
     url,
+    dir: pgDir,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGINT'); // fast shutdown: roll back open transactions, then stop cleanly
@@ -128,6 +136,31 @@ async function waitReady(url: string, exited: Promise<number | null> | undefined
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/**
+ * The cluster's directory: DATA_DIR/pg, unless we are root and the postgres user cannot reach
+ * DATA_DIR; then the folder DATA_DIR/pg-location names, or a new one under SYSTEM_DATA_ROOT.
+ */
+async function clusterDir(dataDir: string, runAs: RunAs | undefined, log: Logger): Promise<string> {
+  const local = path.join(dataDir, 'pg');
+  if (!runAs || existsSync(path.join(local, 'PG_VERSION'))) return local;
+  const pointer = path.join(dataDir, 'pg-location');
+  const recorded = (await readFile(pointer, 'utf8').catch(() => '')).trim();
+  if (recorded) return recorded;
+  const resolved = path.resolve(dataDir);
+  // DATA_DIR itself is opened up at start; its parents are not ours to change
+  const why = unreachable(path.dirname(resolved), runAs);
+  if (!why) return local;
+  const project = path.basename(path.dirname(resolved)).replace(/[^A-Za-z0-9._-]/g, '_') || 'inbound';
+  const hash = createHash('sha256').update(resolved).digest('hex').slice(0, 10);
+  const home = path.join(SYSTEM_DATA_ROOT, `${project}-${hash}`);
+  await mkdir(home, { recursive: true, mode: 0o755 });
+  await chmod(SYSTEM_DATA_ROOT, 0o755);
+  const dir = path.join(home, 'pg');
+  await writeFile(pointer, `${dir}\n`);
+  log.info({ dir, reason: why }, `the postgres user cannot reach ${resolved}: the embedded cluster lives in ${home}`);
+  return dir;
 }
 
 /** PostgreSQL refuses to run as root: as root, it runs as the system user `postgres` (created if missing). */
