@@ -19,7 +19,7 @@ export async function benchDatabase(): Promise<{ url: string; drop(): Promise<vo
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   const u = new URL(database.url);
-  u.pathname = '/' + name;
+  u.pathname = `/${name}`;
   const url = u.toString();
   await migrate(url, log);
   return {
@@ -106,6 +106,6 @@ export async function writeResult(name: string, result: object): Promise<string>
   const file = path.resolve(import.meta.dirname, 'results', `${name}.json`);
   await mkdir(path.dirname(file), { recursive: true });
   const doc = { bench: name, at: new Date().toISOString(), node: process.version, cpus: os.cpus().length, ...result };
-  await writeFile(file, JSON.stringify(doc, null, 2) + '\n');
+  await writeFile(file, `${JSON.stringify(doc, null, 2)}\n`);
   return file;
 }

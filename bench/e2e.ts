@@ -99,7 +99,10 @@ try {
   for (let idle = 0; ackLatency.length < accepted.length && idle < 100; ) {
     await new Promise((r) => setTimeout(r, 100));
     if (ackLatency.length === last) idle++;
-    else (idle = 0), (last = ackLatency.length);
+    else {
+      idle = 0;
+      last = ackLatency.length;
+    }
   }
   for (const c of clients) c.close();
   const { rows: statuses } = await admin.query(`SELECT kind, status, count(*)::int AS n FROM outbound_messages GROUP BY 1, 2 ORDER BY 1, 2`);
@@ -142,7 +145,10 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
-      const s = createConnection({ port, host: '127.0.0.1' }, () => (s.end(), resolve(true)));
+      const s = createConnection({ port, host: '127.0.0.1' }, () => {
+        s.end();
+        resolve(true);
+      });
       s.once('error', () => resolve(false));
     });
     if (ok) return;

@@ -46,9 +46,9 @@ function mail(subject: string, html: string): Buffer {
     ].join('\r\n'),
   );
 }
-const links = mail('2000 links', '<html><body>' + Array.from({ length: 2000 }, (_, i) => `<p><a href="https://example.com/page/${i}?q=${i}">Link number ${i}</a> and some text</p>`).join('\n') + '</body></html>');
+const links = mail('2000 links', `<html><body>${Array.from({ length: 2000 }, (_, i) => `<p><a href="https://example.com/page/${i}?q=${i}">Link number ${i}</a> and some text</p>`).join('\n')}</body></html>`);
 const paragraph = '<p style="color:#333">Lorem ipsum <b>dolor</b> sit amet, <a href="https://example.com">consectetur</a> adipiscing elit.</p>\n';
-const bigHtml = mail('5 MB HTML', '<html><body><div>' + paragraph.repeat(Math.ceil((5 * 1024 * 1024) / paragraph.length)) + '</div></body></html>');
+const bigHtml = mail('5 MB HTML', `<html><body><div>${paragraph.repeat(Math.ceil((5 * 1024 * 1024) / paragraph.length))}</div></body></html>`);
 
 const single: Record<string, { bytes: number; ms: number; outcome: string }> = {};
 for (const [name, raw] of [['links2000', links], ['html5mb', bigHtml]] as const) {
@@ -75,7 +75,7 @@ const workerProcesses = await Promise.all(
     await new Promise<void>((resolve, reject) => {
       createInterface({ input: child.stdout! }).on('line', (line) => {
         if (line.includes('"worker started"')) resolve();
-        if (process.env.BENCH_WORKER_LOG) appendFileSync(process.env.BENCH_WORKER_LOG, line + '\n');
+        if (process.env.BENCH_WORKER_LOG) appendFileSync(process.env.BENCH_WORKER_LOG, `${line}\n`);
       });
       child.once('exit', (code) => reject(new Error(`worker exited (${code})`)));
     });

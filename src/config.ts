@@ -31,7 +31,7 @@ const schema = z.object({
   TRUST_PROXY: optionalString.pipe(
     z
       .string()
-      .regex(/^[0-9a-fA-F:.\/]+(\s*,\s*[0-9a-fA-F:.\/]+)*$/, 'must be addresses or CIDRs separated by commas')
+      .regex(/^[0-9a-fA-F:./]+(\s*,\s*[0-9a-fA-F:./]+)*$/, 'must be addresses or CIDRs separated by commas')
       .optional(),
   ),
   OUTBOUND_SMTP_URL: optionalString.pipe(z.url({ protocol: /^smtps?$/ }).optional()),

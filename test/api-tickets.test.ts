@@ -12,7 +12,7 @@ let port: number;
 let ticketId: number;
 
 async function mail(from: string, subject: string, extra: string[] = []): Promise<{ id: number; requester_id: number; company_id: number | null }> {
-  const raw = [`From: ${from}`, 'To: support@localhost', ...extra, `Subject: ${subject}`, `Message-ID: <${subject.replace(/\W/g, '')}.${Date.now()}@client.test>`, '', 'Body of ' + subject, ''].join('\r\n');
+  const raw = [`From: ${from}`, 'To: support@localhost', ...extra, `Subject: ${subject}`, `Message-ID: <${subject.replace(/\W/g, '')}.${Date.now()}@client.test>`, '', `Body of ${subject}`, ''].join('\r\n');
   const address = /<(.+)>/.exec(from)![1]!;
   expect((await sendRaw(port, address, ['support@localhost'], raw)).code).toBe(250);
   return eventually(() => t.db('tickets').where({ subject }).first());

@@ -36,7 +36,7 @@ function unsafeParts(html: string): string[] {
         if (attr === 'style' && /url|expression|position|import|behavior|binding|\\/i.test(value)) found.push(`style=${value}`);
         if (['id', 'class', 'name', 'srcset', 'background', 'action', 'formaction'].includes(attr)) found.push(`${name} ${attr}`);
       }
-      if (name === 'a' && (attribs['target'] !== '_blank' || attribs['rel'] !== 'noopener noreferrer nofollow')) {
+      if (name === 'a' && (attribs.target !== '_blank' || attribs.rel !== 'noopener noreferrer nofollow')) {
         found.push(`a without target/rel: ${JSON.stringify(attribs)}`);
       }
     },
@@ -219,7 +219,7 @@ describe('visibleTextFromHtml', () => {
 // The shared reply samples (see ../shared/mail-samples/README.md and INDEX.tsv)
 // ---------------------------------------------------------------------------------------------
 
-const SAMPLES = process.env['MAIL_SAMPLES'] ?? path.resolve(import.meta.dirname, '../../shared/mail-samples');
+const SAMPLES = process.env.MAIL_SAMPLES ?? path.resolve(import.meta.dirname, '../../shared/mail-samples');
 const INDEX = path.join(SAMPLES, 'INDEX.tsv');
 
 interface Sample {

@@ -1,7 +1,7 @@
 // CSV import and export of customers through the real command line and the API: a real-looking
 // file with bad rows and its report, dry runs, re-runs, and import -> export -> import.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';

@@ -94,7 +94,7 @@ describe('SMTP ingest', () => {
 
   it('refuses mail over MAX_MESSAGE_BYTES with 552 5.3.4 and stores nothing', async () => {
     const before = await t.db('raw_messages').count<{ count: number }[]>({ count: '*' });
-    const big = sampleMail({ body: ('x'.repeat(998) + '\r\n').repeat(70) });
+    const big = sampleMail({ body: (`${'x'.repeat(998)}\r\n`).repeat(70) });
     const reply = await sendRaw(app.port, 'alice@example.com', ['support@localhost'], big);
     expect(reply.code).toBe(552);
     expect(reply.text).toMatch(/^5\.3\.4 /);

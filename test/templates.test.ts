@@ -136,6 +136,7 @@ describe('the template language refuses code', () => {
     ['deep constructor', '<%= it.customer.name.constructor %>', /constructor is not allowed/],
     ['__proto__', '<%= it.__proto__ %>', /__proto__ is not allowed/],
     ['brackets', "<%= it['customer'] %>", /brackets are not allowed/],
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the template literal is the input under test
     ['template literal', '<%= `${it.link}` %>', /template literals/],
     ['assignment', '<% it.link = "https://evil.example" %>', /assignments are not allowed/],
     ['unknown field', '<%= it.customer.password %>', /unknown field it\.customer\.password; known here: it\.customer\.name, it\.customer\.email/],

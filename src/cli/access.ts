@@ -45,7 +45,7 @@ export async function tokenCommand(config: Config, args: string[]): Promise<numb
     }
     const { token } = await createApiToken(db, agent.id, values.name ?? '');
     // alone on stdout, so `TOKEN=$(inbound token create ...)` works; the rest goes to stderr
-    process.stdout.write(token + '\n');
+    process.stdout.write(`${token}\n`);
     console.error(`a new API token for ${agent.email}; it is shown this once`);
     return 0;
   });

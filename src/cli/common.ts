@@ -36,7 +36,7 @@ export function parseLimit(value: string | undefined): number | undefined {
 }
 
 export function printJson(rows: unknown): void {
-  process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+  process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
 }
 
 export function printTable(rows: Record<string, string | number | boolean>[]): void {
@@ -47,7 +47,7 @@ export function printTable(rows: Record<string, string | number | boolean>[]): v
   const keys = Object.keys(rows[0]!);
   const cells = rows.map((r) => keys.map((k) => String(r[k])));
   const widths = keys.map((k, i) => Math.min(60, Math.max(k.length, ...cells.map((c) => c[i]!.length))));
-  const line = (vals: string[]) => vals.map((v, i) => (v.length > widths[i]! ? v.slice(0, widths[i]! - 1) + '…' : v.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (vals: string[]) => vals.map((v, i) => (v.length > widths[i]! ? `${v.slice(0, widths[i]! - 1)}…` : v.padEnd(widths[i]!))).join('  ').trimEnd();
   console.log(line(keys));
   for (const c of cells) console.log(line(c));
 }

@@ -56,8 +56,14 @@ export async function findCompanyByName(db: Db, name: string): Promise<{ id: num
 export async function listCompanies(db: Db, page: { after?: number; limit: number; name?: string }): Promise<CompanyView[]> {
   const where: string[] = [];
   const values: Knex.Value[] = [];
-  if (page.after !== undefined) (where.push('c.id > ?'), values.push(page.after));
-  if (page.name) (where.push(`c.name ILIKE ? ESCAPE '\\'`), values.push(`%${page.name.replace(/[\\%_]/g, '\\$&')}%`));
+  if (page.after !== undefined) {
+    where.push('c.id > ?');
+    values.push(page.after);
+  }
+  if (page.name) {
+    where.push(`c.name ILIKE ? ESCAPE '\\'`);
+    values.push(`%${page.name.replace(/[\\%_]/g, '\\$&')}%`);
+  }
   const { rows } = await db.raw(`${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY c.id LIMIT ?`, [...values, page.limit]);
   return rows;
 }

@@ -48,7 +48,7 @@ export async function writeBatch(db: Knex, batch: Row[], touched: Map<number, nu
       if ((err as { code?: string }).code === '23505' && attempt < 3) continue;
       throw err;
     }
-    created.forEach((id, i) => touched.set(id, plan.creates[i]!.line));
+    for (const [i, id] of created.entries()) touched.set(id, plan.creates[i]!.line);
     for (const [id, line] of plan.met) touched.set(id, line);
     for (const e of plan.errors) reject(e.line, e.email, e.reason);
     summary.created += plan.creates.length;

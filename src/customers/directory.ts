@@ -75,9 +75,13 @@ export interface CustomerFilter {
 export async function listCustomers(db: Db, f: CustomerFilter): Promise<CustomerView[]> {
   const where: string[] = [];
   const values: Knex.Value[] = [];
-  if (f.after !== undefined) (where.push('c.id > ?'), values.push(f.after));
-  if (f.company_id !== undefined) (where.push('c.company_id = ?'), values.push(f.company_id));
-  if (f.email) (where.push('c.id = (SELECT customer_id FROM customer_emails WHERE address = ?)'), values.push(normalizeAddress(f.email)));
+  const and = (condition: string, value: Knex.Value) => {
+    where.push(condition);
+    values.push(value);
+  };
+  if (f.after !== undefined) and('c.id > ?', f.after);
+  if (f.company_id !== undefined) and('c.company_id = ?', f.company_id);
+  if (f.email) and('c.id = (SELECT customer_id FROM customer_emails WHERE address = ?)', normalizeAddress(f.email));
   if (f.q) {
     const like = `%${f.q.replace(/[\\%_]/g, '\\$&')}%`;
     where.push(`(c.name ILIKE ? OR EXISTS (SELECT 1 FROM customer_emails e WHERE e.customer_id = c.id AND e.address LIKE lower(?)))`);

@@ -47,7 +47,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
     password = (await readFile(passwordFile, 'utf8')).trim();
   } else {
     password = randomBytes(18).toString('base64url');
-    await writeFile(passwordFile, password + '\n', { mode: 0o600 });
+    await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
   }
   const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
 
@@ -69,7 +69,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
     await mkdir(pgDir, { mode: 0o700 });
     // initdb reads the superuser password from a file it can open as its own user
     const pwFile = path.join(home, `.pw-${process.pid}`);
-    await writeFile(pwFile, password + '\n', { mode: 0o600 });
+    await writeFile(pwFile, `${password}\n`, { mode: 0o600 });
     if (runAs) {
       await chown(pgDir, runAs.uid, runAs.gid);
       await chown(pwFile, runAs.uid, runAs.gid);

@@ -18,7 +18,7 @@ export function prepared(client: pg.ClientBase): Sql {
   return <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => {
     let name = statementNames.get(text);
     if (!name) {
-      name = 'inbound_' + createHash('sha1').update(text).digest('hex').slice(0, 20);
+      name = `inbound_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
       statementNames.set(text, name);
     }
     return client.query<R>({ name, text, values });

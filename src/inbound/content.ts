@@ -87,7 +87,7 @@ class Nesting {
 
   private enter(name: string): boolean {
     const implied = IMPLIED_CLOSE.get(name);
-    while (implied && implied.has(this.stack.at(-1) ?? '')) this.pop();
+    while (implied?.has(this.stack.at(-1) ?? '')) this.pop();
     if (VOID_ELEMENTS.has(name)) return true;
     if (this.stack.length >= MAX_PARSE_DEPTH) {
       count(this.dropped, name, 1);
@@ -310,11 +310,11 @@ function allowedDeclaration(declaration: string): string[] {
 }
 
 function withFilteredStyle(attribs: Attributes, cache: Map<string, string>): Attributes {
-  const style = attribs['style'];
+  const style = attribs.style;
   if (style === undefined) return attribs;
   const filtered = filterStyle(style, cache);
-  if (filtered === '') delete attribs['style'];
-  else attribs['style'] = filtered;
+  if (filtered === '') delete attribs.style;
+  else attribs.style = filtered;
   return attribs;
 }
 
@@ -348,32 +348,32 @@ function sanitizerOptions(cidUrl: SanitizeOptions['cidUrl']): IOptions {
     },
     // An image left with nothing to show (unknown cid, javascript: src, ...) goes entirely.
     exclusiveFilter: (frame: IFrame) =>
-      frame.tag === 'img' && !frame.attribs['src'] && !frame.attribs['data-remote-src'],
+      frame.tag === 'img' && !frame.attribs.src && !frame.attribs['data-remote-src'],
   };
 }
 
 // The transforms below change the attribute object in place: htmlparser2 makes a fresh one per
 // tag, and on a 5 MB newsletter copying them was a tenth of the time.
 function linkAttributes(attribs: Attributes, cidUrl: SanitizeOptions['cidUrl']): Attributes {
-  const href = (attribs['href'] ?? '').trim();
-  delete attribs['href'];
+  const href = (attribs.href ?? '').trim();
+  delete attribs.href;
   // Relative links are dropped too: in a mail they would point into our own application.
   const target = CID.test(href) ? attachmentUrl(href, cidUrl) : absoluteUrl(href, LINK_PROTOCOLS);
-  if (target !== undefined) attribs['href'] = target;
-  attribs['target'] = '_blank';
-  attribs['rel'] = 'noopener noreferrer nofollow';
+  if (target !== undefined) attribs.href = target;
+  attribs.target = '_blank';
+  attribs.rel = 'noopener noreferrer nofollow';
   return attribs;
 }
 
 function imageAttributes(attribs: Attributes, cidUrl: SanitizeOptions['cidUrl']): Attributes {
-  const src = (attribs['src'] ?? '').trim();
-  delete attribs['src'];
+  const src = (attribs.src ?? '').trim();
+  delete attribs.src;
   delete attribs['data-remote-src']; // only ever set below, from a checked URL
   if (CID.test(src)) {
     const url = attachmentUrl(src, cidUrl);
-    if (url !== undefined) attribs['src'] = url;
+    if (url !== undefined) attribs.src = url;
   } else if (DATA_IMAGE.test(src)) {
-    attribs['src'] = src;
+    attribs.src = src;
   } else {
     // A remote image would tell the sender when and where the mail is read (tracking pixels),
     // so it keeps its address in data-remote-src without src: nothing loads until a viewer
@@ -453,11 +453,11 @@ function normaliseLines(lines: readonly string[]): string[] {
 // which the library knows only partly; everything below them is the earlier mail.
 const SEPARATOR = new RegExp(
   String.raw`^\s*[-_=*]{2,}\s*(?:original message|forwarded message|ursprüngliche nachricht|` +
-    String.raw`weitergeleitete nachricht|message d'origine|message transféré|mensaje original|` +
-    String.raw`mensaje reenviado|messaggio originale|messaggio inoltrato|oorspronkelijk bericht|` +
-    String.raw`doorgestuurd bericht|oprindelig besked|oprindelig meddelelse|videresendt meddelelse|` +
-    String.raw`opprinnelig melding|ursprungligt meddelande|vidarebefordrat meddelande|` +
-    String.raw`alkuperäinen viesti|wiadomość oryginalna|исходное сообщение|пересылаемое сообщение)` +
+    `weitergeleitete nachricht|message d'origine|message transféré|mensaje original|` +
+    `mensaje reenviado|messaggio originale|messaggio inoltrato|oorspronkelijk bericht|` +
+    `doorgestuurd bericht|oprindelig besked|oprindelig meddelelse|videresendt meddelelse|` +
+    `opprinnelig melding|ursprungligt meddelande|vidarebefordrat meddelande|` +
+    `alkuperäinen viesti|wiadomość oryginalna|исходное сообщение|пересылаемое сообщение)` +
     String.raw`\s*[-_=*]*\s*$`,
   'iu',
 );
@@ -588,7 +588,7 @@ function lastWord(line: string): string {
 }
 
 function isQuoted(line: string | undefined): boolean {
-  return line !== undefined && line.trimStart().startsWith('>');
+  return line?.trimStart().startsWith('>') ?? false;
 }
 
 function nextNonBlank(lines: readonly string[], from: number): string | undefined {
@@ -747,7 +747,7 @@ class TextCollector {
   open(name: string, attribs: Record<string, string>): void {
     this.depth++;
     if (this.skipping || this.history) return;
-    if (this.dropQuotes && HISTORY_IDS.has(attribs['id'] ?? '')) {
+    if (this.dropQuotes && HISTORY_IDS.has(attribs.id ?? '')) {
       this.history = true;
     } else if (this.skips(name, attribs)) {
       this.skipping = this.depth;
@@ -789,10 +789,10 @@ class TextCollector {
 
   private skips(name: string, attribs: Record<string, string>): boolean {
     if (NEVER_TEXT.has(name) && (this.dropQuotes || name !== 'head')) return true;
-    if (HIDDEN.test(attribs['style'] ?? '')) return true; // preheaders and other text nobody sees
+    if (HIDDEN.test(attribs.style ?? '')) return true; // preheaders and other text nobody sees
     if (!this.dropQuotes) return false;
-    return name === 'blockquote' || attribs['id'] === 'OLK_SRC_BODY_SECTION' ||
-      QUOTE_CLASS.test(attribs['class'] ?? '');
+    return name === 'blockquote' || attribs.id === 'OLK_SRC_BODY_SECTION' ||
+      QUOTE_CLASS.test(attribs.class ?? '');
   }
 
   private newLine(): void {

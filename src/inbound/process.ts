@@ -111,7 +111,10 @@ async function processOn(ctx: InboundContext, client: pg.PoolClient, sql: Sql, j
   await Promise.all(
     items.map(async (item) => {
       const row = byId.get(item.job.rawId);
-      if (!row || row.raw === null || row.status === 'processed' || row.status === 'duplicate') return void (item.result = { outcome: 'skipped' });
+      if (!row || row.raw === null || row.status === 'processed' || row.status === 'duplicate') {
+        item.result = { outcome: 'skipped' };
+        return;
+      }
       try {
         item.work = await prepare(ctx, row);
         writes.push(item);
@@ -142,7 +145,7 @@ class Unparseable extends Error {}
 
 /** Parsing and the DNS-bound sender checks: all that is known before the database is asked. */
 async function prepare(ctx: InboundContext, row: RawRow): Promise<Work> {
-  let mail;
+  let mail: Awaited<ReturnType<typeof parseMail>>;
   try {
     mail = await parseMail(row.raw!);
   } catch (err) {
@@ -188,7 +191,7 @@ async function pass(ctx: InboundContext, client: pg.PoolClient, sql: Sql, items:
   }
 
   const asked = [...asking.keys()];
-  let facts;
+  let facts: Awaited<ReturnType<typeof gatherFacts>>;
   try {
     facts = await gatherFacts(client, sql, [...asking.values()]);
   } catch (err) {
@@ -208,7 +211,7 @@ async function pass(ctx: InboundContext, client: pg.PoolClient, sql: Sql, items:
       deferred.push(item);
       continue;
     }
-    plan.makes.forEach((k) => made.add(k));
+    for (const k of plan.makes) made.add(k);
     decided.set(item, { rawId: item.job.rawId, kind: 'delivery', plan });
   }
 

@@ -98,7 +98,7 @@ export function createRawMailWriter(pool: pg.Pool, boss: Boss, options: WriterOp
   async function write(batch: Pending[]): Promise<void> {
     try {
       const stored = await store(batch.map((p) => p.mail));
-      batch.forEach((p, i) => p.resolve(stored[i]!));
+      for (const [i, p] of batch.entries()) p.resolve(stored[i]!);
     } catch (err) {
       if (batch.length === 1) return batch[0]!.reject(err);
       for (const p of batch) await store([p.mail]).then(([s]) => p.resolve(s!), p.reject);

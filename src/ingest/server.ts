@@ -135,7 +135,7 @@ export function createSmtpIngest(options: IngestOptions, deps: IngestDeps): Smtp
     }
     const raw = Buffer.concat(chunks, size);
     const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-    let stored;
+    let stored: Awaited<ReturnType<typeof writer.store>>;
     try {
       stored = await writer.store({
         mailFrom,

@@ -86,7 +86,7 @@ export class PermanentSendError extends Error {}
 export async function sendOutbound(deps: SendDeps, outboundId: number, opts: { finalAttempt: boolean }): Promise<SendResult> {
   const { db } = deps;
   const row = await loadContext(db, outboundId);
-  if (!row || row.status !== 'queued') return 'skipped';
+  if (row?.status !== 'queued') return 'skipped';
   if (!SINGLE_ADDRESS.test(row.recipient)) {
     await db('outbound_messages').where({ id: row.id }).update({ status: 'failed', last_error: 'not a single mail address', updated_at: db.fn.now() });
     return 'failed';

@@ -60,7 +60,9 @@ export async function startOutboundWorker(o: OutboundWorkerOptions): Promise<Out
     lanes.push(self);
   }
   // jobs the relay queued in this process are picked up at once, not at the next poll
-  const relay = startRelay(o.db, o.boss, o.log, (o.pollSeconds ?? 2) * 1000, () => lanes.forEach((id) => o.boss.notifyWorker(id)));
+  const relay = startRelay(o.db, o.boss, o.log, (o.pollSeconds ?? 2) * 1000, () => {
+    for (const id of lanes) o.boss.notifyWorker(id);
+  });
   return {
     kick: relay.kick,
     async stop() {

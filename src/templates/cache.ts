@@ -26,7 +26,10 @@ export function cachedVersion(
 ): Promise<CompiledTemplate> {
   const owner = db.client.config as object;
   let entries = stored.get(owner);
-  if (!entries) stored.set(owner, (entries = new Map()));
+  if (!entries) {
+    entries = new Map();
+    stored.set(owner, entries);
+  }
   const prefix = `${t.name}/${t.locale}/`;
   const key = `${prefix}${t.version}#${t.versionId}`;
   if (!entries.has(key)) for (const k of entries.keys()) if (k.startsWith(prefix)) entries.delete(k);

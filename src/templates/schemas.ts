@@ -76,7 +76,10 @@ const fieldCache = new Map<TemplateName, Field>();
 
 export function fieldsOf(name: TemplateName): Field {
   let f = fieldCache.get(name);
-  if (!f) fieldCache.set(name, (f = toField(TEMPLATE_SCHEMAS[name])));
+  if (!f) {
+    f = toField(TEMPLATE_SCHEMAS[name]);
+    fieldCache.set(name, f);
+  }
   return f;
 }
 
@@ -89,6 +92,6 @@ function toField(schema: z.ZodType): Field {
     return { kind: 'object', fields };
   }
   if (schema instanceof z.ZodArray) return { kind: 'list', item: toField(schema.element as z.ZodType) };
-  if (schema.meta()?.['sanitizedHtml'] === true) return { kind: 'html' };
+  if (schema.meta()?.sanitizedHtml === true) return { kind: 'html' };
   return { kind: 'value' };
 }

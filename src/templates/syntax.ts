@@ -116,14 +116,15 @@ export function parseTemplate(source: string, rootFields: Field, part: Part): { 
       return { kind: 'out', raw, ref, line };
     }
     const code = inner.trim();
-    let m: RegExpExecArray | null;
-    if ((m = IF.exec(code))) {
+    let m = IF.exec(code);
+    if (m) {
       // pushed before the field is checked, so one bad field does not also unbalance the rest
       stack.push({ kind: 'if', line, sawElse: false });
       const ref = resolve(m[2]!);
       return typeof ref === 'string' ? ref : { kind: 'if', not: m[1] === '!', ref, line };
     }
-    if ((m = ELSE_IF.exec(code))) {
+    m = ELSE_IF.exec(code);
+    if (m) {
       const top = stack.at(-1);
       if (top?.kind !== 'if' || top.sawElse) return '} else if without an open if before it';
       const ref = resolve(m[2]!);
@@ -139,7 +140,8 @@ export function parseTemplate(source: string, rootFields: Field, part: Part): { 
       if (!stack.pop()) return '} closes nothing: there is no open if or for';
       return { kind: 'end', line };
     }
-    if ((m = FOR.exec(code))) {
+    m = FOR.exec(code);
+    if (m) {
       const name = m[1]!;
       const loop: Open = { kind: 'for', line, sawElse: false, name };
       stack.push(loop);
@@ -212,5 +214,5 @@ function count(s: string, c: string): number {
 
 function excerpt(s: string): string {
   const one = s.split('\n')[0]!;
-  return one.length > 60 ? one.slice(0, 60) + '…' : one;
+  return one.length > 60 ? `${one.slice(0, 60)}…` : one;
 }

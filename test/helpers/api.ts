@@ -7,6 +7,7 @@ import { createAgent, createApiToken } from '../../src/agents/index.ts';
 import type { Boss } from '../../src/queue/index.ts';
 import { startBossFor, testLog } from './app.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON a route returns
 export interface ApiResponse<T = any> {
   status: number;
   body: T;
@@ -21,6 +22,7 @@ export interface TestApi {
   agentToken: string;
   agentId: number;
   /** JSON in, JSON out, as the admin unless another token is given */
+  // biome-ignore lint/suspicious/noExplicitAny: as above
   call<T = any>(method: string, path: string, body?: unknown, token?: string | null): Promise<ApiResponse<T>>;
 }
 

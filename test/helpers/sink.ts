@@ -40,7 +40,7 @@ export async function startSink(): Promise<Sink> {
         }
         const raw = Buffer.concat(chunks);
         sink.mails.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to, raw, mail: await simpleParser(raw), at: performance.now() });
-        callback(null, 'queued as sink-' + sink.mails.length);
+        callback(null, `queued as sink-${sink.mails.length}`);
       });
     },
   });

@@ -38,9 +38,8 @@ export class SmtpClient {
 
   private onData(d: string) {
     this.buffer += d;
-    let idx: number;
     let text: string[] = [];
-    while ((idx = this.buffer.indexOf('\r\n')) >= 0) {
+    for (let idx = this.buffer.indexOf('\r\n'); idx >= 0; idx = this.buffer.indexOf('\r\n')) {
       const line = this.buffer.slice(0, idx);
       this.buffer = this.buffer.slice(idx + 2);
       text.push(line.slice(4));
@@ -62,7 +61,7 @@ export class SmtpClient {
   }
 
   async command(line: string): Promise<Reply> {
-    this.socket.write(line + '\r\n');
+    this.socket.write(`${line}\r\n`);
     return this.read();
   }
 

@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import { createCompany, deleteCompany, getCompany, listCompanies, updateCompany } from '../../companies/index.ts';
 import { listCustomers } from '../../customers/index.ts';
 import { listTicketPage } from '../../tickets/index.ts';
-import { ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
+import { type ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
 import * as S from './schemas.ts';
 
 export function companyRoutes(api: ApiRoutes, { db }: { db: Knex }): void {

@@ -6,7 +6,7 @@ import {
   addAlternateEmail, createCustomer, deleteCustomer, getCustomer, listCustomers, mergeCustomers, removeAlternateEmail, updateCustomer,
 } from '../../customers/index.ts';
 import { listTicketPage } from '../../tickets/index.ts';
-import { ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
+import { type ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
 import * as S from './schemas.ts';
 
 export function customerRoutes(api: ApiRoutes, { db, boss }: { db: Knex; boss: Boss }): void {

@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import { listOutbound, OUTBOUND_STATUSES } from '../../outbound/index.ts';
 import { revokeTokens } from '../../access/index.ts';
 import { NotFoundError } from '../../errors.ts';
-import { ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
+import { type ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
 
 const outbound = z.object({
   id: z.number().int(), kind: z.string(), ticket_id: z.number().int().nullable(), customer_id: z.number().int().nullable(),

@@ -74,7 +74,9 @@ export class ApiRoutes {
       const errors = Object.fromEntries(
         errorStatuses(r).map((s) => [String(s), { $ref: '#/components/responses/Error' }]),
       );
-      (paths[path] ??= {})[r.method.toLowerCase()] = {
+      const entry = paths[path] ?? {};
+      paths[path] = entry;
+      entry[r.method.toLowerCase()] = {
         tags: [r.tag],
         summary: r.summary + (r.admin ? ' (admins only)' : ''),
         ...(parameters.length && { parameters }),

@@ -6,7 +6,7 @@ import { addFollower, getTicketDetail, listTicketPage, removeFollower, updateTic
 import { cleanAddresses, findOrCreateCustomer } from '../../customers/index.ts';
 import { postAgentReply } from '../../tickets/index.ts';
 import type { Boss } from '../../queue/index.ts';
-import { ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
+import { type ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
 import * as S from './schemas.ts';
 
 export function ticketRoutes(api: ApiRoutes, { db, boss }: { db: Knex; boss: Boss }): void {
