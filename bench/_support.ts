@@ -44,7 +44,10 @@ export interface LoadResult {
 }
 
 /** Runs smtpLoadInProcess in a child process (see _load.ts), one at a time. */
-export function startLoadGenerator(): { run(port: number, mails: number, connections: number, bytes: number): Promise<LoadResult>; stop(): void } {
+export function startLoadGenerator(): {
+  run(port: number, mails: number, connections: number, bytes: number): Promise<LoadResult>;
+  stop(): void;
+} {
   const child = fork(path.join(import.meta.dirname, '_load.ts'), [], { stdio: 'inherit' });
   return {
     run(port, mails, connections, bytes) {
@@ -63,7 +66,12 @@ export function startLoadGenerator(): { run(port: number, mails: number, connect
 }
 
 /** Sends `mails` copies of `body` (each with its own Message-ID) over `connections` persistent connections. */
-export async function smtpLoadInProcess(port: number, mails: number, connections: number, body: (i: number) => Buffer): Promise<LoadResult> {
+export async function smtpLoadInProcess(
+  port: number,
+  mails: number,
+  connections: number,
+  body: (i: number) => Buffer,
+): Promise<LoadResult> {
   const latencies: number[] = [];
   let next = 0;
   let failed = 0;
@@ -88,7 +96,15 @@ export async function smtpLoadInProcess(port: number, mails: number, connections
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   const pct = (p: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0);
-  return { mails, connections, seconds: round(seconds), msgsPerSec: round(mails / seconds), p50: pct(0.5), p99: pct(0.99), failed };
+  return {
+    mails,
+    connections,
+    seconds: round(seconds),
+    msgsPerSec: round(mails / seconds),
+    p50: pct(0.5),
+    p99: pct(0.99),
+    failed,
+  };
 }
 
 export function mailOfSize(bytes: number): (i: number) => Buffer {

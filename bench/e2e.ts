@@ -13,7 +13,14 @@ import { SmtpClient } from '../test/helpers/smtp-client.ts';
 import { benchDatabase, round, writeResult } from './_support.ts';
 import { freePort } from '../test/helpers/ports.ts';
 
-const { values } = parseArgs({ args: process.argv.slice(3), options: { rate: { type: 'string', default: '50' }, seconds: { type: 'string', default: '30' }, connections: { type: 'string', default: '4' } } });
+const { values } = parseArgs({
+  args: process.argv.slice(3),
+  options: {
+    rate: { type: 'string', default: '50' },
+    seconds: { type: 'string', default: '30' },
+    connections: { type: 'string', default: '4' },
+  },
+});
 const RATE = Number(values.rate);
 const MAILS = RATE * Number(values.seconds);
 const CONNECTIONS = Number(values.connections);
@@ -54,20 +61,31 @@ const sinkPort = (sink.server.address() as { port: number }).port;
 const smtpPort = await freePort();
 const child = spawn(process.execPath, [path.resolve(import.meta.dirname, '../bin/inbound.js'), 'start'], {
   env: {
-    ...process.env, DATABASE_URL: database.url, SMTP_HOST: '127.0.0.1', SMTP_PORT: String(smtpPort), HTTP_HOST: '127.0.0.1', HTTP_PORT: '0',
-    OUTBOUND_SMTP_URL: `smtp://127.0.0.1:${sinkPort}`, PUBLIC_URL: 'http://help.bench.test', LOG_LEVEL: process.env.BENCH_CHILD_LOG_LEVEL ?? 'warn', ACK_LIMIT_PER_HOUR: '5',
+    ...process.env,
+    DATABASE_URL: database.url,
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: String(smtpPort),
+    HTTP_HOST: '127.0.0.1',
+    HTTP_PORT: '0',
+    OUTBOUND_SMTP_URL: `smtp://127.0.0.1:${sinkPort}`,
+    PUBLIC_URL: 'http://help.bench.test',
+    LOG_LEVEL: process.env.BENCH_CHILD_LOG_LEVEL ?? 'warn',
+    ACK_LIMIT_PER_HOUR: '5',
   },
   stdio: ['ignore', process.env.BENCH_CHILD_LOG ? 'pipe' : 'inherit', 'inherit'],
 });
 
-if (process.env.BENCH_CHILD_LOG) child.stdout!.pipe((await import('node:fs')).createWriteStream(process.env.BENCH_CHILD_LOG));
+if (process.env.BENCH_CHILD_LOG)
+  child.stdout!.pipe((await import('node:fs')).createWriteStream(process.env.BENCH_CHILD_LOG));
 try {
   await waitForPort(smtpPort, 60_000);
-  const clients = await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
-    const { client } = await SmtpClient.connect(smtpPort);
-    await client.command('EHLO bench.example');
-    return client;
-  }));
+  const clients = await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      const { client } = await SmtpClient.connect(smtpPort);
+      await client.command('EHLO bench.example');
+      return client;
+    }),
+  );
   const accepted: number[] = [];
   const queues = clients.map(() => Promise.resolve());
   const started = performance.now();
@@ -105,7 +123,9 @@ try {
     }
   }
   for (const c of clients) c.close();
-  const { rows: statuses } = await admin.query(`SELECT kind, status, count(*)::int AS n FROM outbound_messages GROUP BY 1, 2 ORDER BY 1, 2`);
+  const { rows: statuses } = await admin.query(
+    `SELECT kind, status, count(*)::int AS n FROM outbound_messages GROUP BY 1, 2 ORDER BY 1, 2`,
+  );
   const { rows: stages } = await admin.query(`
     SELECT round(avg(extract(epoch FROM r.processed_at - r.received_at)) * 1000) AS processed,
            round(avg(extract(epoch FROM o.created_at - r.received_at)) * 1000) AS ack_row,
@@ -124,14 +144,24 @@ try {
     return round(s[Math.min(s.length - 1, Math.floor(s.length * p))] ?? NaN);
   };
   const result = {
-    rate_per_sec: RATE, mails: MAILS, accepted: accepted.length, acks: ackLatency.length, send_seconds: round(sendSeconds),
+    rate_per_sec: RATE,
+    mails: MAILS,
+    accepted: accepted.length,
+    acks: ackLatency.length,
+    send_seconds: round(sendSeconds),
     ack_ms: { p50: pct(ackLatency, 0.5), p99: pct(ackLatency, 0.99), max: pct(ackLatency, 1) },
     reference_smtp_250_ms: { p50: pct(accepted, 0.5), p99: pct(accepted, 0.99) },
     target: { ack_p99_ms: 1000 },
   };
-  console.log(`${MAILS} mails at ${RATE}/s over ${round(sendSeconds)} s: ${accepted.length} accepted, ${ackLatency.length} acks`);
-  console.log(`end of DATA -> ack at the sink: p50 ${result.ack_ms.p50} ms, p99 ${result.ack_ms.p99} ms, max ${result.ack_ms.max} ms`);
-  console.log(`reference, end of DATA -> 250: p50 ${result.reference_smtp_250_ms.p50} ms, p99 ${result.reference_smtp_250_ms.p99} ms`);
+  console.log(
+    `${MAILS} mails at ${RATE}/s over ${round(sendSeconds)} s: ${accepted.length} accepted, ${ackLatency.length} acks`,
+  );
+  console.log(
+    `end of DATA -> ack at the sink: p50 ${result.ack_ms.p50} ms, p99 ${result.ack_ms.p99} ms, max ${result.ack_ms.max} ms`,
+  );
+  console.log(
+    `reference, end of DATA -> 250: p50 ${result.reference_smtp_250_ms.p50} ms, p99 ${result.reference_smtp_250_ms.p99} ms`,
+  );
   console.log(`written to ${await writeResult('e2e', result)}`);
 } finally {
   child.kill('SIGTERM');

@@ -26,10 +26,10 @@ const dir = await mkdtemp(path.join(os.tmpdir(), 'inbound-bench-import-'));
 
 try {
   // companies: half are named in the file, every one has a domain that places customers
+  await client.query(`INSERT INTO companies (name) SELECT 'Company ' || g FROM generate_series(1, $1) g`, [COMPANIES]);
   await client.query(
-    `INSERT INTO companies (name) SELECT 'Company ' || g FROM generate_series(1, $1) g`, [COMPANIES],
+    `INSERT INTO company_domains (domain, company_id) SELECT 'company' || id || '.test', id FROM companies`,
   );
-  await client.query(`INSERT INTO company_domains (domain, company_id) SELECT 'company' || id || '.test', id FROM companies`);
 
   const file = path.join(dir, 'customers.csv');
   const bad = await generate(file, ROWS);
@@ -39,16 +39,23 @@ try {
   const reference = await referenceImport(file);
   console.log(`reference (parse + plain INSERT): ${reference.rowsPerSec} rows/s`);
   const first = await runImport(file);
-  console.log(`inbound customers import: ${first.rowsPerSec} rows/s, peak RSS ${first.peakRssMb} MB - ${first.summary}`);
+  console.log(
+    `inbound customers import: ${first.rowsPerSec} rows/s, peak RSS ${first.peakRssMb} MB - ${first.summary}`,
+  );
   const again = await runImport(file);
-  console.log(`the same file again (nothing to change): ${again.rowsPerSec} rows/s, peak RSS ${again.peakRssMb} MB - ${again.summary}`);
+  console.log(
+    `the same file again (nothing to change): ${again.rowsPerSec} rows/s, peak RSS ${again.peakRssMb} MB - ${again.summary}`,
+  );
   const { rows } = await client.query(`SELECT count(*)::int AS n FROM customers`);
   if (rows[0].n !== ROWS - bad) throw new Error(`expected ${ROWS - bad} customers, found ${rows[0].n}`);
 
   const result = {
-    rows: ROWS, bad_rows: bad, file_mb: round(bytes / 1048576),
+    rows: ROWS,
+    bad_rows: bad,
+    file_mb: round(bytes / 1048576),
     reference_rows_per_sec: reference.rowsPerSec,
-    import: first, reimport: again,
+    import: first,
+    reimport: again,
     ratio_to_reference: round(first.rowsPerSec / reference.rowsPerSec),
     targets: { rows_per_sec: 5000, peak_rss_mb: 200 },
   };
@@ -75,7 +82,9 @@ async function generate(file: string, n: number): Promise<number> {
     const alternates = i % 4 === 0 ? `u${i}@home.example;u${i}@other.example` : '';
     const company = i % 5 === 0 ? `Company ${c}` : '';
     const name = i % 7 === 0 ? `"Surname${i}, Given"` : `Given${i} Surname`;
-    await write(`${name},${email},${alternates},${company},+1 555 ${String(i).padStart(7, '0')},${i % 2 ? 'yes' : ''},${i % 10 === 0 ? 'no' : ''}\n`);
+    await write(
+      `${name},${email},${alternates},${company},+1 555 ${String(i).padStart(7, '0')},${i % 2 ? 'yes' : ''},${i % 10 === 0 ? 'no' : ''}\n`,
+    );
   }
   out.end();
   await once(out, 'finish');
@@ -83,15 +92,22 @@ async function generate(file: string, n: number): Promise<number> {
 }
 
 async function referenceImport(file: string): Promise<{ seconds: number; rowsPerSec: number }> {
-  await client.query(`CREATE TABLE bench_reference (name text, email text, alternate_emails text, company text, phone text)`);
+  await client.query(
+    `CREATE TABLE bench_reference (name text, email text, alternate_emails text, company text, phone text)`,
+  );
   const t0 = performance.now();
   let batch: string[][] = [];
   const flush = async () => {
     const cols = [0, 1, 2, 3, 4].map((i) => batch.map((r) => r[i] ?? ''));
-    await client.query(`INSERT INTO bench_reference SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])`, cols);
+    await client.query(
+      `INSERT INTO bench_reference SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])`,
+      cols,
+    );
     batch = [];
   };
-  for await (const r of createReadStream(file).pipe(parse({ from_line: 2, relax_column_count: true })) as AsyncIterable<string[]>) {
+  for await (const r of createReadStream(file).pipe(parse({ from_line: 2, relax_column_count: true })) as AsyncIterable<
+    string[]
+  >) {
     batch.push(r);
     if (batch.length === 1000) await flush();
   }
@@ -102,9 +118,14 @@ async function referenceImport(file: string): Promise<{ seconds: number; rowsPer
 }
 
 /** The real command in its own process; its peak RSS from /proc (VmHWM only ever grows). */
-async function runImport(file: string): Promise<{ seconds: number; rowsPerSec: number; peakRssMb: number; summary: string }> {
+async function runImport(
+  file: string,
+): Promise<{ seconds: number; rowsPerSec: number; peakRssMb: number; summary: string }> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [bin, 'customers', 'import', file], { env: { ...process.env, DATABASE_URL: database.url }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [bin, 'customers', 'import', file], {
+    env: { ...process.env, DATABASE_URL: database.url },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let stdout = '';
   child.stdout.on('data', (d) => (stdout += d));
   let peakKb = 0;

@@ -18,7 +18,12 @@ import { benchDatabase, log, round, startLoadGenerator, writeResult } from './_s
 
 const { values } = parseArgs({
   args: process.argv.slice(3),
-  options: { mails: { type: 'string', default: '3000' }, connections: { type: 'string', default: '10' }, concurrency: { type: 'string', default: '8' }, workers: { type: 'string', default: '1' } },
+  options: {
+    mails: { type: 'string', default: '3000' },
+    connections: { type: 'string', default: '10' },
+    concurrency: { type: 'string', default: '8' },
+    workers: { type: 'string', default: '1' },
+  },
 });
 
 const database = await benchDatabase();
@@ -28,7 +33,13 @@ const boss = await startBoss({ url: database.url, worker: true, log });
 const inboxes = createInboxStore(db);
 await inboxes.add('support@localhost');
 // no DNS from here: the verdicts are 'none', as for a domain without records
-const settings: InboundSettings = { reopenDays: 30, ownDomains: ['help.bench.test'], loopHeader: LOOP_HEADER, mta: 'bench', resolver: staticResolver({}) };
+const settings: InboundSettings = {
+  reopenDays: 30,
+  ownDomains: ['help.bench.test'],
+  loopHeader: LOOP_HEADER,
+  mta: 'bench',
+  resolver: staticResolver({}),
+};
 
 // (1) single hostile-sized mails, processed directly
 function mail(subject: string, html: string): Buffer {
@@ -46,19 +57,40 @@ function mail(subject: string, html: string): Buffer {
     ].join('\r\n'),
   );
 }
-const links = mail('2000 links', `<html><body>${Array.from({ length: 2000 }, (_, i) => `<p><a href="https://example.com/page/${i}?q=${i}">Link number ${i}</a> and some text</p>`).join('\n')}</body></html>`);
-const paragraph = '<p style="color:#333">Lorem ipsum <b>dolor</b> sit amet, <a href="https://example.com">consectetur</a> adipiscing elit.</p>\n';
-const bigHtml = mail('5 MB HTML', `<html><body><div>${paragraph.repeat(Math.ceil((5 * 1024 * 1024) / paragraph.length))}</div></body></html>`);
+const links = mail(
+  '2000 links',
+  `<html><body>${Array.from({ length: 2000 }, (_, i) => `<p><a href="https://example.com/page/${i}?q=${i}">Link number ${i}</a> and some text</p>`).join('\n')}</body></html>`,
+);
+const paragraph =
+  '<p style="color:#333">Lorem ipsum <b>dolor</b> sit amet, <a href="https://example.com">consectetur</a> adipiscing elit.</p>\n';
+const bigHtml = mail(
+  '5 MB HTML',
+  `<html><body><div>${paragraph.repeat(Math.ceil((5 * 1024 * 1024) / paragraph.length))}</div></body></html>`,
+);
 
 const single: Record<string, { bytes: number; ms: number; outcome: string }> = {};
-for (const [name, raw] of [['links2000', links], ['html5mb', bigHtml]] as const) {
+for (const [name, raw] of [
+  ['links2000', links],
+  ['html5mb', bigHtml],
+] as const) {
   const [stored] = await storeBatch(pool, boss, [
-    { mailFrom: 'big@bench.example', rcptTo: ['support@localhost'], remoteAddress: '127.0.0.1', helo: 'bench', smtpSession: undefined, sha256: createHash('sha256').update(raw).digest(), messageId: undefined, raw },
+    {
+      mailFrom: 'big@bench.example',
+      rcptTo: ['support@localhost'],
+      remoteAddress: '127.0.0.1',
+      helo: 'bench',
+      smtpSession: undefined,
+      sha256: createHash('sha256').update(raw).digest(),
+      messageId: undefined,
+      raw,
+    },
   ]);
   const t0 = performance.now();
   const outcome = await processRawMessage({ pool, log, settings }, stored!.id);
   single[name] = { bytes: raw.length, ms: round(performance.now() - t0), outcome };
-  console.log(`${name.padEnd(10)} ${(raw.length / 1024).toFixed(0)} KB processed in ${single[name]!.ms} ms (${outcome})`);
+  console.log(
+    `${name.padEnd(10)} ${(raw.length / 1024).toFixed(0)} KB processed in ${single[name]!.ms} ms (${outcome})`,
+  );
 }
 
 // (2) end to end: SMTP in, ticket out. The worker role runs as a process of its own, as it would
@@ -67,11 +99,17 @@ for (const [name, raw] of [['links2000', links], ['html5mb', bigHtml]] as const)
 // with PostgreSQL and the ingest for the same cores.
 const workerProcesses = await Promise.all(
   Array.from({ length: Number(values.workers) }, async () => {
-    const profile = process.env.BENCH_WORKER_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_PROF}`] : [];
-    const child = spawn(process.execPath, [...profile, path.resolve(import.meta.dirname, '../bin/inbound.js'), 'start', '--roles', 'worker'], {
-      env: { ...process.env, DATABASE_URL: database.url, WORKER_CONCURRENCY: values.concurrency, LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const profile = process.env.BENCH_WORKER_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_PROF}`]
+      : [];
+    const child = spawn(
+      process.execPath,
+      [...profile, path.resolve(import.meta.dirname, '../bin/inbound.js'), 'start', '--roles', 'worker'],
+      {
+        env: { ...process.env, DATABASE_URL: database.url, WORKER_CONCURRENCY: values.concurrency, LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     await new Promise<void>((resolve, reject) => {
       createInterface({ input: child.stdout! }).on('line', (line) => {
         if (line.includes('"worker started"')) resolve();
@@ -83,7 +121,15 @@ const workerProcesses = await Promise.all(
   }),
 );
 const ingest = createSmtpIngest(
-  { host: '127.0.0.1', port: 0, hostname: 'bench', maxMessageBytes: 25 * 1024 * 1024, maxClients: 100, tls: undefined, shutdownTimeoutMs: 5_000 },
+  {
+    host: '127.0.0.1',
+    port: 0,
+    hostname: 'bench',
+    maxMessageBytes: 25 * 1024 * 1024,
+    maxClients: 100,
+    tls: undefined,
+    shutdownTimeoutMs: 5_000,
+  },
   { pool, boss, log, findInbox: cachedInboxLookup(inboxes) },
 );
 const port = (await ingest.listen()).port;
@@ -100,7 +146,10 @@ for (;;) {
 }
 const seconds = (performance.now() - t0) / 1000;
 const tickets = Number((await db('tickets').count<{ count: number }[]>({ count: '*' }))[0]!.count);
-const processed = Number((await db('raw_messages').where({ status: 'processed' }).count<{ count: number }[]>({ count: '*' }))[0]!.count) - 2;
+const processed =
+  Number(
+    (await db('raw_messages').where({ status: 'processed' }).count<{ count: number }[]>({ count: '*' }))[0]!.count,
+  ) - 2;
 const e2e = {
   workerProcesses: Number(values.workers),
   mails: MAILS,
@@ -114,15 +163,26 @@ const e2e = {
   failedSends: sent.failed,
   rawBefore: before,
 };
-console.log(`end to end: ${MAILS} mails of 3 KB, SMTP to ticket, ${e2e.processedPerSec} mails/s (SMTP accepted ${e2e.smtpAcceptPerSec}/s); ${tickets} tickets`);
-const file = await writeResult('process', { target: 'single mails well under 1 s; >= 300 mails/s end to end', single, endToEnd: e2e });
+console.log(
+  `end to end: ${MAILS} mails of 3 KB, SMTP to ticket, ${e2e.processedPerSec} mails/s (SMTP accepted ${e2e.smtpAcceptPerSec}/s); ${tickets} tickets`,
+);
+const file = await writeResult('process', {
+  target: 'single mails well under 1 s; >= 300 mails/s end to end',
+  single,
+  endToEnd: e2e,
+});
 console.log(`written to ${file}`);
 
 load.stop();
-await Promise.all(workerProcesses.map((w) => new Promise((r) => {
-  w.once('exit', r);
-  w.kill('SIGTERM');
-})));
+await Promise.all(
+  workerProcesses.map(
+    (w) =>
+      new Promise((r) => {
+        w.once('exit', r);
+        w.kill('SIGTERM');
+      }),
+  ),
+);
 await ingest.close();
 await boss.stop({ graceful: false });
 await pool.end();

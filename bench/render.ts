@@ -19,13 +19,24 @@ import { benchDatabase, log, round, writeResult } from './_support.ts';
 
 const { values } = parseArgs({
   args: process.argv.slice(3),
-  options: { mails: { type: 'string', default: '20000' }, 'per-mail': { type: 'string', default: '200' }, concurrency: { type: 'string', default: '8' } },
+  options: {
+    mails: { type: 'string', default: '20000' },
+    'per-mail': { type: 'string', default: '200' },
+    concurrency: { type: 'string', default: '8' },
+  },
 });
 const mails = Number(values.mails);
 const perMail = Number(values['per-mail']);
 const concurrency = Number(values.concurrency);
 
-const jobs = TEMPLATE_NAMES.flatMap((name) => DEFAULT_LOCALES.map((locale) => ({ name, locale, vars: sampleVariables(name), source: defaultSource(name, locale)! })));
+const jobs = TEMPLATE_NAMES.flatMap((name) =>
+  DEFAULT_LOCALES.map((locale) => ({
+    name,
+    locale,
+    vars: sampleVariables(name),
+    source: defaultSource(name, locale)!,
+  })),
+);
 const job = (i: number) => jobs[i % jobs.length]!;
 
 const t0 = performance.now();
@@ -67,10 +78,16 @@ const result = {
 console.log(`compiled once:           ${once.mailsPerSec} mails/s (${once.mails} mails, ${once.seconds} s)`);
 console.log(`renderTemplate with db:  ${lookedUp.mailsPerSec} mails/s (concurrency ${concurrency})`);
 console.log(`MJML compiled per mail:  ${perMailCompile.mailsPerSec} mails/s (${perMailCompile.mails} mails)`);
-console.log(`ratio: ${result.ratio}x (with the database lookup: ${result.ratioWithDb}x); compiling all ${jobs.length} defaults at start: ${startupMs} ms`);
+console.log(
+  `ratio: ${result.ratio}x (with the database lookup: ${result.ratioWithDb}x); compiling all ${jobs.length} defaults at start: ${startupMs} ms`,
+);
 console.log(`wrote ${await writeResult('render', result)}`);
 
-async function timed(n: number, fn: (i: number) => Promise<unknown>, parallel = 1): Promise<{ mails: number; seconds: number; mailsPerSec: number }> {
+async function timed(
+  n: number,
+  fn: (i: number) => Promise<unknown>,
+  parallel = 1,
+): Promise<{ mails: number; seconds: number; mailsPerSec: number }> {
   let next = 0;
   const started = performance.now();
   await Promise.all(

@@ -8,7 +8,9 @@ const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bench
 const name = process.argv[2];
 const file = name && path.join(dir, `${name}.ts`);
 if (!file || !existsSync(file)) {
-  const known = readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.startsWith('_')).map((f) => f.slice(0, -3));
+  const known = readdirSync(dir)
+    .filter((f) => f.endsWith('.ts') && !f.startsWith('_'))
+    .map((f) => f.slice(0, -3));
   console.error(`usage: npm run bench -- <${known.join('|')}> [options]`);
   process.exit(2);
 }

@@ -4,7 +4,12 @@
 export class AppError extends Error {
   readonly code: string;
   readonly status: number;
-  constructor(code: string, message: string, status = 500, options?: ErrorOptions & { details?: Record<string, unknown> }) {
+  constructor(
+    code: string,
+    message: string,
+    status = 500,
+    options?: ErrorOptions & { details?: Record<string, unknown> },
+  ) {
     super(message, options);
     this.code = code;
     this.status = status;

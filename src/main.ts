@@ -54,7 +54,11 @@ export async function start(config: Config, database: Database, log: Logger, opt
     log.info({ templates: compiled }, 'mail templates compiled');
   }
   await migrate(database.url, log);
-  const db = createDb(database.url, { poolMax: config.dbPoolMax, applicationName: `inbound-${opts.roles.join('-')}`, log });
+  const db = createDb(database.url, {
+    poolMax: config.dbPoolMax,
+    applicationName: `inbound-${opts.roles.join('-')}`,
+    log,
+  });
   const inboxes = createInboxStore(db);
   if (opts.defaultInbox && (await inboxes.count()) === 0) {
     await inboxes.add(DEFAULT_INBOX, 'Support').catch(() => undefined); // a parallel start may have made it
@@ -80,12 +84,21 @@ export async function start(config: Config, database: Database, log: Logger, opt
     }
     if (opts.roles.includes('worker')) {
       const outbound = await startOutboundWorker({
-        db, boss, log: log.child({ role: 'worker', queue: 'outbound' }),
-        outboundSmtpUrl: config.outboundSmtpUrl, publicUrl: config.http.baseUrl, messageIdDomain: config.messageIdDomain,
+        db,
+        boss,
+        log: log.child({ role: 'worker', queue: 'outbound' }),
+        outboundSmtpUrl: config.outboundSmtpUrl,
+        publicUrl: config.http.baseUrl,
+        messageIdDomain: config.messageIdDomain,
         ticketLinkDays: config.ticketLinkDays,
       });
       // one connection per lane: a lane holds its connection for its batch
-      const pool = createPgPool(database.url, { poolMax: config.workerConcurrency, applicationName: 'inbound-worker', log, pipeline: true });
+      const pool = createPgPool(database.url, {
+        poolMax: config.workerConcurrency,
+        applicationName: 'inbound-worker',
+        log,
+        pipeline: true,
+      });
       const worker = await startWorker({
         url: database.url,
         pool,
@@ -123,7 +136,9 @@ export async function start(config: Config, database: Database, log: Logger, opt
     for (const stop of stops) {
       await stop().catch((err: unknown) => log.error({ err }, 'error while stopping'));
     }
-    await boss.stop({ graceful: true, timeout: config.shutdownTimeoutMs }).catch((err: unknown) => log.error({ err }, 'queue stop'));
+    await boss
+      .stop({ graceful: true, timeout: config.shutdownTimeoutMs })
+      .catch((err: unknown) => log.error({ err }, 'queue stop'));
     await db.destroy();
   }
   running.stop = () => (stopping ??= shutdown());

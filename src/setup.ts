@@ -21,7 +21,12 @@ export async function openDatabase(config: Config, log: Logger): Promise<Databas
     return { url: config.databaseUrl, embedded: false, location, close: async () => {} };
   }
   const server = await startEmbeddedPostgres(config.dataDir, config.embeddedPgPort, log);
-  return { url: server.url, embedded: true, location: `${server.dir} (embedded PostgreSQL)`, close: () => server.stop() };
+  return {
+    url: server.url,
+    embedded: true,
+    location: `${server.dir} (embedded PostgreSQL)`,
+    close: () => server.stop(),
+  };
 }
 
 /** Our migrations, then pg-boss's own schema and our queues. Safe to run from several processes. */
@@ -43,4 +48,3 @@ export async function migrate(url: string, log: Logger): Promise<string[]> {
     await db.destroy();
   }
 }
-

@@ -3,7 +3,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApi, type TestApi } from './helpers/api.ts';
-import { eventually, startBossFor, startTestIngest, startTestWorker, testInboundSettings, testLog } from './helpers/app.ts';
+import {
+  eventually,
+  startBossFor,
+  startTestIngest,
+  startTestWorker,
+  testInboundSettings,
+  testLog,
+} from './helpers/app.ts';
 import { sendRaw } from './helpers/smtp-client.ts';
 import { startSink, type Sink } from './helpers/sink.ts';
 import { startOutboundWorker } from '../src/outbound/worker.ts';
@@ -20,12 +27,28 @@ beforeAll(async () => {
   api = await startTestApi(t.url);
   web = api.base.replace(/\/api\/v1$/, '');
   sink = await startSink();
-  smtpPort = (await startTestIngest(t.url, { inboxes: ['support@localhost', 'quiet@localhost', 'hilfe@localhost'] })).port;
-  await t.db('inboxes').where({ address: 'quiet@localhost' }).update({ settings: { ack: false } });
-  await t.db('inboxes').where({ address: 'hilfe@localhost' }).update({ name: 'Hilfe', settings: { locale: 'de', portal_welcome: true } });
+  smtpPort = (await startTestIngest(t.url, { inboxes: ['support@localhost', 'quiet@localhost', 'hilfe@localhost'] }))
+    .port;
+  await t
+    .db('inboxes')
+    .where({ address: 'quiet@localhost' })
+    .update({ settings: { ack: false } });
+  await t
+    .db('inboxes')
+    .where({ address: 'hilfe@localhost' })
+    .update({ name: 'Hilfe', settings: { locale: 'de', portal_welcome: true } });
   const boss = await startBossFor(t.url, true);
   await startTestWorker(t.url, boss, 1, { ...testInboundSettings, ackLimitPerHour: 2 });
-  const outbound = await startOutboundWorker({ db: t.db, boss, log: testLog, outboundSmtpUrl: sink.url, publicUrl: web, messageIdDomain: 'help.inbound.test', ticketLinkDays: 30, pollSeconds: 1 });
+  const outbound = await startOutboundWorker({
+    db: t.db,
+    boss,
+    log: testLog,
+    outboundSmtpUrl: sink.url,
+    publicUrl: web,
+    messageIdDomain: 'help.inbound.test',
+    ticketLinkDays: 30,
+    pollSeconds: 1,
+  });
   return () => outbound.stop();
 });
 
@@ -36,7 +59,9 @@ async function mail(lines: string[], envelope: { from: string; to?: string }) {
   const reply = await sendRaw(smtpPort, envelope.from, [envelope.to ?? 'support@localhost'], raw);
   expect(reply.code).toBe(250);
   const rawId = Number(/queued as (\d+)/.exec(reply.text)![1]);
-  const row = await eventually(() => t.db('raw_messages').where({ id: rawId, status: 'processed' }).first<{ outcome: string } | undefined>('outcome'));
+  const row = await eventually(() =>
+    t.db('raw_messages').where({ id: rawId, status: 'processed' }).first<{ outcome: string } | undefined>('outcome'),
+  );
   return { rawId, messageId, outcome: row.outcome };
 }
 
@@ -45,7 +70,9 @@ const settle = () => new Promise((r) => setTimeout(r, 2500)); // past a relay ti
 
 describe('acks', () => {
   it('a new ticket gets exactly one ack, threaded, with a magic link that opens the ticket page', async () => {
-    const first = await mail(['From: Ada <ada@sender.test>', 'To: support@localhost', 'Subject: Cannot log in'], { from: 'ada@sender.test' });
+    const first = await mail(['From: Ada <ada@sender.test>', 'To: support@localhost', 'Subject: Cannot log in'], {
+      from: 'ada@sender.test',
+    });
     expect(first.outcome).toBe('ticket_created');
     const ack = await eventually(async () => sink.mails.find((m) => m.to.includes('ada@sender.test')), 15_000);
     const ticket = await t.db('tickets').where({ subject: 'Cannot log in' }).first();
@@ -63,7 +90,15 @@ describe('acks', () => {
     expect(await page.text()).toContain('Cannot log in');
 
     // a reply in the same thread is no new ticket: no second ack
-    const reply = await mail(['From: Ada <ada@sender.test>', 'To: support@localhost', `Subject: Re: ${ack.mail.subject}`, `In-Reply-To: ${ack.mail.messageId}`], { from: 'ada@sender.test' });
+    const reply = await mail(
+      [
+        'From: Ada <ada@sender.test>',
+        'To: support@localhost',
+        `Subject: Re: ${ack.mail.subject}`,
+        `In-Reply-To: ${ack.mail.messageId}`,
+      ],
+      { from: 'ada@sender.test' },
+    );
     expect(reply.outcome).toBe('reply');
     await settle();
     expect(await acksTo('ada@sender.test')).toHaveLength(1);
@@ -71,19 +106,50 @@ describe('acks', () => {
   });
 
   it.each([
-    ['an auto-reply', ['From: Bo <bo@sender.test>', 'To: support@localhost', 'Subject: Out of office', 'Auto-Submitted: auto-replied'], 'bo@sender.test'],
-    ['list mail', ['From: News <news@sender.test>', 'To: support@localhost', 'Subject: Weekly news', 'List-Id: <news.sender.test>', 'Precedence: list'], 'news@sender.test'],
-    ['a bounce', ['From: Mail Delivery System <mailer-daemon@sender.test>', 'To: support@localhost', 'Subject: Undelivered Mail Returned to Sender', 'Content-Type: multipart/report; report-type=delivery-status; boundary="b"'], ''],
+    [
+      'an auto-reply',
+      ['From: Bo <bo@sender.test>', 'To: support@localhost', 'Subject: Out of office', 'Auto-Submitted: auto-replied'],
+      'bo@sender.test',
+    ],
+    [
+      'list mail',
+      [
+        'From: News <news@sender.test>',
+        'To: support@localhost',
+        'Subject: Weekly news',
+        'List-Id: <news.sender.test>',
+        'Precedence: list',
+      ],
+      'news@sender.test',
+    ],
+    [
+      'a bounce',
+      [
+        'From: Mail Delivery System <mailer-daemon@sender.test>',
+        'To: support@localhost',
+        'Subject: Undelivered Mail Returned to Sender',
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
+      ],
+      '',
+    ],
   ])('%s gets no ack', async (_name, lines, from) => {
     const m = await mail(lines, { from });
     expect(m.outcome).not.toBe('ticket_created');
     await settle();
-    expect(await t.db('outbound_messages').where({ kind: 'ack' }).whereIn('recipient', [from || 'mailer-daemon@sender.test']).first()).toBeUndefined();
+    expect(
+      await t
+        .db('outbound_messages')
+        .where({ kind: 'ack' })
+        .whereIn('recipient', [from || 'mailer-daemon@sender.test'])
+        .first(),
+    ).toBeUndefined();
   });
 
   it('keeps to the hourly limit per address', async () => {
     for (let i = 0; i < 4; i++) {
-      const m = await mail(['From: Cy <cy@sender.test>', 'To: support@localhost', `Subject: Question ${i}`], { from: 'cy@sender.test' });
+      const m = await mail(['From: Cy <cy@sender.test>', 'To: support@localhost', `Subject: Question ${i}`], {
+        from: 'cy@sender.test',
+      });
       expect(m.outcome).toBe('ticket_created');
     }
     await settle();
@@ -92,10 +158,15 @@ describe('acks', () => {
   });
 
   it('sends none from an inbox with acks off, nor to a suppressed address', async () => {
-    const quiet = await mail(['From: Di <di@sender.test>', 'To: quiet@localhost', 'Subject: Hush'], { from: 'di@sender.test', to: 'quiet@localhost' });
+    const quiet = await mail(['From: Di <di@sender.test>', 'To: quiet@localhost', 'Subject: Hush'], {
+      from: 'di@sender.test',
+      to: 'quiet@localhost',
+    });
     expect(quiet.outcome).toBe('ticket_created');
     await t.db('suppressions').insert({ address: 'ed@sender.test', reason: 'hard bounce 5.1.1' });
-    const suppressed = await mail(['From: Ed <ed@sender.test>', 'To: support@localhost', 'Subject: Hello again'], { from: 'ed@sender.test' });
+    const suppressed = await mail(['From: Ed <ed@sender.test>', 'To: support@localhost', 'Subject: Hello again'], {
+      from: 'ed@sender.test',
+    });
     expect(suppressed.outcome).toBe('ticket_created');
     await settle();
     expect(await acksTo('di@sender.test')).toHaveLength(0);
@@ -105,10 +176,24 @@ describe('acks', () => {
 
   it("is in the customer's language, else the inbox's", async () => {
     await api.call('POST', '/customers', { email: 'fr@sender.test', name: 'Frieda', locale: 'de' });
-    await mail(['From: Frieda <fr@sender.test>', 'To: support@localhost', 'Subject: Rechnung'], { from: 'fr@sender.test' });
-    await mail(['From: Gus <gus@sender.test>', 'To: hilfe@localhost', 'Subject: Frage'], { from: 'gus@sender.test', to: 'hilfe@localhost' });
+    await mail(['From: Frieda <fr@sender.test>', 'To: support@localhost', 'Subject: Rechnung'], {
+      from: 'fr@sender.test',
+    });
+    await mail(['From: Gus <gus@sender.test>', 'To: hilfe@localhost', 'Subject: Frage'], {
+      from: 'gus@sender.test',
+      to: 'hilfe@localhost',
+    });
     const frieda = await eventually(async () => sink.mails.find((m) => m.to.includes('fr@sender.test')), 15_000);
-    const gus = await eventually(async () => sink.mails.find((m) => m.to.includes('gus@sender.test') && /Rechnung|Frage/.test(m.mail.subject ?? '') && !m.mail.text!.includes('Passwort')), 15_000);
+    const gus = await eventually(
+      async () =>
+        sink.mails.find(
+          (m) =>
+            m.to.includes('gus@sender.test') &&
+            /Rechnung|Frage/.test(m.mail.subject ?? '') &&
+            !m.mail.text!.includes('Passwort'),
+        ),
+      15_000,
+    );
     expect(frieda.mail.text).toContain('Vielen Dank');
     expect(gus.mail.text).toContain('Vielen Dank');
   });
@@ -117,7 +202,10 @@ describe('acks', () => {
 describe('portal welcome', () => {
   it("comes with a new customer's first ticket when the inbox invites, with a single-use password link for 24 hours", async () => {
     const { findToken, useToken } = await import('../src/access/index.ts');
-    await mail(['From: Hanna <hanna@sender.test>', 'To: hilfe@localhost', 'Subject: Zugang'], { from: 'hanna@sender.test', to: 'hilfe@localhost' });
+    await mail(['From: Hanna <hanna@sender.test>', 'To: hilfe@localhost', 'Subject: Zugang'], {
+      from: 'hanna@sender.test',
+      to: 'hilfe@localhost',
+    });
     const welcome = await eventually(async () => {
       for (const m of sink.mails.filter((x) => x.to.includes('hanna@sender.test'))) {
         const row = await t.db('outbound_messages').where({ message_id: m.mail.messageId }).first('kind');
@@ -135,18 +223,30 @@ describe('portal welcome', () => {
     expect(await useToken(t.db, token!.id)).toBe(true);
     expect(await useToken(t.db, token!.id)).toBe(false);
     expect(await findToken(t.db, 'password_set', secret)).toBeUndefined();
-    const customer = await t.db('customers as c').join('customer_emails as e', 'e.customer_id', 'c.id').where('e.address', 'hanna@sender.test').first('c.portal_status');
+    const customer = await t
+      .db('customers as c')
+      .join('customer_emails as e', 'e.customer_id', 'c.id')
+      .where('e.address', 'hanna@sender.test')
+      .first('c.portal_status');
     expect(customer.portal_status).toBe('invited');
 
     // a second ticket invites nobody again; an inbox without the setting never does
-    await mail(['From: Hanna <hanna@sender.test>', 'To: hilfe@localhost', 'Subject: Noch eine Frage'], { from: 'hanna@sender.test', to: 'hilfe@localhost' });
+    await mail(['From: Hanna <hanna@sender.test>', 'To: hilfe@localhost', 'Subject: Noch eine Frage'], {
+      from: 'hanna@sender.test',
+      to: 'hilfe@localhost',
+    });
     await settle();
-    expect(await t.db('outbound_messages').where({ kind: 'portal_welcome', recipient: 'hanna@sender.test' })).toHaveLength(1);
-    expect(await t.db('outbound_messages').where({ kind: 'portal_welcome', recipient: 'ada@sender.test' })).toHaveLength(0);
+    expect(
+      await t.db('outbound_messages').where({ kind: 'portal_welcome', recipient: 'hanna@sender.test' }),
+    ).toHaveLength(1);
+    expect(
+      await t.db('outbound_messages').where({ kind: 'portal_welcome', recipient: 'ada@sender.test' }),
+    ).toHaveLength(0);
   });
 
   it('is sent on send_welcome', async () => {
-    const c = (await api.call('POST', '/customers', { email: 'ivy@sender.test', name: 'Ivy', send_welcome: true })).body;
+    const c = (await api.call('POST', '/customers', { email: 'ivy@sender.test', name: 'Ivy', send_welcome: true }))
+      .body;
     expect(c.portal_status).toBe('invited');
     const m = await eventually(async () => sink.mails.find((x) => x.to.includes('ivy@sender.test')), 15_000);
     expect(m.mail.text).toMatch(new RegExp(`${web}/portal/password/[A-Za-z0-9_-]{43}`));

@@ -15,9 +15,17 @@ beforeAll(async () => {
 
 describe('companies', () => {
   it('creates, shows and lists companies with their domains and portal defaults', async () => {
-    const r = await api.call('POST', '/companies', { name: 'Globex', domains: ['Globex.test', '@globex-mail.test'], portal_permissions: { view_company_tickets: true } });
+    const r = await api.call('POST', '/companies', {
+      name: 'Globex',
+      domains: ['Globex.test', '@globex-mail.test'],
+      portal_permissions: { view_company_tickets: true },
+    });
     expect(r.status).toBe(201);
-    expect(r.body).toMatchObject({ name: 'Globex', domains: ['globex-mail.test', 'globex.test'], portal_permissions: { view_company_tickets: true } });
+    expect(r.body).toMatchObject({
+      name: 'Globex',
+      domains: ['globex-mail.test', 'globex.test'],
+      portal_permissions: { view_company_tickets: true },
+    });
     expect(Object.keys(r.body)).toEqual(expect.arrayContaining(['id', 'name', 'domains', 'portal_permissions']));
     expect((await api.call('GET', `/companies/${r.body.id}`)).body).toEqual(r.body);
     const list = await api.call('GET', '/companies?name=glob');
@@ -48,7 +56,13 @@ describe('companies', () => {
     const first = await api.call('GET', '/companies?name=Pager&limit=2');
     const second = await api.call('GET', `/companies?name=Pager&limit=2&cursor=${first.body.next_cursor}`);
     const third = await api.call('GET', `/companies?name=Pager&limit=2&cursor=${second.body.next_cursor}`);
-    expect([...first.body.data, ...second.body.data, ...third.body.data].map((c: { name: string }) => c.name)).toEqual(['Pager 0', 'Pager 1', 'Pager 2', 'Pager 3', 'Pager 4']);
+    expect([...first.body.data, ...second.body.data, ...third.body.data].map((c: { name: string }) => c.name)).toEqual([
+      'Pager 0',
+      'Pager 1',
+      'Pager 2',
+      'Pager 3',
+      'Pager 4',
+    ]);
     expect(third.body.next_cursor).toBeNull();
   });
 
@@ -75,8 +89,16 @@ describe('companies', () => {
   });
 
   it('updates name and portal defaults; null clears a default', async () => {
-    const c = (await api.call('POST', '/companies', { name: 'Hooli', portal_permissions: { create_tickets: false, view_company_tickets: true } })).body;
-    const r = await api.call('PATCH', `/companies/${c.id}`, { name: 'Hooli XYZ', portal_permissions: { create_tickets: null } });
+    const c = (
+      await api.call('POST', '/companies', {
+        name: 'Hooli',
+        portal_permissions: { create_tickets: false, view_company_tickets: true },
+      })
+    ).body;
+    const r = await api.call('PATCH', `/companies/${c.id}`, {
+      name: 'Hooli XYZ',
+      portal_permissions: { create_tickets: null },
+    });
     expect(r.body).toMatchObject({ name: 'Hooli XYZ', portal_permissions: { view_company_tickets: true } });
     expect(r.body.portal_permissions).not.toHaveProperty('create_tickets');
     expect((await api.call('PATCH', `/companies/${c.id}`, { name: 'globex' })).status).toBe(409);
@@ -88,7 +110,12 @@ describe('companies', () => {
     const a = (await api.call('POST', '/customers', { email: 'alice@umbrella.test' })).body;
     const b = (await api.call('POST', '/customers', { email: 'bob@elsewhere.test', company_id: co.id })).body;
     const [inbox] = await t.db('inboxes').insert({ address: 'help@localhost', name: 'Help' }).returning('id');
-    const ticket = await makeTicket(t.db, { inboxId: inbox.id, requesterId: a.id, companyId: co.id, subject: 'Outbreak' });
+    const ticket = await makeTicket(t.db, {
+      inboxId: inbox.id,
+      requesterId: a.id,
+      companyId: co.id,
+      subject: 'Outbreak',
+    });
     const customers = await api.call('GET', `/companies/${co.id}/customers`);
     expect(customers.body.data.map((c: { id: number }) => c.id)).toEqual([a.id, b.id]);
     const tickets = await api.call('GET', `/companies/${co.id}/tickets`);
@@ -98,9 +125,18 @@ describe('companies', () => {
     expect((await api.call('DELETE', `/companies/${co.id}`)).status).toBe(204);
     expect((await api.call('GET', `/companies/${co.id}`)).status).toBe(404);
     expect((await api.call('GET', `/companies/${co.id}/customers`)).status).toBe(404);
-    expect((await api.call('GET', `/customers/${a.id}`)).body).toMatchObject({ company_id: null, company_source: null });
-    expect((await api.call('GET', `/customers/${b.id}`)).body).toMatchObject({ company_id: null, company_source: null });
-    expect(await t.db('tickets').where({ id: ticket.id }).first()).toMatchObject({ company_id: null, subject: 'Outbreak' });
+    expect((await api.call('GET', `/customers/${a.id}`)).body).toMatchObject({
+      company_id: null,
+      company_source: null,
+    });
+    expect((await api.call('GET', `/customers/${b.id}`)).body).toMatchObject({
+      company_id: null,
+      company_source: null,
+    });
+    expect(await t.db('tickets').where({ id: ticket.id }).first()).toMatchObject({
+      company_id: null,
+      subject: 'Outbreak',
+    });
   });
 });
 
@@ -109,14 +145,34 @@ describe('OpenAPI document', () => {
     const r = await api.call('GET', '/openapi.json', undefined, null);
     expect(r.status).toBe(200);
     expect(r.body.openapi).toBe('3.1.0');
-    const ops = Object.entries(r.body.paths as Record<string, Record<string, unknown>>).flatMap(([p, m]) => Object.keys(m).map((x) => `${x.toUpperCase()} ${p}`));
-    expect(ops).toEqual(expect.arrayContaining([
-      'GET /tickets', 'GET /tickets/{id}', 'PATCH /tickets/{id}', 'POST /tickets/{id}/followers', 'DELETE /tickets/{id}/followers/{customer_id}',
-      'GET /customers', 'POST /customers', 'GET /customers/{id}', 'PATCH /customers/{id}', 'DELETE /customers/{id}',
-      'POST /customers/{id}/emails', 'DELETE /customers/{id}/emails/{email}', 'POST /customers/{id}/merge', 'POST /customers/import',
-      'GET /companies', 'POST /companies', 'GET /companies/{id}', 'PATCH /companies/{id}', 'DELETE /companies/{id}',
-      'GET /companies/{id}/customers', 'GET /companies/{id}/tickets',
-    ]));
+    const ops = Object.entries(r.body.paths as Record<string, Record<string, unknown>>).flatMap(([p, m]) =>
+      Object.keys(m).map((x) => `${x.toUpperCase()} ${p}`),
+    );
+    expect(ops).toEqual(
+      expect.arrayContaining([
+        'GET /tickets',
+        'GET /tickets/{id}',
+        'PATCH /tickets/{id}',
+        'POST /tickets/{id}/followers',
+        'DELETE /tickets/{id}/followers/{customer_id}',
+        'GET /customers',
+        'POST /customers',
+        'GET /customers/{id}',
+        'PATCH /customers/{id}',
+        'DELETE /customers/{id}',
+        'POST /customers/{id}/emails',
+        'DELETE /customers/{id}/emails/{email}',
+        'POST /customers/{id}/merge',
+        'POST /customers/import',
+        'GET /companies',
+        'POST /companies',
+        'GET /companies/{id}',
+        'PATCH /companies/{id}',
+        'DELETE /companies/{id}',
+        'GET /companies/{id}/customers',
+        'GET /companies/{id}/tickets',
+      ]),
+    );
     const create = r.body.paths['/customers'].post;
     expect(create.requestBody.content['application/json'].schema.required).toEqual(['email']);
     expect(create.responses['201'].content['application/json'].schema.properties).toHaveProperty('alternate_emails');

@@ -11,8 +11,21 @@ let api: TestApi;
 let port: number;
 let ticketId: number;
 
-async function mail(from: string, subject: string, extra: string[] = []): Promise<{ id: number; requester_id: number; company_id: number | null }> {
-  const raw = [`From: ${from}`, 'To: support@localhost', ...extra, `Subject: ${subject}`, `Message-ID: <${subject.replace(/\W/g, '')}.${Date.now()}@client.test>`, '', `Body of ${subject}`, ''].join('\r\n');
+async function mail(
+  from: string,
+  subject: string,
+  extra: string[] = [],
+): Promise<{ id: number; requester_id: number; company_id: number | null }> {
+  const raw = [
+    `From: ${from}`,
+    'To: support@localhost',
+    ...extra,
+    `Subject: ${subject}`,
+    `Message-ID: <${subject.replace(/\W/g, '')}.${Date.now()}@client.test>`,
+    '',
+    `Body of ${subject}`,
+    '',
+  ].join('\r\n');
   const address = /<(.+)>/.exec(from)![1]!;
   expect((await sendRaw(port, address, ['support@localhost'], raw)).code).toBe(250);
   return eventually(() => t.db('tickets').where({ subject }).first());
@@ -33,11 +46,23 @@ beforeAll(async () => {
 describe('GET /tickets', () => {
   it('lists newest first, filtered by status, customer and company, in pages', async () => {
     const all = await api.call('GET', '/tickets');
-    expect(all.body.data.map((x: { subject: string }) => x.subject)).toEqual(['Third ticket', 'Second ticket', 'Printer on fire']);
-    expect(all.body.data[0]).toMatchObject({ inbox: 'support@localhost', status: 'open', priority: 'normal', tags: [] });
+    expect(all.body.data.map((x: { subject: string }) => x.subject)).toEqual([
+      'Third ticket',
+      'Second ticket',
+      'Printer on fire',
+    ]);
+    expect(all.body.data[0]).toMatchObject({
+      inbox: 'support@localhost',
+      status: 'open',
+      priority: 'normal',
+      tags: [],
+    });
     const ann = all.body.data[2].requester_id;
     const byCustomer = await api.call('GET', `/tickets?customer_id=${ann}`);
-    expect(byCustomer.body.data.map((x: { subject: string }) => x.subject)).toEqual(['Third ticket', 'Printer on fire']);
+    expect(byCustomer.body.data.map((x: { subject: string }) => x.subject)).toEqual([
+      'Third ticket',
+      'Printer on fire',
+    ]);
     const byCompany = await api.call('GET', `/tickets?company_id=${all.body.data[2].company_id}`);
     expect(byCompany.body.data).toHaveLength(2);
     const p1 = await api.call('GET', '/tickets?limit=2');
@@ -55,11 +80,20 @@ describe('GET /tickets/:id', () => {
     const r = await api.call('GET', `/tickets/${ticketId}`);
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({
-      id: ticketId, subject: 'Printer on fire', requester: { name: 'Ann', email: 'ann@acme.test' }, company: { name: 'Acme' },
+      id: ticketId,
+      subject: 'Printer on fire',
+      requester: { name: 'Ann', email: 'ann@acme.test' },
+      company: { name: 'Acme' },
       followers: [{ name: 'Carl', email: 'carl@acme.test' }],
     });
     expect(r.body.messages).toHaveLength(1);
-    expect(r.body.messages[0]).toMatchObject({ direction: 'inbound', author_type: 'customer', from: 'ann@acme.test', classification: 'normal', internal: false });
+    expect(r.body.messages[0]).toMatchObject({
+      direction: 'inbound',
+      author_type: 'customer',
+      from: 'ann@acme.test',
+      classification: 'normal',
+      internal: false,
+    });
     expect(r.body.messages[0].visible_text).toContain('Body of Printer on fire');
     expect(r.body.messages[0].auth).toHaveProperty('dmarc');
     expect((await api.call('GET', '/tickets/999999')).status).toBe(404);
@@ -68,12 +102,37 @@ describe('GET /tickets/:id', () => {
 
 describe('PATCH /tickets/:id', () => {
   it('changes status, priority, type, tags and assignee, leaving an event', async () => {
-    const r = await api.call('PATCH', `/tickets/${ticketId}`, { status: 'closed', priority: 'high', type: 'incident', tags: ['Hardware', 'fire', 'fire'], assignee_id: api.agentId }, api.agentToken);
+    const r = await api.call(
+      'PATCH',
+      `/tickets/${ticketId}`,
+      {
+        status: 'closed',
+        priority: 'high',
+        type: 'incident',
+        tags: ['Hardware', 'fire', 'fire'],
+        assignee_id: api.agentId,
+      },
+      api.agentToken,
+    );
     expect(r.status).toBe(200);
-    expect(r.body).toMatchObject({ status: 'closed', priority: 'high', type: 'incident', tags: ['fire', 'hardware'], assignee_id: api.agentId });
+    expect(r.body).toMatchObject({
+      status: 'closed',
+      priority: 'high',
+      type: 'incident',
+      tags: ['fire', 'hardware'],
+      assignee_id: api.agentId,
+    });
     expect(r.body.closed_at).not.toBeNull();
-    const ev = await t.db('events').where({ type: 'ticket.updated', ticket_id: ticketId }).orderBy('id', 'desc').first();
-    expect(ev.data).toMatchObject({ agent_id: api.agentId, from: { status: 'open', priority: 'normal' }, to: { status: 'closed', priority: 'high' } });
+    const ev = await t
+      .db('events')
+      .where({ type: 'ticket.updated', ticket_id: ticketId })
+      .orderBy('id', 'desc')
+      .first();
+    expect(ev.data).toMatchObject({
+      agent_id: api.agentId,
+      from: { status: 'open', priority: 'normal' },
+      to: { status: 'closed', priority: 'high' },
+    });
     const reopened = await api.call('PATCH', `/tickets/${ticketId}`, { status: 'open', assignee_id: null });
     expect(reopened.body).toMatchObject({ status: 'open', closed_at: null, assignee_id: null });
   });
@@ -94,7 +153,10 @@ describe('followers', () => {
     const byId = await api.call('POST', `/tickets/${ticketId}/followers`, { customer_id: bob.customer_id });
     expect(byId.status).toBe(201);
     expect(byId.body.map((f: { email: string }) => f.email)).toEqual(['carl@acme.test', 'bob@other.test']);
-    const byAddress = await api.call('POST', `/tickets/${ticketId}/followers`, { email: 'Dana@acme.test', name: 'Dana' });
+    const byAddress = await api.call('POST', `/tickets/${ticketId}/followers`, {
+      email: 'Dana@acme.test',
+      name: 'Dana',
+    });
     expect(byAddress.body.map((f: { email: string }) => f.email)).toContain('dana@acme.test');
     const dana = (await api.call('GET', '/customers?email=dana@acme.test')).body.data[0];
     expect(dana).toMatchObject({ name: 'Dana', company_source: 'domain' });
@@ -106,6 +168,8 @@ describe('followers', () => {
 
     expect((await api.call('DELETE', `/tickets/${ticketId}/followers/${bob.customer_id}`)).status).toBe(204);
     expect((await api.call('DELETE', `/tickets/${ticketId}/followers/${bob.customer_id}`)).status).toBe(404);
-    expect((await api.call('GET', `/tickets/${ticketId}`)).body.followers.map((f: { email: string }) => f.email)).toEqual(['carl@acme.test', 'dana@acme.test']);
+    expect(
+      (await api.call('GET', `/tickets/${ticketId}`)).body.followers.map((f: { email: string }) => f.email),
+    ).toEqual(['carl@acme.test', 'dana@acme.test']);
   });
 });

@@ -53,7 +53,8 @@ d9LymZax9EhW77HdLOf7S/CAH3ePBVdV0j5IRh+3GoPCzqkPhqf7GY6AowWi/52P
 LAP69hVF+mam2eJWYQxAAQ==
 -----END PRIVATE KEY-----
 `,
-  publicKey: 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAximHj2kTRCPiG1jG0RAupTuloz/CDY/p8CUrUk0HY5zWOiVbNvz8KKOqHrYh4kPB0vrbcWbzHchoYvJ3mxk7l40zCd0J4rRM4SLeCmRoDyI9f4aPMN8TFwWsB8/yDu9Qvx5Hb+dddWU8AtBQ+Iak54ONlLWsJCtENObPojMe55V4HzUZoWig8kSdSmCVAF7CUiBuLcTHhcRh6EsJfk1PNx9kFdUDsSj0FFi7OWkKCje72G7QikT4VHbNX/N+Gg49MlR9ckVMWOtRL4GVrXNVYBd8EEZSB8sHjRl4F5zd6D2LUsvhEk2Yi1CSQV1mx1kW9+twjbQJi65rcgmVmMDa+QIDAQAB',
+  publicKey:
+    'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAximHj2kTRCPiG1jG0RAupTuloz/CDY/p8CUrUk0HY5zWOiVbNvz8KKOqHrYh4kPB0vrbcWbzHchoYvJ3mxk7l40zCd0J4rRM4SLeCmRoDyI9f4aPMN8TFwWsB8/yDu9Qvx5Hb+dddWU8AtBQ+Iak54ONlLWsJCtENObPojMe55V4HzUZoWig8kSdSmCVAF7CUiBuLcTHhcRh6EsJfk1PNx9kFdUDsSj0FFi7OWkKCje72G7QikT4VHbNX/N+Gg49MlR9ckVMWOtRL4GVrXNVYBd8EEZSB8sHjRl4F5zd6D2LUsvhEk2Yi1CSQV1mx1kW9+twjbQJi65rcgmVmMDa+QIDAQAB',
 };
 
 // RFC 8463 3: the record holds the bare 32-byte key, not the SPKI structure around it.
@@ -133,19 +134,36 @@ describe('DKIM and DMARC', () => {
     const raw = await signed(mail('joe@example.com'), 'mail.example.com', rsa);
     const zone = { 'TXT:sel._domainkey.mail.example.com': keyRecord(rsa), 'TXT:_dmarc.example.com': REJECT };
     const result = await authenticateMail(input(raw, zone));
-    expect(result).toMatchObject({ dkim: 'pass', dkimDomains: ['mail.example.com'], dmarc: 'pass', untrustedFrom: false });
+    expect(result).toMatchObject({
+      dkim: 'pass',
+      dkimDomains: ['mail.example.com'],
+      dmarc: 'pass',
+      untrustedFrom: false,
+    });
   });
 
   it('a body changed after signing fails DKIM and so DMARC', async () => {
-    const raw = (await signed(mail('joe@example.com'), 'example.com', rsa)).replace('is on fire again', 'is fine again');
+    const raw = (await signed(mail('joe@example.com'), 'example.com', rsa)).replace(
+      'is on fire again',
+      'is fine again',
+    );
     const zone = { 'TXT:sel._domainkey.example.com': keyRecord(rsa), 'TXT:_dmarc.example.com': REJECT };
     const result = await authenticateMail(input(raw, zone));
     // mailauth's own header says neutral (body hash did not verify); we report fail, see auth.ts.
-    expect(result).toMatchObject({ dkim: 'fail', dkimDomains: [], dmarc: 'fail', fromAligned: false, untrustedFrom: true });
+    expect(result).toMatchObject({
+      dkim: 'fail',
+      dkimDomains: [],
+      dmarc: 'fail',
+      fromAligned: false,
+      untrustedFrom: true,
+    });
   });
 
   it('a signed header changed after signing fails DKIM and so DMARC', async () => {
-    const raw = (await signed(mail('joe@example.com'), 'example.com', ed25519)).replace('Subject: Printer on fire', 'Subject: Invoice');
+    const raw = (await signed(mail('joe@example.com'), 'example.com', ed25519)).replace(
+      'Subject: Printer on fire',
+      'Subject: Invoice',
+    );
     const zone = { 'TXT:sel._domainkey.example.com': keyRecord(ed25519), 'TXT:_dmarc.example.com': REJECT };
     const result = await authenticateMail(input(raw, zone));
     expect(result).toMatchObject({ dkim: 'fail', dmarc: 'fail', untrustedFrom: true });
@@ -215,7 +233,10 @@ describe('DKIM and DMARC', () => {
   });
 
   it('several From addresses cannot be evaluated: permerror, untrusted', async () => {
-    const raw = mail('joe@example.com').replace('From: Customer <joe@example.com>', 'From: joe@example.com, ann@example.net');
+    const raw = mail('joe@example.com').replace(
+      'From: Customer <joe@example.com>',
+      'From: joe@example.com, ann@example.net',
+    );
     const result = await authenticateMail(input(raw, { 'TXT:_dmarc.example.com': REJECT }));
     expect(result).toMatchObject({ dmarc: 'permerror', fromAligned: false, untrustedFrom: true });
     expect(result.fromDomain).toBeUndefined();
@@ -226,36 +247,48 @@ describe('SPF', () => {
   const spfZone = { 'TXT:example.com': [['v=spf1 ip4:192.0.2.10 -all']], 'TXT:_dmarc.example.com': REJECT };
 
   it('an allowed client IP passes SPF, and DMARC through the aligned envelope domain', async () => {
-    const result = await authenticateMail(input(mail('joe@example.com'), spfZone, { ip: '192.0.2.10', mailFrom: 'bounces@example.com' }));
+    const result = await authenticateMail(
+      input(mail('joe@example.com'), spfZone, { ip: '192.0.2.10', mailFrom: 'bounces@example.com' }),
+    );
     expect(result).toMatchObject({ spf: 'pass', dkim: 'none', dmarc: 'pass', fromAligned: true, untrustedFrom: false });
     expect(result.header).toMatch(/spf=pass/);
   });
 
   it('another client IP fails SPF, and DMARC with it', async () => {
-    const result = await authenticateMail(input(mail('joe@example.com'), spfZone, { ip: '198.51.100.7', mailFrom: 'bounces@example.com' }));
+    const result = await authenticateMail(
+      input(mail('joe@example.com'), spfZone, { ip: '198.51.100.7', mailFrom: 'bounces@example.com' }),
+    );
     expect(result).toMatchObject({ spf: 'fail', dmarc: 'fail', untrustedFrom: true });
   });
 
   it('an SPF pass for the From domain authenticates it when there is no DMARC record', async () => {
     const zone = { 'TXT:example.com': [['v=spf1 ip4:192.0.2.10 -all']] };
-    const result = await authenticateMail(input(mail('joe@example.com'), zone, { ip: '192.0.2.10', mailFrom: 'bounces@example.com' }));
+    const result = await authenticateMail(
+      input(mail('joe@example.com'), zone, { ip: '192.0.2.10', mailFrom: 'bounces@example.com' }),
+    );
     expect(result).toMatchObject({ spf: 'pass', dmarc: 'none', fromAligned: true, untrustedFrom: false });
   });
 
   it('an SPF pass for another envelope domain does not', async () => {
     const zone = { 'TXT:example.net': [['v=spf1 ip4:192.0.2.10 -all']] };
-    const result = await authenticateMail(input(mail('joe@example.com'), zone, { ip: '192.0.2.10', mailFrom: 'bounces@example.net' }));
+    const result = await authenticateMail(
+      input(mail('joe@example.com'), zone, { ip: '192.0.2.10', mailFrom: 'bounces@example.net' }),
+    );
     expect(result).toMatchObject({ spf: 'pass', dmarc: 'none', fromAligned: false, untrustedFrom: true });
   });
 
   it('a null sender is checked against the HELO name', async () => {
     const zone = { 'TXT:mx.example.com': [['v=spf1 ip4:192.0.2.10 -all']] };
-    const result = await authenticateMail(input(mail('mailer-daemon@example.com'), zone, { ip: '192.0.2.10', helo: 'mx.example.com', mailFrom: '' }));
+    const result = await authenticateMail(
+      input(mail('mailer-daemon@example.com'), zone, { ip: '192.0.2.10', helo: 'mx.example.com', mailFrom: '' }),
+    );
     expect(result.spf).toBe('pass');
   });
 
   it('mail from 127.0.0.1 gets no exemption', async () => {
-    const result = await authenticateMail(input(mail('joe@example.com'), spfZone, { ip: '127.0.0.1', helo: 'localhost', mailFrom: 'joe@example.com' }));
+    const result = await authenticateMail(
+      input(mail('joe@example.com'), spfZone, { ip: '127.0.0.1', helo: 'localhost', mailFrom: 'joe@example.com' }),
+    );
     expect(result).toMatchObject({ spf: 'fail', dmarc: 'fail', untrustedFrom: true });
   });
 });
@@ -271,7 +304,13 @@ describe('DNS failures', () => {
       throw dnsFailure('ETIMEOUT');
     };
     const result = await authenticateMail(input(raw, {}, { resolver: timingOut, mailFrom: 'bounces@example.com' }));
-    expect(result).toMatchObject({ spf: 'temperror', dkim: 'temperror', dmarc: 'temperror', fromAligned: false, untrustedFrom: true });
+    expect(result).toMatchObject({
+      spf: 'temperror',
+      dkim: 'temperror',
+      dmarc: 'temperror',
+      fromAligned: false,
+      untrustedFrom: true,
+    });
   });
 
   it('a DMARC lookup that fails does not undo an aligned DKIM pass', async () => {
@@ -290,12 +329,19 @@ describe('DNS failures', () => {
     const raw = await signed(mail('joe@example.com'), 'example.com', rsa);
     const silent: DnsResolver = () => new Promise(() => {});
     let settled = false;
-    const pending = authenticateMail(input(raw, {}, { resolver: silent, mailFrom: 'bounces@example.com' })).finally(() => {
-      settled = true;
-    });
+    const pending = authenticateMail(input(raw, {}, { resolver: silent, mailFrom: 'bounces@example.com' })).finally(
+      () => {
+        settled = true;
+      },
+    );
     for (let second = 0; !settled && second < 120; second++) await vi.advanceTimersByTimeAsync(1_000);
     expect(settled).toBe(true);
-    expect(await pending).toMatchObject({ spf: 'temperror', dkim: 'temperror', dmarc: 'temperror', untrustedFrom: true });
+    expect(await pending).toMatchObject({
+      spf: 'temperror',
+      dkim: 'temperror',
+      dmarc: 'temperror',
+      untrustedFrom: true,
+    });
   });
 
   it('a message without a usable header block resolves, unauthenticated', async () => {
@@ -347,7 +393,9 @@ const haveSamples = existsSync(path.join(samples, 'INDEX.tsv'));
 
 // RFC 8463 appendix A: the keys the example message was signed with.
 const RFC8463_ZONE = {
-  'TXT:brisbane._domainkey.football.example.com': [['v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=']],
+  'TXT:brisbane._domainkey.football.example.com': [
+    ['v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo='],
+  ],
   'TXT:test._domainkey.football.example.com': [
     [
       'v=DKIM1; k=rsa; ',

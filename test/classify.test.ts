@@ -85,7 +85,9 @@ function dsnMail(o: DsnOptions = {}): string {
   ];
   const returned = o.returned === undefined ? RETURNED : o.returned;
   if (returned !== null) {
-    parts.push(`--${b}\r\nContent-Description: Undelivered Message\r\nContent-Type: ${o.returnedType ?? 'message/rfc822'}\r\n\r\n${returned}\r\n`);
+    parts.push(
+      `--${b}\r\nContent-Description: Undelivered Message\r\nContent-Type: ${o.returnedType ?? 'message/rfc822'}\r\n\r\n${returned}\r\n`,
+    );
   }
   const type = `multipart/report;${reportType === null ? '' : ` report-type=${reportType};`} boundary="${b}"`;
   const headers: HeaderSet = {
@@ -135,22 +137,70 @@ describe('classify: kind and reasons, rule by rule', () => {
   const cases: [string, string, Partial<ClassifyContext>, MailKind, string[]][] = [
     // normal, including the near misses that must stay customer mail
     ['a plain customer mail', rawMail(), {}, 'normal', []],
-    ['"out of office" in the subject, nothing else', rawMail({ Subject: 'Out of office - printer broken again' }), {}, 'normal', []],
+    [
+      '"out of office" in the subject, nothing else',
+      rawMail({ Subject: 'Out of office - printer broken again' }),
+      {},
+      'normal',
+      [],
+    ],
     // responders write these fixed prefixes; people do not start their own subjects with them
-    ['"Automatic reply:" subject, nothing else', rawMail({ Subject: 'Automatic reply: my order' }), {}, 'auto-reply', ['subject:responder']],
-    ['"Re: Automatic reply:" from a customer answering one', rawMail({ Subject: 'Re: Automatic reply: my order' }), {}, 'normal', []],
+    [
+      '"Automatic reply:" subject, nothing else',
+      rawMail({ Subject: 'Automatic reply: my order' }),
+      {},
+      'auto-reply',
+      ['subject:responder'],
+    ],
+    [
+      '"Re: Automatic reply:" from a customer answering one',
+      rawMail({ Subject: 'Re: Automatic reply: my order' }),
+      {},
+      'normal',
+      [],
+    ],
     ['a no-reply sender', rawMail({ From: 'Shop <no-reply@shop.example>' }), {}, 'auto-reply', ['from:no-reply']],
     ['a do-not-reply sender', rawMail({ From: 'donotreply@bank.example' }), {}, 'auto-reply', ['from:no-reply']],
     ['a person called Noreen', rawMail({ From: 'noreen@example.com' }), {}, 'normal', []],
-    ['list server fields (fml)', rawMail({ 'X-MLServer': 'fml [fml 4.0.3]', 'List-Subscribe': '<mailto:ml-ctl@example.org>' }), {}, 'bulk', ['list-subscribe', 'x-mlserver']],
+    [
+      'list server fields (fml)',
+      rawMail({ 'X-MLServer': 'fml [fml 4.0.3]', 'List-Subscribe': '<mailto:ml-ctl@example.org>' }),
+      {},
+      'bulk',
+      ['list-subscribe', 'x-mlserver'],
+    ],
     ['Auto-Submitted: no', rawMail({ 'Auto-Submitted': 'no' }), {}, 'normal', []],
     ['X-Autoreply: no', rawMail({ 'X-Autoreply': 'no' }), {}, 'normal', []],
     ['X-Auto-Response-Suppress: None', rawMail({ 'X-Auto-Response-Suppress': 'None' }), {}, 'normal', []],
-    ['a forwarded bounce from a customer', rawMail({ Subject: 'Fwd: Undelivered Mail Returned to Sender' }), {}, 'normal', []],
-    ['a "Mail Delivery System" name without a null path', rawMail({ From: 'Mail Delivery System <alice@example.com>' }), {}, 'normal', []],
+    [
+      'a forwarded bounce from a customer',
+      rawMail({ Subject: 'Fwd: Undelivered Mail Returned to Sender' }),
+      {},
+      'normal',
+      [],
+    ],
+    [
+      'a "Mail Delivery System" name without a null path',
+      rawMail({ From: 'Mail Delivery System <alice@example.com>' }),
+      {},
+      'normal',
+      [],
+    ],
     ['a null return path alone', rawMail(), { mailFrom: '' }, 'normal', []],
-    ['Feedback-ID alone (ESPs set it on one-to-one mail too)', rawMail({ 'Feedback-ID': '1:2:3:ses' }), {}, 'normal', []],
-    ['our domain in a customer address, not in the Message-ID', rawMail({ To: 'x@help.example.com' }), {}, 'normal', []],
+    [
+      'Feedback-ID alone (ESPs set it on one-to-one mail too)',
+      rawMail({ 'Feedback-ID': '1:2:3:ses' }),
+      {},
+      'normal',
+      [],
+    ],
+    [
+      'our domain in a customer address, not in the Message-ID',
+      rawMail({ To: 'x@help.example.com' }),
+      {},
+      'normal',
+      [],
+    ],
 
     // own
     ['our loop header', rawMail({ 'X-Inbound-Loop': 'ticket-42' }), {}, 'own', ['loop-header']],
@@ -172,13 +222,49 @@ describe('classify: kind and reasons, rule by rule', () => {
       'bounce',
       ['null-return-path', 'report:delivery-status', 'from:mailer-daemon', 'returned-message', 'subject:bounce'],
     ],
-    ['a DSN, any envelope', dsnMail(), {}, 'bounce', ['report:delivery-status', 'from:mailer-daemon', 'subject:bounce']],
-    ['a report without report-type', dsnMail({ reportType: null }), {}, 'bounce', ['report:unknown', 'from:mailer-daemon', 'subject:bounce']],
+    [
+      'a DSN, any envelope',
+      dsnMail(),
+      {},
+      'bounce',
+      ['report:delivery-status', 'from:mailer-daemon', 'subject:bounce'],
+    ],
+    [
+      'a report without report-type',
+      dsnMail({ reportType: null }),
+      {},
+      'bounce',
+      ['report:unknown', 'from:mailer-daemon', 'subject:bounce'],
+    ],
     ['an ARF complaint', arfMail(), {}, 'bounce', ['report:feedback-report']],
-    ['From postmaster@, non-null path', rawMail({ From: 'postmaster@mx.example.net', Subject: 'Problem' }), {}, 'bounce', ['from:mailer-daemon']],
-    ['From "MAILER-DAEMON <>"', rawMail({ From: 'MAILER-DAEMON <>', Subject: 'x' }), {}, 'bounce', ['from:mailer-daemon']],
-    ['envelope sender MAILER-DAEMON@host', rawMail({ Subject: 'x' }), { mailFrom: 'MAILER-DAEMON@mx.example.net' }, 'bounce', ['return-path:mailer-daemon']],
-    ['X-Failed-Recipients (Exim)', rawMail({ 'X-Failed-Recipients': 'bob@customer.example' }), {}, 'bounce', ['x-failed-recipients']],
+    [
+      'From postmaster@, non-null path',
+      rawMail({ From: 'postmaster@mx.example.net', Subject: 'Problem' }),
+      {},
+      'bounce',
+      ['from:mailer-daemon'],
+    ],
+    [
+      'From "MAILER-DAEMON <>"',
+      rawMail({ From: 'MAILER-DAEMON <>', Subject: 'x' }),
+      {},
+      'bounce',
+      ['from:mailer-daemon'],
+    ],
+    [
+      'envelope sender MAILER-DAEMON@host',
+      rawMail({ Subject: 'x' }),
+      { mailFrom: 'MAILER-DAEMON@mx.example.net' },
+      'bounce',
+      ['return-path:mailer-daemon'],
+    ],
+    [
+      'X-Failed-Recipients (Exim)',
+      rawMail({ 'X-Failed-Recipients': 'bob@customer.example' }),
+      {},
+      'bounce',
+      ['x-failed-recipients'],
+    ],
     [
       'null path + "Mail Delivery Subsystem" name',
       rawMail({ From: 'Mail Delivery Subsystem <mds@mx.example.net>', Subject: 'x' }),
@@ -186,10 +272,23 @@ describe('classify: kind and reasons, rule by rule', () => {
       'bounce',
       ['null-return-path', 'from-name:mailer-daemon'],
     ],
-    ['a Return-Path: <> header + bounce subject', rawMail({ 'Return-Path': '<>', Subject: 'failure notice' }), {}, 'bounce', ['return-path:<>', 'subject:bounce']],
+    [
+      'a Return-Path: <> header + bounce subject',
+      rawMail({ 'Return-Path': '<>', Subject: 'failure notice' }),
+      {},
+      'bounce',
+      ['return-path:<>', 'subject:bounce'],
+    ],
     [
       'null path + a returned message, plain subject',
-      dsnMail({ reportType: null, headers: { 'Content-Type': 'multipart/mixed; boundary="BOUNDARY.1/mx.example.net"', From: 'no-reply@mx.example.net', Subject: 'Mail' } }),
+      dsnMail({
+        reportType: null,
+        headers: {
+          'Content-Type': 'multipart/mixed; boundary="BOUNDARY.1/mx.example.net"',
+          From: 'no-reply@mx.example.net',
+          Subject: 'Mail',
+        },
+      }),
       { mailFrom: '' },
       'bounce',
       ['null-return-path', 'returned-message', 'from:no-reply'],
@@ -199,7 +298,14 @@ describe('classify: kind and reasons, rule by rule', () => {
       dsnMail({ headers: { 'Auto-Submitted': 'auto-replied' } }),
       { mailFrom: '' },
       'bounce',
-      ['null-return-path', 'report:delivery-status', 'from:mailer-daemon', 'returned-message', 'subject:bounce', 'auto-submitted:auto-replied'],
+      [
+        'null-return-path',
+        'report:delivery-status',
+        'from:mailer-daemon',
+        'returned-message',
+        'subject:bounce',
+        'auto-submitted:auto-replied',
+      ],
     ],
     [
       'a bounce echoing our loop header on top is still a bounce',
@@ -210,18 +316,72 @@ describe('classify: kind and reasons, rule by rule', () => {
     ],
 
     // auto-reply
-    ['Auto-Submitted: auto-replied', rawMail({ 'Auto-Submitted': 'auto-replied' }), {}, 'auto-reply', ['auto-submitted:auto-replied']],
-    ['Auto-Submitted: auto-generated', rawMail({ 'Auto-Submitted': 'auto-generated' }), {}, 'auto-reply', ['auto-submitted:auto-generated']],
-    ['Auto-Submitted: Auto-Notified with a parameter', rawMail({ 'Auto-Submitted': 'Auto-Notified; owner-email="x@y.example"' }), {}, 'auto-reply', ['auto-submitted:auto-notified']],
+    [
+      'Auto-Submitted: auto-replied',
+      rawMail({ 'Auto-Submitted': 'auto-replied' }),
+      {},
+      'auto-reply',
+      ['auto-submitted:auto-replied'],
+    ],
+    [
+      'Auto-Submitted: auto-generated',
+      rawMail({ 'Auto-Submitted': 'auto-generated' }),
+      {},
+      'auto-reply',
+      ['auto-submitted:auto-generated'],
+    ],
+    [
+      'Auto-Submitted: Auto-Notified with a parameter',
+      rawMail({ 'Auto-Submitted': 'Auto-Notified; owner-email="x@y.example"' }),
+      {},
+      'auto-reply',
+      ['auto-submitted:auto-notified'],
+    ],
     ['X-Autoreply', rawMail({ 'X-Autoreply': 'yes' }), {}, 'auto-reply', ['x-autoreply']],
     ['X-Autorespond', rawMail({ 'X-Autorespond': 'Hello' }), {}, 'auto-reply', ['x-autorespond']],
     ['X-Autoresponder', rawMail({ 'X-Autoresponder': 'true' }), {}, 'auto-reply', ['x-autoresponder']],
-    ['X-Auto-Response-Suppress: All', rawMail({ 'X-Auto-Response-Suppress': 'All' }), {}, 'auto-reply', ['x-auto-response-suppress']],
-    ['X-Auto-Response-Suppress: DR, RN, NRN', rawMail({ 'X-Auto-Response-Suppress': 'DR, RN, NRN' }), {}, 'auto-reply', ['x-auto-response-suppress']],
-    ['X-MS-Exchange-Inbox-Rules-Loop', rawMail({ 'X-MS-Exchange-Inbox-Rules-Loop': 'bob@customer.example' }), {}, 'auto-reply', ['x-ms-exchange-inbox-rules-loop']],
-    ['X-Apple-Action: VACATION (iCloud)', rawMail({ 'X-Apple-Action': 'VACATION' }), {}, 'auto-reply', ['x-apple-action:vacation']],
-    ['Precedence: auto_reply alone', rawMail({ Precedence: 'auto_reply' }), {}, 'auto-reply', ['precedence:auto_reply']],
-    ['a read receipt (MDN), even from a null path with returned headers', mdnMail(), { mailFrom: '' }, 'auto-reply', ['report:disposition-notification']],
+    [
+      'X-Auto-Response-Suppress: All',
+      rawMail({ 'X-Auto-Response-Suppress': 'All' }),
+      {},
+      'auto-reply',
+      ['x-auto-response-suppress'],
+    ],
+    [
+      'X-Auto-Response-Suppress: DR, RN, NRN',
+      rawMail({ 'X-Auto-Response-Suppress': 'DR, RN, NRN' }),
+      {},
+      'auto-reply',
+      ['x-auto-response-suppress'],
+    ],
+    [
+      'X-MS-Exchange-Inbox-Rules-Loop',
+      rawMail({ 'X-MS-Exchange-Inbox-Rules-Loop': 'bob@customer.example' }),
+      {},
+      'auto-reply',
+      ['x-ms-exchange-inbox-rules-loop'],
+    ],
+    [
+      'X-Apple-Action: VACATION (iCloud)',
+      rawMail({ 'X-Apple-Action': 'VACATION' }),
+      {},
+      'auto-reply',
+      ['x-apple-action:vacation'],
+    ],
+    [
+      'Precedence: auto_reply alone',
+      rawMail({ Precedence: 'auto_reply' }),
+      {},
+      'auto-reply',
+      ['precedence:auto_reply'],
+    ],
+    [
+      'a read receipt (MDN), even from a null path with returned headers',
+      mdnMail(),
+      { mailFrom: '' },
+      'auto-reply',
+      ['report:disposition-notification'],
+    ],
     [
       'Exchange OOF: subject + X-Auto-Response-Suppress',
       rawMail({ Subject: 'Automatic reply: your ticket', 'X-Auto-Response-Suppress': 'All' }),
@@ -229,9 +389,27 @@ describe('classify: kind and reasons, rule by rule', () => {
       'auto-reply',
       ['x-auto-response-suppress', 'subject:auto-reply'],
     ],
-    ['subject + Precedence: bulk', rawMail({ Subject: 'Out of Office', Precedence: 'bulk' }), {}, 'auto-reply', ['subject:auto-reply', 'precedence:bulk']],
-    ['subject + Precedence: junk', rawMail({ Subject: 'Out of Office', Precedence: 'junk' }), {}, 'auto-reply', ['subject:auto-reply', 'precedence:junk']],
-    ['subject + a Return-Path: <> header', rawMail({ Subject: 'Autoreply: x', 'Return-Path': '<>' }), {}, 'auto-reply', ['subject:auto-reply', 'return-path:<>']],
+    [
+      'subject + Precedence: bulk',
+      rawMail({ Subject: 'Out of Office', Precedence: 'bulk' }),
+      {},
+      'auto-reply',
+      ['subject:auto-reply', 'precedence:bulk'],
+    ],
+    [
+      'subject + Precedence: junk',
+      rawMail({ Subject: 'Out of Office', Precedence: 'junk' }),
+      {},
+      'auto-reply',
+      ['subject:auto-reply', 'precedence:junk'],
+    ],
+    [
+      'subject + a Return-Path: <> header',
+      rawMail({ Subject: 'Autoreply: x', 'Return-Path': '<>' }),
+      {},
+      'auto-reply',
+      ['subject:auto-reply', 'return-path:<>'],
+    ],
 
     // bulk
     ['Precedence: bulk', rawMail({ Precedence: 'bulk' }), {}, 'bulk', ['precedence:bulk']],
@@ -240,7 +418,13 @@ describe('classify: kind and reasons, rule by rule', () => {
     ['List-Id', rawMail({ 'List-Id': '<news.example.com>' }), {}, 'bulk', ['list-id']],
     ['List-Unsubscribe', rawMail({ 'List-Unsubscribe': '<mailto:u@example.com>' }), {}, 'bulk', ['list-unsubscribe']],
     ['List-Post', rawMail({ 'List-Post': '<mailto:list@example.com>' }), {}, 'bulk', ['list-post']],
-    ['a list with several marks', rawMail({ Precedence: 'bulk', 'List-Id': '<l.example.com>' }), {}, 'bulk', ['precedence:bulk', 'list-id']],
+    [
+      'a list with several marks',
+      rawMail({ Precedence: 'bulk', 'List-Id': '<l.example.com>' }),
+      {},
+      'bulk',
+      ['precedence:bulk', 'list-id'],
+    ],
   ];
 
   it.each(cases)('%s', async (_name, raw, ctx, kind, reasons) => {
@@ -290,18 +474,28 @@ describe('classify: subjects', () => {
     const result = await run(rawMail({ Subject: subject }), { mailFrom: '' });
     expect(result).toMatchObject({ kind: 'auto-reply', reasons: ['subject:auto-reply', 'null-return-path'] });
   });
-  it.each(autoSubjects.filter((x) => !/^(Automatic reply|Abwesenheitsnotiz|Automatische Antwort|Réponse automatique|Risposta automatica|Respuesta automática)\b/.test(x)))(
-    '%j alone, from a customer, is normal',
-    async (subject) => {
-      expect((await run(rawMail({ Subject: subject }))).kind).toBe('normal');
-    },
-  );
-  it.each(autoSubjects.filter((x) => /^(Automatic reply|Abwesenheitsnotiz|Automatische Antwort|Réponse automatique|Risposta automatica|Respuesta automática)\b/.test(x)))(
-    '%j alone is a responder prefix: an auto-reply',
-    async (subject) => {
-      expect(await run(rawMail({ Subject: subject }))).toMatchObject({ kind: 'auto-reply', reasons: ['subject:responder'] });
-    },
-  );
+  it.each(
+    autoSubjects.filter(
+      (x) =>
+        !/^(Automatic reply|Abwesenheitsnotiz|Automatische Antwort|Réponse automatique|Risposta automatica|Respuesta automática)\b/.test(
+          x,
+        ),
+    ),
+  )('%j alone, from a customer, is normal', async (subject) => {
+    expect((await run(rawMail({ Subject: subject }))).kind).toBe('normal');
+  });
+  it.each(
+    autoSubjects.filter((x) =>
+      /^(Automatic reply|Abwesenheitsnotiz|Automatische Antwort|Réponse automatique|Risposta automatica|Respuesta automática)\b/.test(
+        x,
+      ),
+    ),
+  )('%j alone is a responder prefix: an auto-reply', async (subject) => {
+    expect(await run(rawMail({ Subject: subject }))).toMatchObject({
+      kind: 'auto-reply',
+      reasons: ['subject:responder'],
+    });
+  });
 });
 
 describe('classify: what a bounce says', () => {
@@ -321,17 +515,33 @@ describe('classify: what a bounce says', () => {
     const mail = await simpleParser(dsnMail(), { keepDeliveryStatus: true });
     expect(mail.attachments.some((a) => a.contentType === 'message/delivery-status')).toBe(true);
     const result = classify(mail, { ...CTX, mailFrom: '' });
-    expect(result.bounce).toMatchObject({ format: 'dsn', hard: true, status: '5.1.1', recipients: ['bob@customer.example', 'bob@mx.customer.example'] });
-    expect(result.reasons).toEqual(['null-return-path', 'report:delivery-status', 'part:delivery-status', 'from:mailer-daemon', 'returned-message', 'subject:bounce']);
+    expect(result.bounce).toMatchObject({
+      format: 'dsn',
+      hard: true,
+      status: '5.1.1',
+      recipients: ['bob@customer.example', 'bob@mx.customer.example'],
+    });
+    expect(result.reasons).toEqual([
+      'null-return-path',
+      'report:delivery-status',
+      'part:delivery-status',
+      'from:mailer-daemon',
+      'returned-message',
+      'subject:bounce',
+    ]);
   });
 
   it('takes the Message-ID from returned headers only (text/rfc822-headers)', async () => {
-    const result = await run(dsnMail({ returnedType: 'text/rfc822-headers', returned: RETURNED.split('\r\n\r\n')[0]! }));
+    const result = await run(
+      dsnMail({ returnedType: 'text/rfc822-headers', returned: RETURNED.split('\r\n\r\n')[0]! }),
+    );
     expect(result.bounce?.originalMessageId).toBe('<ticket-42.reply-7@help.example.com>');
   });
 
   it('falls back to In-Reply-To, then to the last of References', async () => {
-    const inReplyTo = await run(dsnMail({ returned: null, headers: { 'In-Reply-To': '<irt@help.example.com>', References: '<a@x> <b@x>' } }));
+    const inReplyTo = await run(
+      dsnMail({ returned: null, headers: { 'In-Reply-To': '<irt@help.example.com>', References: '<a@x> <b@x>' } }),
+    );
     expect(inReplyTo.bounce?.originalMessageId).toBe('<irt@help.example.com>');
     const references = await run(dsnMail({ returned: null, headers: { References: '<a@x> <b@help.example.com>' } }));
     expect(references.bounce?.originalMessageId).toBe('<b@help.example.com>');
@@ -340,8 +550,12 @@ describe('classify: what a bounce says', () => {
   });
 
   it('a delayed-delivery warning is soft', async () => {
-    const delayed = FAILED_GROUP.replace('Action: failed', 'Action: delayed').replace('Status: 5.1.1', 'Status: 4.4.7').replace(/550 5\.1\.1/, '451 4.4.7');
-    const result = await run(dsnMail({ groups: [delayed], headers: { Subject: 'Delayed Mail (still being retried)' } }));
+    const delayed = FAILED_GROUP.replace('Action: failed', 'Action: delayed')
+      .replace('Status: 5.1.1', 'Status: 4.4.7')
+      .replace(/550 5\.1\.1/, '451 4.4.7');
+    const result = await run(
+      dsnMail({ groups: [delayed], headers: { Subject: 'Delayed Mail (still being retried)' } }),
+    );
     expect(result.kind).toBe('bounce');
     expect(result.bounce).toMatchObject({ format: 'dsn', hard: false, status: '4.4.7' });
   });
@@ -356,11 +570,16 @@ describe('classify: what a bounce says', () => {
   it('with delivered and failed recipients, reports the failed ones', async () => {
     const delivered = 'Final-Recipient: rfc822; ok@customer.example\r\nAction: delivered\r\nStatus: 2.0.0';
     const result = await run(dsnMail({ groups: [delivered, FAILED_GROUP] }));
-    expect(result.bounce).toMatchObject({ hard: true, status: '5.1.1', recipients: ['bob@customer.example', 'bob@mx.customer.example'] });
+    expect(result.bounce).toMatchObject({
+      hard: true,
+      status: '5.1.1',
+      recipients: ['bob@customer.example', 'bob@mx.customer.example'],
+    });
   });
 
   it('without a Status field, a 5xx Diagnostic-Code makes it hard', async () => {
-    const group = 'Final-Recipient: rfc822; bob@customer.example\r\nAction: failed\r\nDiagnostic-Code: smtp; 550 Unknown user';
+    const group =
+      'Final-Recipient: rfc822; bob@customer.example\r\nAction: failed\r\nDiagnostic-Code: smtp; 550 Unknown user';
     const result = await run(dsnMail({ groups: [group] }));
     expect(result.bounce).toMatchObject({ hard: true, recipients: ['bob@customer.example'] });
     expect(result.bounce?.status).toBeUndefined();
@@ -368,13 +587,22 @@ describe('classify: what a bounce says', () => {
 
   it('reads an ARF complaint: soft, the complaining recipient, the reported Message-ID', async () => {
     const result = await run(arfMail(), { rcptTo: ['abuse@help.example.com'] });
-    expect(result.bounce).toEqual({ format: 'arf', hard: false, recipients: ['carol@isp.example'], originalMessageId: '<ticket-42.reply-7@help.example.com>' });
+    expect(result.bounce).toEqual({
+      format: 'arf',
+      hard: false,
+      recipients: ['carol@isp.example'],
+      originalMessageId: '<ticket-42.reply-7@help.example.com>',
+    });
   });
 
   const nonDsn: [string, HeaderSet, string, { hard: boolean; status?: string; recipients: string[] }][] = [
     [
       'Exim: X-Failed-Recipients names them, not the sender shown in the text',
-      { From: 'Mail Delivery System <Mailer-Daemon@mx.example.net>', 'X-Failed-Recipients': 'Bob@Customer.example', Subject: 'Mail delivery failed: returning message to sender' },
+      {
+        From: 'Mail Delivery System <Mailer-Daemon@mx.example.net>',
+        'X-Failed-Recipients': 'Bob@Customer.example',
+        Subject: 'Mail delivery failed: returning message to sender',
+      },
       lines(
         'A message sent by',
         '',
@@ -420,7 +648,11 @@ describe('classify: what a bounce says', () => {
     [
       'no code at all: soft, as unknown; version numbers and IP addresses are no status; our address is no failed one',
       { From: 'MAILER-DAEMON@mx.example.net', To: 'Help Desk <desk@help.example.com>', Subject: 'Returned mail' },
-      lines('Postfix 2.10.1 on 5.6.7.8 gave up on 4.10.2013, for', '  desk@help.example.com', 'The mail could not be delivered to gina@customer.example.'),
+      lines(
+        'Postfix 2.10.1 on 5.6.7.8 gave up on 4.10.2013, for',
+        '  desk@help.example.com',
+        'The mail could not be delivered to gina@customer.example.',
+      ),
       { hard: false, recipients: ['gina@customer.example'] },
     ],
   ];
@@ -435,14 +667,23 @@ describe('classify: what a bounce says', () => {
     const html =
       '<p>Delivery has failed to these recipients:</p><p><a href="mailto:hank@customer.example">hank@customer.example</a><br>' +
       'Remote server returned &#39;550 5.1.10 RESOLVER.ADR.RecipientNotFound&#39;</p>';
-    const raw = rawMail({ From: 'postmaster@outlook.example', Subject: 'Undeliverable: x', 'Content-Type': 'text/html; charset=utf-8' }, html);
+    const raw = rawMail(
+      { From: 'postmaster@outlook.example', Subject: 'Undeliverable: x', 'Content-Type': 'text/html; charset=utf-8' },
+      html,
+    );
     const mail = await simpleParser(raw, PARSER_OPTIONS);
     expect(mail.text ?? '').toBe('');
-    expect(classify(mail, CTX).bounce).toMatchObject({ format: 'non-dsn', hard: true, status: '5.1.10', recipients: ['hank@customer.example'] });
+    expect(classify(mail, CTX).bounce).toMatchObject({
+      format: 'non-dsn',
+      hard: true,
+      status: '5.1.10',
+      recipients: ['hank@customer.example'],
+    });
   });
 
   it('the returned Message-ID of a non-DSN bounce comes from the pasted headers', async () => {
-    const body = 'Delivery failed.\r\n\r\n------ This is a copy of the message, including all the headers. ------\r\n\r\nMessage-ID: <pasted@help.example.com>\r\nSubject: x\r\n';
+    const body =
+      'Delivery failed.\r\n\r\n------ This is a copy of the message, including all the headers. ------\r\n\r\nMessage-ID: <pasted@help.example.com>\r\nSubject: x\r\n';
     const result = await run(rawMail({ From: 'MAILER-DAEMON@mx.example.net' }, body));
     expect(result.bounce?.originalMessageId).toBe('<pasted@help.example.com>');
   });
@@ -501,7 +742,10 @@ const BOUNCES_NOT_BOUNCE: Record<string, { kind: MailKind; why: string }> = {
     kind: 'auto-reply',
     why: 'Exim "not a valid user" notice sent as Auto-Submitted: auto-replied with From <> and no subject',
   },
-  'bounces/sisimai/bsd/arf-26.eml': { kind: 'auto-reply', why: 'an iCloud "unsubscribe" mail marked Auto-Submitted: auto-replied, no ARF report' },
+  'bounces/sisimai/bsd/arf-26.eml': {
+    kind: 'auto-reply',
+    why: 'an iCloud "unsubscribe" mail marked Auto-Submitted: auto-replied, no ARF report',
+  },
   'bounces/bounceparser-perl/virus-caused-multiple-weird-reports.msg': {
     kind: 'normal',
     why: 'a phishing mail with a zip attachment, not a bounce; the source keeps it to see its parser survive',
@@ -510,9 +754,18 @@ const BOUNCES_NOT_BOUNCE: Record<string, { kind: MailKind; why: string }> = {
     kind: 'auto-reply',
     why: 'Lotus Notes "AUTO: ... is out of the office": a responder\'s fixed subject prefix, nothing else marks it',
   },
-  'bounces/php-bounce-handler/arf6.txt': { kind: 'bounce', why: 'a Hotmail JMRP complaint (X-HmXmrOriginalRecipient) around the reported newsletter' },
-  'bounces/php-bounce-handler/fbl-hotmail.txt': { kind: 'bounce', why: 'a Hotmail JMRP complaint: the fixed subject from staff@hotmail.com' },
-  'bounces/php-bounce-handler/hotmailbounce.txt': { kind: 'bounce', why: 'a Hotmail JMRP complaint (X-HmXmrOriginalRecipient)' },
+  'bounces/php-bounce-handler/arf6.txt': {
+    kind: 'bounce',
+    why: 'a Hotmail JMRP complaint (X-HmXmrOriginalRecipient) around the reported newsletter',
+  },
+  'bounces/php-bounce-handler/fbl-hotmail.txt': {
+    kind: 'bounce',
+    why: 'a Hotmail JMRP complaint: the fixed subject from staff@hotmail.com',
+  },
+  'bounces/php-bounce-handler/hotmailbounce.txt': {
+    kind: 'bounce',
+    why: 'a Hotmail JMRP complaint (X-HmXmrOriginalRecipient)',
+  },
   'bounces/php-bounce-handler/exchange1.eml': {
     kind: 'normal',
     why: 'starts with a blank line, so it has no header block (RFC 5322) and everything is body; we never read headers out of a body',
@@ -522,8 +775,14 @@ const BOUNCES_NOT_BOUNCE: Record<string, { kind: MailKind; why: string }> = {
     kind: 'auto-reply',
     why: 'an Amazon SNS notification carrying SES bounce JSON: a webhook payload sent by mail, not a bounce',
   },
-  'bounces/sisimai/bsd/lhost-amazonses-11.eml': { kind: 'auto-reply', why: 'SNS notification with SES JSON, as amazonses-10' },
-  'bounces/sisimai/bsd/lhost-amazonses-12.eml': { kind: 'auto-reply', why: 'SNS notification with SES JSON, as amazonses-10' },
+  'bounces/sisimai/bsd/lhost-amazonses-11.eml': {
+    kind: 'auto-reply',
+    why: 'SNS notification with SES JSON, as amazonses-10',
+  },
+  'bounces/sisimai/bsd/lhost-amazonses-12.eml': {
+    kind: 'auto-reply',
+    why: 'SNS notification with SES JSON, as amazonses-10',
+  },
   'bounces/sisimai/bsd/lhost-fml-02.eml': {
     kind: 'bulk',
     why: 'fml list manager\'s "you are not a member" notice: list server fields (X-MLServer, List-Subscribe)',
@@ -533,8 +792,14 @@ const BOUNCES_NOT_BOUNCE: Record<string, { kind: MailKind; why: string }> = {
     kind: 'normal',
     why: 'CR-only line ends after an mbox "From " line: mailparser returns no header and no text, nothing is left to classify',
   },
-  'bounces/sisimai/mac/rhost-cox-01.eml': { kind: 'normal', why: 'CR-only with an mbox "From " line, as lhost-ezweb-01' },
-  'bounces/sisimai/mac/rhost-spectrum-01.eml': { kind: 'normal', why: 'CR-only with an mbox "From " line, as lhost-ezweb-01' },
+  'bounces/sisimai/mac/rhost-cox-01.eml': {
+    kind: 'normal',
+    why: 'CR-only with an mbox "From " line, as lhost-ezweb-01',
+  },
+  'bounces/sisimai/mac/rhost-spectrum-01.eml': {
+    kind: 'normal',
+    why: 'CR-only with an mbox "From " line, as lhost-ezweb-01',
+  },
 };
 
 /**
@@ -542,10 +807,26 @@ const BOUNCES_NOT_BOUNCE: Record<string, { kind: MailKind; why: string }> = {
  * mailparser cannot show us; each checked by hand against the file.
  */
 const DSN_STATUS_OVERRIDES: Record<string, { status: string | undefined; hard: boolean; why: string }> = {
-  'bounces/sisimai/mac/lhost-amazonses-01.eml': { status: '5.0.0', hard: true, why: 'Status: 5.0.0; the notes took 5.1.0 from the prose of the unsplit CR-only file' },
-  'bounces/sisimai/mac/lhost-gsuite-01.eml': { status: '5.0.0', hard: true, why: 'Status: 5.0.0, as the notes of the CRLF copy say; 5.1.0 is from the prose' },
-  'bounces/sisimai/mac/lhost-messagingserver-01.eml': { status: '5.1.1', hard: true, why: 'Status: 5.1.1; the notes took 5.13.68, a spam-engine version' },
-  'bounces/sisimai/mac/rhost-nttdocomo-01.eml': { status: '5.2.0', hard: true, why: 'Status: 5.2.0, as the notes of the LF copy say' },
+  'bounces/sisimai/mac/lhost-amazonses-01.eml': {
+    status: '5.0.0',
+    hard: true,
+    why: 'Status: 5.0.0; the notes took 5.1.0 from the prose of the unsplit CR-only file',
+  },
+  'bounces/sisimai/mac/lhost-gsuite-01.eml': {
+    status: '5.0.0',
+    hard: true,
+    why: 'Status: 5.0.0, as the notes of the CRLF copy say; 5.1.0 is from the prose',
+  },
+  'bounces/sisimai/mac/lhost-messagingserver-01.eml': {
+    status: '5.1.1',
+    hard: true,
+    why: 'Status: 5.1.1; the notes took 5.13.68, a spam-engine version',
+  },
+  'bounces/sisimai/mac/rhost-nttdocomo-01.eml': {
+    status: '5.2.0',
+    hard: true,
+    why: 'Status: 5.2.0, as the notes of the LF copy say',
+  },
   'bounces/sisimai/dos/lhost-mcafee-01.eml': {
     status: undefined,
     hard: true,
@@ -557,8 +838,16 @@ const DSN_STATUS_OVERRIDES: Record<string, { status: string | undefined; hard: b
     hard: false,
     why: 'multipart/report without boundary lines: mailparser drops the whole body, unknown is soft',
   },
-  'bounces/sisimai/bsd/rfc3464-04.eml': { status: undefined, hard: false, why: 'no boundary lines, as messagingserver-03' },
-  'bounces/sisimai/bsd/rfc3464-06.eml': { status: undefined, hard: false, why: 'no boundary lines, as messagingserver-03' },
+  'bounces/sisimai/bsd/rfc3464-04.eml': {
+    status: undefined,
+    hard: false,
+    why: 'no boundary lines, as messagingserver-03',
+  },
+  'bounces/sisimai/bsd/rfc3464-06.eml': {
+    status: undefined,
+    hard: false,
+    why: 'no boundary lines, as messagingserver-03',
+  },
   'bounces/sisimai/bsd/lhost-x5-01.eml': {
     status: undefined,
     hard: false,
@@ -569,23 +858,39 @@ const DSN_STATUS_OVERRIDES: Record<string, { status: string | undefined; hard: b
 
 /** Non-DSN samples the notes call hard that we cannot see as hard. */
 const NON_DSN_HARD_MISSES: Record<string, string> = {
-  'bounces/sisimai/bsd/lhost-trendmicro-03.eml': 'its only status (5.1.1) is inside the returned copy, which we do not read',
+  'bounces/sisimai/bsd/lhost-trendmicro-03.eml':
+    'its only status (5.1.1) is inside the returned copy, which we do not read',
 };
 
 /** Messages outside bounces/ and autoreplies/ that are not customer mail, each looked at by hand. */
 const OTHER_NOT_NORMAL: Record<string, { kind: MailKind; why: string }> = {
-  'threads-and-parsing/flanker/apache-message-news-mime.eml': { kind: 'bulk', why: 'a mailing-list post (Precedence: bulk)' },
-  'threads-and-parsing/mailparser/large_text.eml': { kind: 'bulk', why: 'a mailing-list post (List-Id, List-Unsubscribe, List-Post)' },
+  'threads-and-parsing/flanker/apache-message-news-mime.eml': {
+    kind: 'bulk',
+    why: 'a mailing-list post (Precedence: bulk)',
+  },
+  'threads-and-parsing/mailparser/large_text.eml': {
+    kind: 'bulk',
+    why: 'a mailing-list post (List-Id, List-Unsubscribe, List-Post)',
+  },
   'dkim/mailauth/message3.eml': { kind: 'bulk', why: 'a newsletter (List-Unsubscribe)' },
   'malformed/flanker/from-encoding.eml': { kind: 'bulk', why: 'Precedence: bulk' },
-  'malformed/ruby-mail/mime_emails/raw_email_with_mimepart_without_content_type.eml': { kind: 'bounce', why: 'a real DSN from MAILER-DAEMON' },
+  'malformed/ruby-mail/mime_emails/raw_email_with_mimepart_without_content_type.eml': {
+    kind: 'bounce',
+    why: 'a real DSN from MAILER-DAEMON',
+  },
   'malformed/sisimai/mailbox/mbox-0': { kind: 'bounce', why: 'an mbox whose first message is a DSN' },
   'malformed/sisimai/mailbox/mbox-1': { kind: 'bounce', why: 'an mbox whose first message is a DSN' },
   'malformed/ruby-mail/error_emails/encoding_madness.eml': { kind: 'auto-reply', why: 'a notification from no-reply@' },
   'threads-and-parsing/mailparser/spam.eml': { kind: 'auto-reply', why: 'a mass mailing from noreply@' },
-  'threads-and-parsing/ruby-mail/plain_emails/raw_email_trailing_dot.eml': { kind: 'auto-reply', why: 'a forge notification from noreply@rubyforge.org' },
+  'threads-and-parsing/ruby-mail/plain_emails/raw_email_trailing_dot.eml': {
+    kind: 'auto-reply',
+    why: 'a forge notification from noreply@rubyforge.org',
+  },
   'threads-and-parsing/zammad/mail099.box': { kind: 'auto-reply', why: 'a notification from a noreply address' },
-  'malformed/ruby-mail/mime_emails/raw_email_encoded_stack_level_too_deep.eml': { kind: 'auto-reply', why: 'a notification from gmail-noreply@' },
+  'malformed/ruby-mail/mime_emails/raw_email_encoded_stack_level_too_deep.eml': {
+    kind: 'auto-reply',
+    why: 'a notification from gmail-noreply@',
+  },
 };
 
 /** The envelope the receiving MTA recorded in Return-Path; without one, an unknown non-null sender. */
@@ -604,7 +909,13 @@ async function loadCorpus(): Promise<Sample[]> {
     const raw = readFileSync(path.join(SAMPLES, file));
     const mail = await simpleParser(raw, PARSER_OPTIONS);
     const plain = await simpleParser(raw);
-    samples.push({ path: file, category, notes, result: classify(mail, envelopeOf(mail)), withDefaults: classify(plain, envelopeOf(plain)) });
+    samples.push({
+      path: file,
+      category,
+      notes,
+      result: classify(mail, envelopeOf(mail)),
+      withDefaults: classify(plain, envelopeOf(plain)),
+    });
   }
   return samples;
 }
@@ -616,13 +927,17 @@ corpus(`mail-samples corpus at ${SAMPLES}${HAVE_SAMPLES ? '' : ' (missing: skipp
   beforeAll(async () => {
     samples = await loadCorpus();
     const tally = new Map<string, number>();
-    for (const s of samples) tally.set(`${s.category}:${s.result.kind}`, (tally.get(`${s.category}:${s.result.kind}`) ?? 0) + 1);
+    for (const s of samples)
+      tally.set(`${s.category}:${s.result.kind}`, (tally.get(`${s.category}:${s.result.kind}`) ?? 0) + 1);
     console.info('classification of the corpus:', Object.fromEntries([...tally].sort()));
   }, 60_000);
 
   it('the parser options change no kind and no bounce outcome', () => {
     const differ = samples.filter(
-      (s) => s.result.kind !== s.withDefaults.kind || s.result.bounce?.hard !== s.withDefaults.bounce?.hard || s.result.bounce?.status !== s.withDefaults.bounce?.status,
+      (s) =>
+        s.result.kind !== s.withDefaults.kind ||
+        s.result.bounce?.hard !== s.withDefaults.bounce?.hard ||
+        s.result.bounce?.status !== s.withDefaults.bounce?.status,
     );
     expect(differ.map((s) => s.path)).toEqual([]);
   });
@@ -646,7 +961,9 @@ corpus(`mail-samples corpus at ${SAMPLES}${HAVE_SAMPLES ? '' : ' (missing: skipp
   it('every auto-reply sample is an auto-reply or a bounce', () => {
     const autoreplies = inCategory('autoreplies');
     expect(autoreplies.length).toBeGreaterThan(10);
-    const wrong = autoreplies.filter((s) => s.result.kind !== 'auto-reply' && s.result.kind !== 'bounce').map((s) => s.path);
+    const wrong = autoreplies
+      .filter((s) => s.result.kind !== 'auto-reply' && s.result.kind !== 'bounce')
+      .map((s) => s.path);
     expect(wrong).toEqual([]);
   });
 
@@ -655,7 +972,9 @@ corpus(`mail-samples corpus at ${SAMPLES}${HAVE_SAMPLES ? '' : ' (missing: skipp
       const m = /^bounce: (?:hard|soft|success)(?: \(delayed\))? (\d\.\d{1,3}\.\d{1,3}) \(DSN\)/.exec(s.notes);
       if (!m?.[1] || BOUNCES_NOT_BOUNCE[s.path]) return [];
       const override = DSN_STATUS_OVERRIDES[s.path];
-      const expected = override ? { status: override.status, hard: override.hard } : { status: m[1], hard: m[1].startsWith('5') };
+      const expected = override
+        ? { status: override.status, hard: override.hard }
+        : { status: m[1], hard: m[1].startsWith('5') };
       return [{ path: s.path, expected, got: { status: s.result.bounce?.status, hard: s.result.bounce?.hard } }];
     });
     expect(checked.length).toBeGreaterThan(250);

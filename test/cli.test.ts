@@ -14,7 +14,9 @@ beforeAll(async () => {
 
 async function inbound(args: string[], env: Record<string, string> = {}) {
   try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { env: { ...process.env, DATABASE_URL: t.url, ...env } });
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], {
+      env: { ...process.env, DATABASE_URL: t.url, ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -24,7 +26,9 @@ async function inbound(args: string[], env: Record<string, string> = {}) {
 
 describe('inbound CLI', () => {
   it('adds and lists inboxes', async () => {
-    expect((await inbound(['inbox', 'add', 'Help@Example.COM', '--name', 'Help desk'])).stdout).toMatch(/added inbox help@example.com/);
+    expect((await inbound(['inbox', 'add', 'Help@Example.COM', '--name', 'Help desk'])).stdout).toMatch(
+      /added inbox help@example.com/,
+    );
     const dup = await inbound(['inbox', 'add', 'help@example.com']);
     expect(dup.code).toBe(2);
     expect(dup.stderr).toMatch(/exists already/);
@@ -48,7 +52,15 @@ describe('inbound CLI', () => {
     await t.db('raw_messages').insert(rows);
     const all = JSON.parse((await inbound(['messages', 'list', '--json'])).stdout);
     expect(all).toHaveLength(120);
-    expect(all[0]).toMatchObject({ id: expect.any(Number), mail_from: 's0@example.com', rcpt_to: ['help@example.com'], size: 1, message_id: '<m0@example.com>', status: 'quarantined', error: 'cannot parse' });
+    expect(all[0]).toMatchObject({
+      id: expect.any(Number),
+      mail_from: 's0@example.com',
+      rcpt_to: ['help@example.com'],
+      size: 1,
+      message_id: '<m0@example.com>',
+      status: 'quarantined',
+      error: 'cannot parse',
+    });
     expect(all[0]).not.toHaveProperty('raw');
     expect(JSON.parse((await inbound(['messages', 'list', '--json', '--limit', '5'])).stdout)).toHaveLength(5);
     const q = JSON.parse((await inbound(['messages', 'list', '--status', 'quarantined', '--json'])).stdout);

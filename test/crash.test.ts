@@ -29,7 +29,14 @@ afterEach(() => {
 async function startSmtpProcess(): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(process.execPath, [path.join(root, 'bin/inbound.js'), 'start', '--roles', 'smtp'], {
     cwd: root,
-    env: { ...process.env, DATABASE_URL: t.url, SMTP_HOST: '127.0.0.1', SMTP_PORT: '0', LOG_LEVEL: 'info', DB_POOL_MAX: '12' },
+    env: {
+      ...process.env,
+      DATABASE_URL: t.url,
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: '0',
+      LOG_LEVEL: 'info',
+      DB_POOL_MAX: '12',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -110,7 +117,9 @@ it('every mail that got a 250 is stored exactly once across a SIGKILL and a rest
   const ackedBeforeKill = await sendAll(first.port, all, () => {
     if (++acks === killAfter) first.child.kill('SIGKILL');
   });
-  await new Promise((r) => (first.child.exitCode !== null || first.child.signalCode ? r(null) : first.child.once('exit', r)));
+  await new Promise((r) =>
+    first.child.exitCode !== null || first.child.signalCode ? r(null) : first.child.once('exit', r),
+  );
   expect(first.child.signalCode, `killed after ${killAfter} acks`).toBe('SIGKILL');
   expect(ackedBeforeKill.size).toBeGreaterThanOrEqual(killAfter);
   expect(ackedBeforeKill.size).toBeLessThan(MAILS);

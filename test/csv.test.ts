@@ -18,7 +18,9 @@ let dir: string;
 
 async function inbound(args: string[]) {
   try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { env: { ...process.env, DATABASE_URL: t.url, LOG_LEVEL: 'warn' } });
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], {
+      env: { ...process.env, DATABASE_URL: t.url, LOG_LEVEL: 'warn' },
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -28,7 +30,10 @@ async function inbound(args: string[]) {
 
 /** Everything the import can change, to compare before and after. */
 async function snapshot() {
-  const customers = await t.db('customers').orderBy('id').select('id', 'name', 'company_id', 'company_source', 'phone', 'portal_permissions', 'updated_at');
+  const customers = await t
+    .db('customers')
+    .orderBy('id')
+    .select('id', 'name', 'company_id', 'company_source', 'phone', 'portal_permissions', 'updated_at');
   const emails = await t.db('customer_emails').orderBy('id').select('customer_id', 'address', 'is_primary');
   return { customers, emails };
 }
@@ -56,7 +61,10 @@ beforeAll(async () => {
   api = await startTestApi(t.url);
   dir = await mkdtemp(path.join(os.tmpdir(), 'inbound-csv-'));
   await api.call('POST', '/companies', { name: 'Acme Corp', domains: ['acme.test'] });
-  await api.call('POST', '/customers', { email: 'someone@example.test', alternate_emails: ['owned-elsewhere@example.test'] });
+  await api.call('POST', '/customers', {
+    email: 'someone@example.test',
+    alternate_emails: ['owned-elsewhere@example.test'],
+  });
   await writeFile(path.join(dir, 'customers.csv'), FILE);
 });
 
@@ -85,14 +93,22 @@ describe('customers import', () => {
     ]);
     const anna = (await api.call('GET', '/customers?email=anna.smith@acme.test')).body.data[0];
     expect(anna).toMatchObject({
-      name: 'Smith, Anna', alternate_emails: ['anna@home.test', 'a.smith@acme.test'], company_source: 'domain', phone: '+1 555 0100',
+      name: 'Smith, Anna',
+      alternate_emails: ['anna@home.test', 'a.smith@acme.test'],
+      company_source: 'domain',
+      phone: '+1 555 0100',
       portal_permissions: { portal_access: true },
     });
     const bob = (await api.call('GET', '/customers?email=bob@gmail.com')).body.data[0];
     expect(bob).toMatchObject({ company_source: 'manual', portal_permissions: { view_company_tickets: true } });
     expect(bob.company_id).toBe(anna.company_id);
     const carla = (await api.call('GET', '/customers?email=carla@contoso.test')).body.data[0];
-    expect(carla).toMatchObject({ name: 'Carla "CJ" Day', phone: 'Building 4\nFloor 2', company_id: null, portal_permissions: { portal_access: false, view_company_tickets: false } });
+    expect(carla).toMatchObject({
+      name: 'Carla "CJ" Day',
+      phone: 'Building 4\nFloor 2',
+      company_id: null,
+      portal_permissions: { portal_access: false, view_company_tickets: false },
+    });
     const formula = (await api.call('GET', '/customers?email=formula@example.test')).body.data[0];
     expect(formula.name).toBe('=cmd|calc!A1');
   });
@@ -116,7 +132,11 @@ describe('customers import', () => {
     expect(r.stdout).toMatch(/created 0, updated 1, skipped 0, failed 0/);
     const anna = (await api.call('GET', '/customers?email=anna.smith@acme.test')).body.data[0];
     // alternates are added, never dropped; an empty cell (phone) leaves the value
-    expect(anna).toMatchObject({ name: 'Anna Smith-Jones', phone: '+1 555 0100', alternate_emails: ['anna@home.test', 'a.smith@acme.test', 'anna@work.test'] });
+    expect(anna).toMatchObject({
+      name: 'Anna Smith-Jones',
+      phone: '+1 555 0100',
+      alternate_emails: ['anna@home.test', 'a.smith@acme.test', 'anna@work.test'],
+    });
   });
 
   it('import -> export -> import sees no change, and formulas are escaped in the export', async () => {
@@ -124,10 +144,14 @@ describe('customers import', () => {
     const first = await inbound(['customers', 'export']);
     expect(first.code).toBe(0);
     await writeFile(exported, first.stdout);
-    expect(first.stdout.split('\n')[0]).toBe('name,email,alternate_emails,company,phone,portal_access,view_company_tickets,create_tickets');
+    expect(first.stdout.split('\n')[0]).toBe(
+      'name,email,alternate_emails,company,phone,portal_access,view_company_tickets,create_tickets',
+    );
     expect(first.stdout).toContain("'=cmd|calc!A1,formula@example.test");
     expect(first.stdout).toContain("'+1 555 0100");
-    expect(first.stdout).toContain('Anna Smith-Jones,anna.smith@acme.test,anna@home.test;a.smith@acme.test;anna@work.test,Acme Corp,');
+    expect(first.stdout).toContain(
+      'Anna Smith-Jones,anna.smith@acme.test,anna@home.test;a.smith@acme.test;anna@work.test,Acme Corp,',
+    );
     const before = await snapshot();
     for (const flags of [[], ['--update-existing']]) {
       const r = await inbound(['customers', 'import', exported, ...flags]);
@@ -139,28 +163,49 @@ describe('customers import', () => {
     // into an empty directory the export makes the same customers again
     const fresh = await createTestDatabase();
     await fresh.db('companies').insert({ name: 'Acme Corp' });
-    const r = await run(process.execPath, [bin, 'customers', 'import', exported], { env: { ...process.env, DATABASE_URL: fresh.url } });
+    const r = await run(process.execPath, [bin, 'customers', 'import', exported], {
+      env: { ...process.env, DATABASE_URL: fresh.url },
+    });
     expect(r.stdout.trim()).toBe(`created ${before.customers.length}, updated 0, skipped 0, failed 0`);
-    const again = await run(process.execPath, [bin, 'customers', 'export'], { env: { ...process.env, DATABASE_URL: fresh.url } });
+    const again = await run(process.execPath, [bin, 'customers', 'export'], {
+      env: { ...process.env, DATABASE_URL: fresh.url },
+    });
     expect(again.stdout).toBe(first.stdout);
   });
 
   it('exports one company, and portal users with their status', async () => {
     const acme = await inbound(['customers', 'export', '--company', 'acme corp']);
-    expect((parse(acme.stdout, { columns: true }) as { email: string }[]).map((r) => r.email)).toEqual(['anna.smith@acme.test', 'bob@gmail.com']);
+    expect((parse(acme.stdout, { columns: true }) as { email: string }[]).map((r) => r.email)).toEqual([
+      'anna.smith@acme.test',
+      'bob@gmail.com',
+    ]);
     expect(acme.stdout).toContain('anna.smith@acme.test');
     expect(acme.stdout).toContain('bob@gmail.com');
     expect(acme.stdout).not.toContain('carla@contoso.test');
     expect((await inbound(['customers', 'export', '--company', 'Nobody'])).code).toBe(1);
 
-    await t.db('customers').whereIn('id', t.db('customer_emails').where({ address: 'carla@contoso.test' }).select('customer_id')).update({ portal_status: 'active', last_sign_in_at: new Date('2026-11-20T10:00:00Z') });
+    await t
+      .db('customers')
+      .whereIn('id', t.db('customer_emails').where({ address: 'carla@contoso.test' }).select('customer_id'))
+      .update({ portal_status: 'active', last_sign_in_at: new Date('2026-11-20T10:00:00Z') });
     const portal = await inbound(['portal-users', 'export']);
     const records = parse(portal.stdout, { columns: true }) as Record<string, string>[];
-    expect(portal.stdout.split('\n')[0]).toBe('name,email,alternate_emails,company,phone,portal_access,view_company_tickets,create_tickets,portal_status,last_sign_in_at');
-    expect(records).toEqual([expect.objectContaining({ email: 'carla@contoso.test', phone: 'Building 4\nFloor 2', portal_status: 'active', last_sign_in_at: '2026-11-20T10:00:00.000Z' })]);
+    expect(portal.stdout.split('\n')[0]).toBe(
+      'name,email,alternate_emails,company,phone,portal_access,view_company_tickets,create_tickets,portal_status,last_sign_in_at',
+    );
+    expect(records).toEqual([
+      expect.objectContaining({
+        email: 'carla@contoso.test',
+        phone: 'Building 4\nFloor 2',
+        portal_status: 'active',
+        last_sign_in_at: '2026-11-20T10:00:00.000Z',
+      }),
+    ]);
     // and it re-imports: the extra columns are read past
     await writeFile(path.join(dir, 'portal.csv'), portal.stdout);
-    expect((await inbound(['customers', 'import', path.join(dir, 'portal.csv')])).stdout).toMatch(/skipped 1, failed 0/);
+    expect((await inbound(['customers', 'import', path.join(dir, 'portal.csv')])).stdout).toMatch(
+      /skipped 1, failed 0/,
+    );
   });
 
   it('refuses a file without an email column or with unknown columns, naming them', async () => {
@@ -169,7 +214,9 @@ describe('customers import', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/no "email" column/);
     await writeFile(path.join(dir, 'bad2.csv'), 'name,email,emial\nA,a@example.test,x\n');
-    expect((await inbound(['customers', 'import', path.join(dir, 'bad2.csv')])).stderr).toMatch(/unknown CSV column: emial/);
+    expect((await inbound(['customers', 'import', path.join(dir, 'bad2.csv')])).stderr).toMatch(
+      /unknown CSV column: emial/,
+    );
   });
 });
 
@@ -177,17 +224,31 @@ describe('POST /api/v1/customers/import', () => {
   async function upload(body: string, query = '', token = api.adminToken) {
     const form = new FormData();
     form.append('file', new Blob([body], { type: 'text/csv' }), 'customers.csv');
-    const r = await fetch(`${api.base}/customers/import${query}`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form });
+    const r = await fetch(`${api.base}/customers/import${query}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+      body: form,
+    });
     return { status: r.status, body: await r.json() };
   }
 
   it('returns the same summary and report as the command line', async () => {
     const csv = 'name,email,company\nHal,hal@api.test,\nIvy,ivy@api.test,No Such Co\nHal again,hal@api.test,\n';
     const dry = await upload(csv, '?dry_run=true');
-    expect(dry).toEqual({ status: 200, body: { created: 1, updated: 0, skipped: 0, failed: 2, dry_run: true, errors: [
-      { line: 3, email: 'ivy@api.test', reason: "unknown company 'No Such Co'" },
-      { line: 4, email: 'hal@api.test', reason: 'hal@api.test is already on line 2' },
-    ] } });
+    expect(dry).toEqual({
+      status: 200,
+      body: {
+        created: 1,
+        updated: 0,
+        skipped: 0,
+        failed: 2,
+        dry_run: true,
+        errors: [
+          { line: 3, email: 'ivy@api.test', reason: "unknown company 'No Such Co'" },
+          { line: 4, email: 'hal@api.test', reason: 'hal@api.test is already on line 2' },
+        ],
+      },
+    });
     expect(await t.db('customer_emails').where({ address: 'hal@api.test' }).first()).toBeUndefined();
     const real = await upload(csv);
     expect(real.body).toMatchObject({ created: 1, failed: 2, dry_run: false });
@@ -196,7 +257,11 @@ describe('POST /api/v1/customers/import', () => {
 
   it('is for admins, and needs a file', async () => {
     expect((await upload('email\nx@api.test\n', '', api.agentToken)).status).toBe(403);
-    const r = await fetch(`${api.base}/customers/import`, { method: 'POST', headers: { authorization: `Bearer ${api.adminToken}`, 'content-type': 'application/json' }, body: '{}' });
+    const r = await fetch(`${api.base}/customers/import`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${api.adminToken}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(r.status).toBe(400);
     expect((await upload('name\nx\n')).status).toBe(422);
   });
@@ -220,13 +285,17 @@ describe('admin and token commands', () => {
     expect((await inbound(['admin', 'create', 'boss@example.test'])).code).toBe(2);
     const tok = await inbound(['token', 'create', '--agent', 'boss@example.test']);
     expect(tok.stdout).toMatch(/^inb_[A-Za-z0-9_-]{43}\n$/);
-    const me = await fetch(`${api.base}/customers?limit=1`, { headers: { authorization: `Bearer ${tok.stdout.trim()}` } });
+    const me = await fetch(`${api.base}/customers?limit=1`, {
+      headers: { authorization: `Bearer ${tok.stdout.trim()}` },
+    });
     expect(me.status).toBe(200);
     expect((await inbound(['token', 'create', '--agent', 'nobody@example.test'])).code).toBe(1);
   });
 
   it('takes a password on stdin, hashed with scrypt', async () => {
-    const child = execFile(process.execPath, [bin, 'admin', 'create', 'second@example.test', '--password-stdin'], { env: { ...process.env, DATABASE_URL: t.url } });
+    const child = execFile(process.execPath, [bin, 'admin', 'create', 'second@example.test', '--password-stdin'], {
+      env: { ...process.env, DATABASE_URL: t.url },
+    });
     child.stdin!.end('correct horse battery\n');
     const code = await new Promise((r) => child.on('exit', r));
     expect(code).toBe(0);

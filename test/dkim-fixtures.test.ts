@@ -9,7 +9,9 @@ import { authenticateMail, staticResolver } from '../src/inbound/auth.ts';
 
 const dir = path.join(import.meta.dirname, 'fixtures/dkim');
 const zone = JSON.parse(readFileSync(path.join(dir, 'zone.json'), 'utf8')) as Record<string, unknown[]>;
-const fixtures = readdirSync(dir).filter((f) => f.endsWith('.eml')).sort();
+const fixtures = readdirSync(dir)
+  .filter((f) => f.endsWith('.eml'))
+  .sort();
 
 function check(raw: Buffer) {
   return authenticateMail({

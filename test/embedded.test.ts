@@ -30,18 +30,23 @@ function freePort(): Promise<number> {
   });
 }
 
-async function startInbound(): Promise<{ child: ChildProcess; ready: { smtp: string; http: string; inboxes: string[]; database: string } }> {
+async function startInbound(): Promise<{
+  child: ChildProcess;
+  ready: { smtp: string; http: string; inboxes: string[]; database: string };
+}> {
   const child = spawn(process.execPath, [bin, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
-  const ready = await new Promise<{ smtp: string; http: string; inboxes: string[]; database: string }>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.includes('"inbound ready"')) resolve(JSON.parse(line));
-    });
-    child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-  });
+  const ready = await new Promise<{ smtp: string; http: string; inboxes: string[]; database: string }>(
+    (resolve, reject) => {
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        if (line.includes('"inbound ready"')) resolve(JSON.parse(line));
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+    },
+  );
   return { child, ready };
 }
 
@@ -54,7 +59,15 @@ it('runs on its own PostgreSQL, accepts a first mail to support@localhost, and k
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'inbound-embedded-'));
   await chmod(tmp, 0o755);
   dataDir = path.join(tmp, 'data');
-  env = { ...process.env, DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()), SMTP_PORT: '0', HTTP_PORT: '0', SMTP_HOST: '127.0.0.1', HTTP_HOST: '127.0.0.1' };
+  env = {
+    ...process.env,
+    DATA_DIR: dataDir,
+    EMBEDDED_PG_PORT: String(await freePort()),
+    SMTP_PORT: '0',
+    HTTP_PORT: '0',
+    SMTP_HOST: '127.0.0.1',
+    HTTP_HOST: '127.0.0.1',
+  };
   delete env.DATABASE_URL;
 
   const first = await startInbound();
@@ -62,7 +75,12 @@ it('runs on its own PostgreSQL, accepts a first mail to support@localhost, and k
   expect(first.ready.database).toContain(dataDir);
   const port = Number(first.ready.smtp.split(':').at(-1));
   const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
-  const info = await transport.sendMail({ from: 'alice@example.com', to: 'support@localhost', subject: 'First mail', text: 'Hello' });
+  const info = await transport.sendMail({
+    from: 'alice@example.com',
+    to: 'support@localhost',
+    subject: 'First mail',
+    text: 'Hello',
+  });
   transport.close();
   expect(info.response).toMatch(/^250 /);
 

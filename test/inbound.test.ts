@@ -5,7 +5,14 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { eventually, startBossFor, startTestIngest, startTestWorker, testInboundSettings, type TestIngest } from './helpers/app.ts';
+import {
+  eventually,
+  startBossFor,
+  startTestIngest,
+  startTestWorker,
+  testInboundSettings,
+  type TestIngest,
+} from './helpers/app.ts';
 import { sendRaw } from './helpers/smtp-client.ts';
 import { staticResolver } from '../src/inbound/auth.ts';
 
@@ -68,22 +75,44 @@ async function deliver(spec: MailSpec = {}): Promise<Delivered> {
     spec.body ?? `Hello, this is mail ${seq}.`,
     '',
   ];
-  const envelopeFrom = spec.envelopeFrom ?? /<([^>]+)>|(\S+@\S+)/.exec(spec.from ?? '<alice@example.com>')?.slice(1).find(Boolean) ?? '';
+  const envelopeFrom =
+    spec.envelopeFrom ??
+    /<([^>]+)>|(\S+@\S+)/
+      .exec(spec.from ?? '<alice@example.com>')
+      ?.slice(1)
+      .find(Boolean) ??
+    '';
   const reply = await sendRaw(app.port, envelopeFrom, spec.rcpt ?? ['support@localhost'], lines.join('\r\n'));
   expect(reply.code, reply.text).toBe(250);
   const rawId = Number(/queued as (\d+)/.exec(reply.text)![1]);
   const row = await eventually(() =>
-    t.db('raw_messages').where({ id: rawId }).whereIn('status', ['processed', 'quarantined']).first<{ status: string; outcome: string | null; error: string | null } | undefined>('status', 'outcome', 'error'),
+    t
+      .db('raw_messages')
+      .where({ id: rawId })
+      .whereIn('status', ['processed', 'quarantined'])
+      .first<{ status: string; outcome: string | null; error: string | null } | undefined>(
+        'status',
+        'outcome',
+        'error',
+      ),
   );
   return { rawId, ...row, messageId };
 }
 
 async function ticketOf(rawId: number) {
-  return t.db('messages as m').join('tickets as t', 't.id', 'm.ticket_id').where('m.raw_message_id', rawId).first('t.*');
+  return t
+    .db('messages as m')
+    .join('tickets as t', 't.id', 'm.ticket_id')
+    .where('m.raw_message_id', rawId)
+    .first('t.*');
 }
 
 async function customerByEmail(address: string) {
-  return t.db('customer_emails as e').join('customers as c', 'c.id', 'e.customer_id').where('e.address', address).first('c.*');
+  return t
+    .db('customer_emails as e')
+    .join('customers as c', 'c.id', 'e.customer_id')
+    .where('e.address', address)
+    .first('c.*');
 }
 
 describe('a new mail', () => {
@@ -95,8 +124,17 @@ describe('a new mail', () => {
     const ticket = await ticketOf(d.rawId);
     expect(ticket).toMatchObject({ subject: 'Cannot log in', status: 'open', requester_id: customer.id });
     const message = await t.db('messages').where({ raw_message_id: d.rawId }).first();
-    expect(message).toMatchObject({ direction: 'inbound', author_customer_id: customer.id, message_id: d.messageId, classification: 'normal' });
-    expect(message.auth).toMatchObject({ spf: expect.any(String), dkim: expect.any(String), dmarc: expect.any(String) });
+    expect(message).toMatchObject({
+      direction: 'inbound',
+      author_customer_id: customer.id,
+      message_id: d.messageId,
+      classification: 'normal',
+    });
+    expect(message.auth).toMatchObject({
+      spf: expect.any(String),
+      dkim: expect.any(String),
+      dmarc: expect.any(String),
+    });
     const events = await t.db('events').where({ ticket_id: ticket.id }).pluck('type');
     expect(events).toEqual(expect.arrayContaining(['ticket.created', 'message.received']));
   });
@@ -117,13 +155,41 @@ describe('threading', () => {
   });
 
   it.each([
-    ['the reply token in the recipient address', () => ({ rcpt: [`support+${ticket.reply_token}@localhost`], subject: 'unrelated subject' }), true],
-    ['the token in upper case (some systems change the case)', () => ({ rcpt: [`support+${ticket.reply_token.toUpperCase()}@localhost`], subject: 'x' }), true],
-    ['In-Reply-To naming a stored message', () => ({ inReplyTo: first.messageId, subject: 'Re: something else' }), true],
-    ['References naming a stored message', () => ({ references: `<unknown@x> ${first.messageId}`, subject: 'Re: x' }), true],
-    ['[#number] in the subject from the requester', () => ({ subject: `Re: [#${ticket.number}] Where is my order?` }), true],
-    ['[#number] in the subject from a stranger', () => ({ from: 'Mallory <mallory@evil.example>', subject: `[#${ticket.number}] gimme` }), false],
-    ['a token of another inbox', () => ({ rcpt: [`sales+${ticket.reply_token}@localhost`], to: 'sales@localhost' }), false],
+    [
+      'the reply token in the recipient address',
+      () => ({ rcpt: [`support+${ticket.reply_token}@localhost`], subject: 'unrelated subject' }),
+      true,
+    ],
+    [
+      'the token in upper case (some systems change the case)',
+      () => ({ rcpt: [`support+${ticket.reply_token.toUpperCase()}@localhost`], subject: 'x' }),
+      true,
+    ],
+    [
+      'In-Reply-To naming a stored message',
+      () => ({ inReplyTo: first.messageId, subject: 'Re: something else' }),
+      true,
+    ],
+    [
+      'References naming a stored message',
+      () => ({ references: `<unknown@x> ${first.messageId}`, subject: 'Re: x' }),
+      true,
+    ],
+    [
+      '[#number] in the subject from the requester',
+      () => ({ subject: `Re: [#${ticket.number}] Where is my order?` }),
+      true,
+    ],
+    [
+      '[#number] in the subject from a stranger',
+      () => ({ from: 'Mallory <mallory@evil.example>', subject: `[#${ticket.number}] gimme` }),
+      false,
+    ],
+    [
+      'a token of another inbox',
+      () => ({ rcpt: [`sales+${ticket.reply_token}@localhost`], to: 'sales@localhost' }),
+      false,
+    ],
     ['nothing that names the ticket', () => ({ subject: 'Where is my order?' }), false],
   ])('by %s: threaded = %s', async (_name, spec, threaded) => {
     const d = await deliver({ from: 'Tom Thread <tom@threads.example>', ...spec() });
@@ -138,7 +204,9 @@ describe('threading', () => {
   });
 
   it('a reply from an alternate address of the requester threads by subject and lands in their history', async () => {
-    await t.db('customer_emails').insert({ customer_id: ticket.requester_id, address: 'tom.private@home.example', is_primary: false });
+    await t
+      .db('customer_emails')
+      .insert({ customer_id: ticket.requester_id, address: 'tom.private@home.example', is_primary: false });
     const d = await deliver({ from: 'Tom <Tom.Private@home.example>', subject: `Re: [#${ticket.number}] order` });
     const got = await ticketOf(d.rawId);
     expect(got.id).toBe(ticket.id);
@@ -194,7 +262,10 @@ describe('companies', () => {
 
   it('a company chosen by hand is kept whatever the domain says', async () => {
     const [other] = await t.db('companies').insert({ name: 'Hand Picked' }).returning('id');
-    const [c] = await t.db('customers').insert({ name: 'Manual Mary', company_id: other.id, company_source: 'manual' }).returning('id');
+    const [c] = await t
+      .db('customers')
+      .insert({ name: 'Manual Mary', company_id: other.id, company_source: 'manual' })
+      .returning('id');
     await t.db('customer_emails').insert({ customer_id: c.id, address: 'mary@acme.com', is_primary: true });
     const d = await deliver({ from: 'mary@acme.com' });
     const customer = await customerByEmail('mary@acme.com');
@@ -212,7 +283,8 @@ describe('followers', () => {
       rcpt: ['support@localhost'],
     });
     const ticket = await ticketOf(d.rawId);
-    const followers = await t.db('ticket_followers as f')
+    const followers = await t
+      .db('ticket_followers as f')
       .join('customer_emails as e', 'e.customer_id', 'f.customer_id')
       .where('f.ticket_id', ticket.id)
       .orderBy('e.address')
@@ -232,7 +304,10 @@ describe('closed tickets', () => {
   ])('a reply %s', async (_name, daysAgo, outcome) => {
     const first = await deliver({ from: `closer${daysAgo}@close.example` });
     const ticket = await ticketOf(first.rawId);
-    await t.db('tickets').where({ id: ticket.id }).update({ status: 'closed', closed_at: t.db.raw(`now() - interval '${daysAgo} days'`) });
+    await t
+      .db('tickets')
+      .where({ id: ticket.id })
+      .update({ status: 'closed', closed_at: t.db.raw(`now() - interval '${daysAgo} days'`) });
     const reply = await deliver({ from: `closer${daysAgo}@close.example`, inReplyTo: first.messageId });
     expect(reply.outcome).toBe(outcome);
     const got = await ticketOf(reply.rawId);
@@ -250,11 +325,20 @@ describe('automatic mail', () => {
     const first = await deliver({ from: 'vic@vacation.example' });
     const ticket = await ticketOf(first.rawId);
     const customers = await t.db('customers').count<{ count: number }[]>({ count: '*' });
-    const ooo = await deliver({ from: 'vic@vacation.example', subject: 'Out of office', inReplyTo: first.messageId, headers: ['Auto-Submitted: auto-replied'] });
+    const ooo = await deliver({
+      from: 'vic@vacation.example',
+      subject: 'Out of office',
+      inReplyTo: first.messageId,
+      headers: ['Auto-Submitted: auto-replied'],
+    });
     expect(ooo.outcome).toBe('auto_reply');
     expect((await ticketOf(ooo.rawId)).id).toBe(ticket.id);
     expect((await t.db('messages').where({ raw_message_id: ooo.rawId }).first()).classification).toBe('auto-reply');
-    const stray = await deliver({ from: 'someone@vacation.example', subject: 'Automatic reply: hi', headers: ['Auto-Submitted: auto-replied'] });
+    const stray = await deliver({
+      from: 'someone@vacation.example',
+      subject: 'Automatic reply: hi',
+      headers: ['Auto-Submitted: auto-replied'],
+    });
     expect(stray.outcome).toBe('auto_reply_unmatched');
     expect(await ticketOf(stray.rawId)).toBeUndefined();
     expect(await t.db('customers').count<{ count: number }[]>({ count: '*' })).toEqual(customers);
@@ -263,8 +347,15 @@ describe('automatic mail', () => {
   it('a bounce marks the outbound message it answers and suppresses its recipient after a hard failure', async () => {
     const first = await deliver({ from: 'bea@bounce.example' });
     const ticket = await ticketOf(first.rawId);
-    const [out] = await t.db('outbound_messages')
-      .insert({ kind: 'ack', ticket_id: ticket.id, recipient: 'bea@bounce.example', message_id: '<out-1@help.inbound.test>', status: 'sent' })
+    const [out] = await t
+      .db('outbound_messages')
+      .insert({
+        kind: 'ack',
+        ticket_id: ticket.id,
+        recipient: 'bea@bounce.example',
+        message_id: '<out-1@help.inbound.test>',
+        status: 'sent',
+      })
       .returning('id');
     const customers = await t.db('customers').count<{ count: number }[]>({ count: '*' });
     const dsn = [
@@ -305,7 +396,9 @@ describe('automatic mail', () => {
     const row = await eventually(() => t.db('raw_messages').where({ id: rawId, status: 'processed' }).first());
     expect(row.outcome).toBe('bounce');
     expect(await t.db('outbound_messages').where({ id: out.id }).first()).toMatchObject({ status: 'bounced' });
-    expect(await t.db('suppressions').where({ address: 'bea@bounce.example' }).first()).toMatchObject({ outbound_id: out.id });
+    expect(await t.db('suppressions').where({ address: 'bea@bounce.example' }).first()).toMatchObject({
+      outbound_id: out.id,
+    });
     expect(await t.db('messages').where({ raw_message_id: rawId })).toHaveLength(0);
     expect(await t.db('customers').count<{ count: number }[]>({ count: '*' })).toEqual(customers);
   });
@@ -326,7 +419,10 @@ describe('quarantine and reprocess', () => {
     );
 
   it('a mail past the parse limits is quarantined with its reason, kept, listed, and stays so on reprocess', async () => {
-    const parts = Array.from({ length: 150 }, (_, i) => `--b\r\nContent-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}--`).join('\r\n');
+    const parts = Array.from(
+      { length: 150 },
+      (_, i) => `--b\r\nContent-Type: multipart/mixed; boundary="b${i}"\r\n\r\n--b${i}--`,
+    ).join('\r\n');
     const d = await deliver({ headers: ['Content-Type: multipart/mixed; boundary="b"'], body: parts });
     expect(d.status).toBe('quarantined');
     expect(d.error).toMatch(/multipart containers, over the limit/);
@@ -344,14 +440,21 @@ describe('quarantine and reprocess', () => {
     // as if processing had failed on its last try: the message is gone, the raw mail quarantined
     await t.db('messages').where({ raw_message_id: d.rawId }).delete();
     await t.db('tickets').where({ id: ticket.id }).delete();
-    await t.db('raw_messages').where({ id: d.rawId }).update({ status: 'quarantined', error: 'database went away', outcome: null });
+    await t
+      .db('raw_messages')
+      .where({ id: d.rawId })
+      .update({ status: 'quarantined', error: 'database went away', outcome: null });
 
     const all = await cli(['reprocess', '--all-quarantined']);
     expect(all.stdout).toMatch(new RegExp(`${d.rawId}: ticket_created`));
     const once = await cli(['reprocess', String(d.rawId)]);
     expect(once.stdout).toMatch(/unchanged \(processed\)/);
     expect(await t.db('messages').where({ raw_message_id: d.rawId })).toHaveLength(1);
-    const tickets = await t.db('messages as m').join('tickets as t', 't.id', 'm.ticket_id').where('m.raw_message_id', d.rawId).pluck('t.id');
+    const tickets = await t
+      .db('messages as m')
+      .join('tickets as t', 't.id', 'm.ticket_id')
+      .where('m.raw_message_id', d.rawId)
+      .pluck('t.id');
     expect(tickets).toHaveLength(1);
   });
 });
@@ -362,17 +465,34 @@ describe('tickets CLI', () => {
     const ticket = await ticketOf(d.rawId);
     const bin = path.resolve(import.meta.dirname, '../bin/inbound.js');
     const env = { ...process.env, DATABASE_URL: t.url };
-    const list = JSON.parse((await promisify(execFile)(process.execPath, [bin, 'tickets', 'list', '--json'], { env })).stdout);
-    expect(list).toEqual(expect.arrayContaining([expect.objectContaining({ id: ticket.id, subject: 'CLI check', requester: 'ada@acme.com', company: 'Acme' })]));
-    const shown = JSON.parse((await promisify(execFile)(process.execPath, [bin, 'tickets', 'show', `id:${ticket.id}`, '--json'], { env })).stdout);
+    const list = JSON.parse(
+      (await promisify(execFile)(process.execPath, [bin, 'tickets', 'list', '--json'], { env })).stdout,
+    );
+    expect(list).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ id: ticket.id, subject: 'CLI check', requester: 'ada@acme.com', company: 'Acme' }),
+      ]),
+    );
+    const shown = JSON.parse(
+      (await promisify(execFile)(process.execPath, [bin, 'tickets', 'show', `id:${ticket.id}`, '--json'], { env }))
+        .stdout,
+    );
     expect(shown).toMatchObject({
       number: ticket.number,
       requester: { name: 'Ada', email: 'ada@acme.com' },
       company: { name: 'Acme' },
       followers: [{ name: 'Ben', email: 'ben@cli.example' }],
-      messages: [{ message_id: d.messageId, from: 'ada@acme.com', classification: 'normal', auth: { spf: expect.any(String), dkim: expect.any(String), dmarc: expect.any(String) } }],
+      messages: [
+        {
+          message_id: d.messageId,
+          from: 'ada@acme.com',
+          classification: 'normal',
+          auth: { spf: expect.any(String), dkim: expect.any(String), dmarc: expect.any(String) },
+        },
+      ],
     });
-    const text = (await promisify(execFile)(process.execPath, [bin, 'tickets', 'show', `id:${ticket.id}`], { env })).stdout;
+    const text = (await promisify(execFile)(process.execPath, [bin, 'tickets', 'show', `id:${ticket.id}`], { env }))
+      .stdout;
     expect(text).toMatch(/requester: Ada <ada@acme.com>/);
   });
 });

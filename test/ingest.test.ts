@@ -10,13 +10,19 @@ let app: TestIngest;
 
 beforeAll(async () => {
   t = await createTestDatabase();
-  app = await startTestIngest(t.url, { inboxes: ['support@localhost', 'billing@example.org'], maxMessageBytes: 64 * 1024 });
+  app = await startTestIngest(t.url, {
+    inboxes: ['support@localhost', 'billing@example.org'],
+    maxMessageBytes: 64 * 1024,
+  });
 });
 
 const queuedId = (text: string): number => Number(/queued as (\d+)/.exec(text)?.[1]);
 
 async function jobsFor(rawId: number) {
-  const { rows } = await t.db.raw(`SELECT state FROM pgboss.job WHERE name = 'inbound.process' AND (data->>'rawId')::bigint = ?`, [rawId]);
+  const { rows } = await t.db.raw(
+    `SELECT state FROM pgboss.job WHERE name = 'inbound.process' AND (data->>'rawId')::bigint = ?`,
+    [rawId],
+  );
   return rows as { state: string }[];
 }
 
@@ -24,7 +30,10 @@ describe('SMTP ingest', () => {
   it('stores accepted mail byte-exact, with its envelope and one processing job', async () => {
     // 8-bit bytes, a line starting with a dot (dot-stuffed on the wire), a bare LF
     const body = Buffer.concat([
-      Buffer.from(sampleMail({ messageId: '<exact-1@example.com>', body: 'Caf\xe9 line\r\n.dot line\r\nbare\nLF\r\n' }), 'latin1'),
+      Buffer.from(
+        sampleMail({ messageId: '<exact-1@example.com>', body: 'Caf\xe9 line\r\n.dot line\r\nbare\nLF\r\n' }),
+        'latin1',
+      ),
     ]);
     const reply = await sendRaw(app.port, 'alice@example.com', ['support@localhost'], body);
     expect(reply.code).toBe(250);
@@ -58,7 +67,10 @@ describe('SMTP ingest', () => {
     });
     transport.close();
     expect(info.response).toMatch(/^250 /);
-    const row = await t.db('raw_messages').where({ id: queuedId(info.response) }).first();
+    const row = await t
+      .db('raw_messages')
+      .where({ id: queuedId(info.response) })
+      .first();
     expect(row.message_id).toBe(info.messageId);
     expect(row.rcpt_to.sort()).toEqual(['billing@example.org', 'support@localhost']);
     expect(row.raw.toString()).toContain('Subject: Invoice question');
@@ -77,7 +89,10 @@ describe('SMTP ingest', () => {
     expect((await client.command('DATA')).code).toBe(354);
     const done = await client.data(sampleMail());
     expect(done.code).toBe(250);
-    const row = await t.db('raw_messages').where({ id: queuedId(done.text) }).first();
+    const row = await t
+      .db('raw_messages')
+      .where({ id: queuedId(done.text) })
+      .first();
     expect(row.rcpt_to).toEqual(['support@localhost']);
     client.close();
   });
@@ -86,7 +101,10 @@ describe('SMTP ingest', () => {
     for (const rcpt of ['support+a1b2c3@localhost', 'SUPPORT@LocalHost', 'Billing+Tag.With.Dots@Example.ORG']) {
       const reply = await sendRaw(app.port, 'alice@example.com', [rcpt], sampleMail());
       expect(reply.code, rcpt).toBe(250);
-      const row = await t.db('raw_messages').where({ id: queuedId(reply.text) }).first();
+      const row = await t
+        .db('raw_messages')
+        .where({ id: queuedId(reply.text) })
+        .first();
       expect(row.rcpt_to).toEqual([rcpt]); // the envelope is kept as sent: the token lives in it
     }
     expect((await sendRaw(app.port, 'a@example.com', ['support+x@example.org'], sampleMail())).code).toBe(550);
@@ -94,7 +112,7 @@ describe('SMTP ingest', () => {
 
   it('refuses mail over MAX_MESSAGE_BYTES with 552 5.3.4 and stores nothing', async () => {
     const before = await t.db('raw_messages').count<{ count: number }[]>({ count: '*' });
-    const big = sampleMail({ body: (`${'x'.repeat(998)}\r\n`).repeat(70) });
+    const big = sampleMail({ body: `${'x'.repeat(998)}\r\n`.repeat(70) });
     const reply = await sendRaw(app.port, 'alice@example.com', ['support@localhost'], big);
     expect(reply.code).toBe(552);
     expect(reply.text).toMatch(/^5\.3\.4 /);
@@ -126,13 +144,20 @@ describe('SMTP ingest', () => {
     expect(await jobsFor(rows[1].id)).toHaveLength(0);
 
     // other bytes under the same Message-ID (a different mail reusing an id) are a new message
-    const other = await sendRaw(app.port, 'alice@example.com', ['support@localhost'], sampleMail({ messageId: '<retry-1@example.com>', subject: 'Other' }));
+    const other = await sendRaw(
+      app.port,
+      'alice@example.com',
+      ['support@localhost'],
+      sampleMail({ messageId: '<retry-1@example.com>', subject: 'Other' }),
+    );
     expect(other.text).toMatch(/queued as/);
   });
 
   it('two copies racing each other still end as one original and one duplicate', async () => {
     const body = sampleMail({ messageId: '<race-1@example.com>' });
-    const replies = await Promise.all([1, 2, 3].map(() => sendRaw(app.port, 'alice@example.com', ['support@localhost'], body)));
+    const replies = await Promise.all(
+      [1, 2, 3].map(() => sendRaw(app.port, 'alice@example.com', ['support@localhost'], body)),
+    );
     expect(replies.map((r) => r.code)).toEqual([250, 250, 250]);
     const rows = await t.db('raw_messages').where({ message_id: '<race-1@example.com>' });
     expect(rows.filter((r) => r.duplicate_of === null)).toHaveLength(1);
@@ -142,7 +167,10 @@ describe('SMTP ingest', () => {
   it('stores mail without a Message-ID, and a bounce with the null reverse path', async () => {
     const reply = await sendRaw(app.port, '', ['support@localhost'], sampleMail({ messageId: '' }));
     expect(reply.code).toBe(250);
-    const row = await t.db('raw_messages').where({ id: queuedId(reply.text) }).first();
+    const row = await t
+      .db('raw_messages')
+      .where({ id: queuedId(reply.text) })
+      .first();
     expect(row).toMatchObject({ message_id: null, mail_from: '' });
   });
 });

@@ -26,11 +26,20 @@ beforeAll(async () => {
   smtpPort = (await startTestIngest(t.url, { inboxes: ['support@localhost'] })).port;
   const workerBoss = await startBossFor(t.url, true);
   // DNS for the tests: agents.test authorises our test client (SPF) and publishes DMARC p=reject
-  const resolver = staticResolver({ 'TXT:agents.test': [['v=spf1 ip4:127.0.0.1 -all']], 'TXT:_dmarc.agents.test': [['v=DMARC1; p=reject']] });
+  const resolver = staticResolver({
+    'TXT:agents.test': [['v=spf1 ip4:127.0.0.1 -all']],
+    'TXT:_dmarc.agents.test': [['v=DMARC1; p=reject']],
+  });
   await startTestWorker(t.url, workerBoss, 1, { ...testInboundSettings, resolver });
   const outbound = await startOutboundWorker({
-    db: t.db, boss: workerBoss, log: (await import('./helpers/app.ts')).testLog, outboundSmtpUrl: sink.url,
-    publicUrl: 'http://help.inbound.test', messageIdDomain: 'help.inbound.test', ticketLinkDays: 30, pollSeconds: 1,
+    db: t.db,
+    boss: workerBoss,
+    log: (await import('./helpers/app.ts')).testLog,
+    outboundSmtpUrl: sink.url,
+    publicUrl: 'http://help.inbound.test',
+    messageIdDomain: 'help.inbound.test',
+    ticketLinkDays: 30,
+    pollSeconds: 1,
   });
   return () => outbound.stop();
 });
@@ -38,11 +47,22 @@ beforeAll(async () => {
 /** A customer's mail over SMTP; resolves with the ticket it became part of. */
 async function customerMail(from: string, subject: string, extra: string[] = []) {
   const messageId = `<c${++seq}.${Date.now()}@customer.test>`;
-  const raw = [`From: ${from}`, 'To: support@localhost', `Subject: ${subject}`, `Message-ID: ${messageId}`, ...extra, '', `Mail ${seq}`, ''].join('\r\n');
+  const raw = [
+    `From: ${from}`,
+    'To: support@localhost',
+    `Subject: ${subject}`,
+    `Message-ID: ${messageId}`,
+    ...extra,
+    '',
+    `Mail ${seq}`,
+    '',
+  ].join('\r\n');
   const reply = await sendRaw(smtpPort, /<(.+)>/.exec(from)![1]!, ['support@localhost'], raw);
   expect(reply.code).toBe(250);
   const rawId = Number(/queued as (\d+)/.exec(reply.text)![1]);
-  const msg = await eventually(() => t.db('messages').where({ raw_message_id: rawId }).first<{ ticket_id: number } | undefined>('ticket_id'));
+  const msg = await eventually(() =>
+    t.db('messages').where({ raw_message_id: rawId }).first<{ ticket_id: number } | undefined>('ticket_id'),
+  );
   return { ticketId: msg.ticket_id as number, messageId };
 }
 
@@ -59,11 +79,21 @@ function sunkTo(address: string, after = 0): Promise<SunkMail> {
 
 describe('agent replies', () => {
   it('reach the requester and followers, threaded, with a working magic link; a reply threads back', async () => {
-    const { ticketId, messageId } = await customerMail('Rita Requester <rita@customer.test>', 'Invoice missing', ['Cc: Finn Follower <finn@customer.test>']);
+    const { ticketId, messageId } = await customerMail('Rita Requester <rita@customer.test>', 'Invoice missing', [
+      'Cc: Finn Follower <finn@customer.test>',
+    ]);
     const before = sink.mails.length;
-    const r = await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'Hello Rita,\n\nhere it is: **attached**.', format: 'markdown' }, api.agentToken);
+    const r = await api.call(
+      'POST',
+      `/tickets/${ticketId}/replies`,
+      { body: 'Hello Rita,\n\nhere it is: **attached**.', format: 'markdown' },
+      api.agentToken,
+    );
     expect(r.status).toBe(201);
-    expect(r.body.outbound.map((o: { kind: string; recipient: string }) => `${o.kind}:${o.recipient}`)).toEqual(['agent_reply:rita@customer.test', 'follower_update:finn@customer.test']);
+    expect(r.body.outbound.map((o: { kind: string; recipient: string }) => `${o.kind}:${o.recipient}`)).toEqual([
+      'agent_reply:rita@customer.test',
+      'follower_update:finn@customer.test',
+    ]);
 
     const toRita = await sunkTo('rita@customer.test', before);
     const toFinn = await sunkTo('finn@customer.test', before);
@@ -86,11 +116,19 @@ describe('agent replies', () => {
     // the magic link names a live ticket_link token for this ticket, stored only as its hash
     const secret = /http:\/\/help\.inbound\.test\/t\/([A-Za-z0-9_-]{43})/.exec(m.text!)![1]!;
     expect(await findToken(t.db, 'ticket_link', secret)).toMatchObject({ ticket_id: ticketId });
-    expect(await t.db('tokens').where({ token_hash: hashSecret(secret) }).first('id')).toBeTruthy();
+    expect(
+      await t
+        .db('tokens')
+        .where({ token_hash: hashSecret(secret) })
+        .first('id'),
+    ).toBeTruthy();
     expect(m.html).toContain(`/t/${secret}`);
 
     // the customer answers that mail: it joins the same ticket
-    const answer = await customerMail('Rita Requester <rita@customer.test>', `Re: ${m.subject}`, [`In-Reply-To: ${m.messageId}`, `References: ${messageId} ${m.messageId}`]);
+    const answer = await customerMail('Rita Requester <rita@customer.test>', `Re: ${m.subject}`, [
+      `In-Reply-To: ${m.messageId}`,
+      `References: ${messageId} ${m.messageId}`,
+    ]);
     expect(answer.ticketId).toBe(ticketId);
   });
 
@@ -99,15 +137,27 @@ describe('agent replies', () => {
     const pdf = Buffer.from('%PDF-1.4 pretend manual\n');
     const before = sink.mails.length;
     const r = await api.call('POST', `/tickets/${ticketId}/replies`, {
-      body: 'Here is the manual.', attachments: [{ filename: 'manual.pdf', content_type: 'application/pdf', content_base64: pdf.toString('base64') }],
+      body: 'Here is the manual.',
+      attachments: [
+        { filename: 'manual.pdf', content_type: 'application/pdf', content_base64: pdf.toString('base64') },
+      ],
     });
     expect(r.status).toBe(201);
     const m = await sunkTo('ola@customer.test', before);
-    expect(m.mail.attachments.map((a) => [a.filename, a.contentType, a.content.toString()])).toEqual([['manual.pdf', 'application/pdf', pdf.toString()]]);
+    expect(m.mail.attachments.map((a) => [a.filename, a.contentType, a.content.toString()])).toEqual([
+      ['manual.pdf', 'application/pdf', pdf.toString()],
+    ]);
     expect(m.mail.text).toMatch(/manual\.pdf/);
     expect(m.mail.html).toMatch(/http:\/\/help\.inbound\.test\/t\/[A-Za-z0-9_-]{43}\/attachments\/[0-9a-f]{64}/);
     expect(await t.db('attachments').where({ size: pdf.length })).toHaveLength(1);
-    expect((await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'x', attachments: [{ filename: 'a', content_base64: '***' }] })).status).toBe(422);
+    expect(
+      (
+        await api.call('POST', `/tickets/${ticketId}/replies`, {
+          body: 'x',
+          attachments: [{ filename: 'a', content_base64: '***' }],
+        })
+      ).status,
+    ).toBe(422);
   });
 
   it('closing a ticket tells its requester', async () => {
@@ -115,7 +165,9 @@ describe('agent replies', () => {
     const before = sink.mails.length;
     expect((await api.call('PATCH', `/tickets/${ticketId}`, { status: 'closed' }, api.agentToken)).status).toBe(200);
     const m = await sunkTo('cleo@customer.test', before);
-    expect(await t.db('outbound_messages').where({ message_id: m.mail.messageId }).first('kind')).toEqual({ kind: 'ticket_closed' });
+    expect(await t.db('outbound_messages').where({ message_id: m.mail.messageId }).first('kind')).toEqual({
+      kind: 'ticket_closed',
+    });
     expect(m.mail.headers.get('auto-submitted')).toBe('auto-replied');
   });
 
@@ -123,10 +175,20 @@ describe('agent replies', () => {
     const sent = await t.db('outbound_messages').where({ status: 'sent' }).whereNotNull('raw').first('id');
     expect(sent).toBeUndefined();
     const { ticketId } = await customerMail('Dev <dev@customer.test>', 'Outbox');
-    const [row] = await t.db('outbound_messages').insert({ kind: 'ticket_closed', ticket_id: ticketId, recipient: 'dev@customer.test' }).returning('id');
+    const [row] = await t
+      .db('outbound_messages')
+      .insert({ kind: 'ticket_closed', ticket_id: ticketId, recipient: 'dev@customer.test' })
+      .returning('id');
     const { sendOutbound } = await import('../src/outbound/send.ts');
     const { testLog } = await import('./helpers/app.ts');
-    const deps = { db: t.db, log: testLog, publicUrl: 'http://help.inbound.test', messageIdDomain: 'help.inbound.test', transport: undefined, ticketLinkDays: 30 };
+    const deps = {
+      db: t.db,
+      log: testLog,
+      publicUrl: 'http://help.inbound.test',
+      messageIdDomain: 'help.inbound.test',
+      transport: undefined,
+      ticketLinkDays: 30,
+    };
     expect(await sendOutbound(deps, row.id, { finalAttempt: false })).toBe('kept');
     const kept = await t.db('outbound_messages').where({ id: row.id }).first();
     expect(kept.status).toBe('sent');
@@ -137,11 +199,16 @@ describe('agent replies', () => {
 
   it('an internal note goes to nobody', async () => {
     const { ticketId } = await customerMail('Nora <nora@customer.test>', 'Quiet please');
-    const r = await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'Customer is on the VIP list', internal: true });
+    const r = await api.call('POST', `/tickets/${ticketId}/replies`, {
+      body: 'Customer is on the VIP list',
+      internal: true,
+    });
     expect(r.body).toMatchObject({ internal: true, outbound: [] });
     const msg = await t.db('messages').where({ id: r.body.message_id }).first();
     expect(msg).toMatchObject({ internal: true, author_type: 'agent', direction: 'outbound' });
-    expect(await t.db('outbound_messages').where({ ticket_id: ticketId }).whereNot({ kind: 'ack' }).first()).toBeUndefined();
+    expect(
+      await t.db('outbound_messages').where({ ticket_id: ticketId }).whereNot({ kind: 'ack' }).first(),
+    ).toBeUndefined();
   });
 
   it('refuses an empty reply and an unknown ticket', async () => {
@@ -153,15 +220,27 @@ describe('agent replies', () => {
 describe('agent replies by mail', () => {
   it("post from the agent's own address to the reply address, when the From passes DMARC", async () => {
     const agent = await createAgent(t.db, { email: 'alex@agents.test', name: 'Alex Agent', role: 'agent' });
-    const { ticketId, messageId } = await customerMail('Mia <mia@customer.test>', 'Printer jam', ['Cc: Max <max@customer.test>']);
+    const { ticketId, messageId } = await customerMail('Mia <mia@customer.test>', 'Printer jam', [
+      'Cc: Max <max@customer.test>',
+    ]);
     const ticket = await t.db('tickets').where({ id: ticketId }).first();
     const before = sink.mails.length;
     const raw = [
-      'From: Alex Agent <alex@agents.test>', `To: support+${ticket.reply_token}@localhost`, 'Subject: Re: [#1] Printer jam',
-      `In-Reply-To: ${messageId}`, `Message-ID: <agent-${Date.now()}@agents.test>`, '',
-      'Open the back cover and pull the sheet out.', '', 'On Monday Mia wrote:', '> My printer is jammed', '',
+      'From: Alex Agent <alex@agents.test>',
+      `To: support+${ticket.reply_token}@localhost`,
+      'Subject: Re: [#1] Printer jam',
+      `In-Reply-To: ${messageId}`,
+      `Message-ID: <agent-${Date.now()}@agents.test>`,
+      '',
+      'Open the back cover and pull the sheet out.',
+      '',
+      'On Monday Mia wrote:',
+      '> My printer is jammed',
+      '',
     ].join('\r\n');
-    expect((await sendRaw(smtpPort, 'alex@agents.test', [`support+${ticket.reply_token}@localhost`], raw)).code).toBe(250);
+    expect((await sendRaw(smtpPort, 'alex@agents.test', [`support+${ticket.reply_token}@localhost`], raw)).code).toBe(
+      250,
+    );
     const toMia = await sunkTo('mia@customer.test', before);
     const toMax = await sunkTo('max@customer.test', before);
     expect(toMia.mail.text).toContain('Open the back cover and pull the sheet out.');
@@ -176,13 +255,25 @@ describe('agent replies by mail', () => {
   it('is not posted as the agent when the From fails DMARC', async () => {
     const { ticketId } = await customerMail('Nia <nia@customer.test>', 'Forged answer');
     const ticket = await t.db('tickets').where({ id: ticketId }).first();
-    const raw = ['From: Alex Agent <alex@agents.test>', `To: support+${ticket.reply_token}@localhost`, 'Subject: Re: Forged answer', `Message-ID: <forged-${Date.now()}@elsewhere.test>`, '', 'Send me your password.', ''].join('\r\n');
+    const raw = [
+      'From: Alex Agent <alex@agents.test>',
+      `To: support+${ticket.reply_token}@localhost`,
+      'Subject: Re: Forged answer',
+      `Message-ID: <forged-${Date.now()}@elsewhere.test>`,
+      '',
+      'Send me your password.',
+      '',
+    ].join('\r\n');
     const reply = await sendRaw(smtpPort, 'mallory@elsewhere.test', [`support+${ticket.reply_token}@localhost`], raw);
     const rawId = Number(/queued as (\d+)/.exec(reply.text)![1]);
-    const row = await eventually(() => t.db('raw_messages').where({ id: rawId, status: 'processed' }).first<{ outcome: string } | undefined>('outcome'));
+    const row = await eventually(() =>
+      t.db('raw_messages').where({ id: rawId, status: 'processed' }).first<{ outcome: string } | undefined>('outcome'),
+    );
     expect(row.outcome).not.toBe('agent_reply');
     expect(await t.db('messages').where({ ticket_id: ticketId, author_type: 'agent' }).first()).toBeUndefined();
-    expect(await t.db('outbound_messages').where({ ticket_id: ticketId }).whereNot({ kind: 'ack' }).first()).toBeUndefined();
+    expect(
+      await t.db('outbound_messages').where({ ticket_id: ticketId }).whereNot({ kind: 'ack' }).first(),
+    ).toBeUndefined();
   });
 });
 
@@ -190,7 +281,8 @@ describe('delivery failures', () => {
   it('retries after a 451 and then delivers', async () => {
     const { ticketId } = await customerMail('Tim Temp <tim@customer.test>', 'Try again later');
     let refusals = 0;
-    sink.answer = (to) => (to.includes('tim@customer.test') && refusals++ === 0 ? refusal(451, '4.3.0 try again later') : undefined);
+    sink.answer = (to) =>
+      to.includes('tim@customer.test') && refusals++ === 0 ? refusal(451, '4.3.0 try again later') : undefined;
     const before = sink.mails.length;
     const r = await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'First answer' });
     const id = r.body.outbound[0].id;
@@ -198,7 +290,15 @@ describe('delivery failures', () => {
     expect(deferred).toMatchObject({ status: 'queued' });
     expect(deferred.last_error).toMatch(/451/);
     // the queue's backoff would wait 30 s and more: bring the retry forward
-    await eventually(async () => (await t.db.raw(`UPDATE pgboss.job SET start_after = now() WHERE name = 'outbound.send' AND data->>'outboundId' = ? AND state = 'retry'`, [String(id)])).rowCount);
+    await eventually(
+      async () =>
+        (
+          await t.db.raw(
+            `UPDATE pgboss.job SET start_after = now() WHERE name = 'outbound.send' AND data->>'outboundId' = ? AND state = 'retry'`,
+            [String(id)],
+          )
+        ).rowCount,
+    );
     await sunkTo('tim@customer.test', before);
     expect(await t.db('outbound_messages').where({ id }).first()).toMatchObject({ status: 'sent', attempts: 2 });
     sink.answer = () => undefined;
@@ -208,7 +308,10 @@ describe('delivery failures', () => {
     const { ticketId } = await customerMail('Gone <gone@customer.test>', 'Nobody home');
     sink.answer = (to) => (to.includes('gone@customer.test') ? refusal(550, '5.1.1 no such user') : undefined);
     const r = await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'Anyone?' });
-    const row = await eventually(() => t.db('outbound_messages').where({ id: r.body.outbound[0].id, status: 'failed' }).first(), 15_000);
+    const row = await eventually(
+      () => t.db('outbound_messages').where({ id: r.body.outbound[0].id, status: 'failed' }).first(),
+      15_000,
+    );
     expect(row.last_error).toMatch(/550.*no such user/);
     expect(row.attempts).toBe(1);
     sink.answer = () => undefined;
@@ -219,7 +322,10 @@ describe('delivery failures', () => {
     await t.db('suppressions').insert({ address: 'bouncy@customer.test', reason: 'hard bounce 5.1.1' });
     const before = sink.mails.length;
     const r = await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'Will not arrive' });
-    const row = await eventually(() => t.db('outbound_messages').where({ id: r.body.outbound[0].id, status: 'suppressed' }).first(), 15_000);
+    const row = await eventually(
+      () => t.db('outbound_messages').where({ id: r.body.outbound[0].id, status: 'suppressed' }).first(),
+      15_000,
+    );
     expect(row.last_error).toMatch(/suppressed/);
     await new Promise((res) => setTimeout(res, 300));
     expect(sink.mails.slice(before).some((m) => m.to.includes('bouncy@customer.test'))).toBe(false);

@@ -29,7 +29,9 @@ function bytesOf(s: Sample): Buffer {
   let raw = readFileSync(path.join(samplesDir, s.path));
   if (s.kind === 'body') {
     raw = Buffer.concat([
-      Buffer.from(`From: Body Sample <body.sample@samples.test>\r\nTo: support@localhost\r\nSubject: reply body ${s.path}\r\nMessage-ID: <${encodeURIComponent(s.path)}@samples.test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n`),
+      Buffer.from(
+        `From: Body Sample <body.sample@samples.test>\r\nTo: support@localhost\r\nSubject: reply body ${s.path}\r\nMessage-ID: <${encodeURIComponent(s.path)}@samples.test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n`,
+      ),
       raw,
     ]);
   }
@@ -79,38 +81,47 @@ describe.skipIf(!present)('shared/mail-samples', () => {
   }, 300_000);
 
   it('every message is accepted and ends processed or quarantined with a reason: none lost, none stuck', async () => {
-    const unfinished = await eventually(
-      async () => {
-        const n = await t.db('raw_messages').where({ status: 'received' }).count<{ count: number }[]>({ count: '*' });
-        return n[0]!.count === 0 ? [] : undefined;
-      },
-      240_000,
-    );
+    const unfinished = await eventually(async () => {
+      const n = await t.db('raw_messages').where({ status: 'received' }).count<{ count: number }[]>({ count: '*' });
+      return n[0]!.count === 0 ? [] : undefined;
+    }, 240_000);
     expect(unfinished).toEqual([]);
     const rows = await t.db('raw_messages').select('id', 'status', 'error', 'duplicate_of', 'outcome');
     expect(rows.length).toBe(samples().length);
     for (const r of rows) {
       if (r.status === 'quarantined') expect(r.error, `raw ${r.id}`).toBeTruthy();
-      else if (r.status === 'duplicate') expect(rows.find((o) => o.id === r.duplicate_of)?.status).toMatch(/processed|quarantined/);
+      else if (r.status === 'duplicate')
+        expect(rows.find((o) => o.id === r.duplicate_of)?.status).toMatch(/processed|quarantined/);
       else expect(r.status).toBe('processed');
     }
   }, 300_000);
 
   it('no bounce or auto-reply creates a customer or a ticket, and nothing triggers outbound mail', async () => {
-    const automatic = [...sent.entries()].filter(([, s]) => s.category === 'bounces' || s.category === 'autoreplies').map(([id]) => id);
+    const automatic = [...sent.entries()]
+      .filter(([, s]) => s.category === 'bounces' || s.category === 'autoreplies')
+      .map(([id]) => id);
     const pathToId = (path: string) => [...sent.entries()].find(([, s]) => s.path === path)![0];
     expect(automatic.length).toBeGreaterThan(400);
-    const created = await t.db('events')
+    const created = await t
+      .db('events')
       .whereIn('type', ['customer.created', 'ticket.created'])
       .whereRaw(`(data->>'rawId')::bigint = ANY(?)`, [automatic])
       .select('type', t.db.raw(`data->>'rawId' AS raw_id`));
     // One file in bounces/ is no bounce at all: a virus mail from an ordinary address (the parser
     // project keeps it to see its parser survive). It is customer-like mail and becomes a ticket.
     const notABounce = 'bounces/bounceparser-perl/virus-caused-multiple-weird-reports.msg';
-    expect(created.map((e) => `${e.type} ${sent.get(Number(e.raw_id))?.path}`).filter((e) => !e.endsWith(notABounce))).toEqual([]);
-    const outcomes = await t.db('raw_messages').whereIn('id', automatic).whereIn('outcome', ['ticket_created', 'new_linked_ticket', 'reopened']).pluck('id');
+    expect(
+      created.map((e) => `${e.type} ${sent.get(Number(e.raw_id))?.path}`).filter((e) => !e.endsWith(notABounce)),
+    ).toEqual([]);
+    const outcomes = await t
+      .db('raw_messages')
+      .whereIn('id', automatic)
+      .whereIn('outcome', ['ticket_created', 'new_linked_ticket', 'reopened'])
+      .pluck('id');
     expect(outcomes.map((id) => sent.get(id)?.path).filter((p) => p !== notABounce)).toEqual([]);
-    const bounces = [...sent.entries()].filter(([, s]) => s.category === 'bounces' && s.path !== notABounce).map(([id]) => id);
+    const bounces = [...sent.entries()]
+      .filter(([, s]) => s.category === 'bounces' && s.path !== notABounce)
+      .map(([id]) => id);
     expect(await t.db('messages').whereIn('raw_message_id', bounces)).toEqual([]);
     // Mail we would send goes only to people whose own mail opened a ticket: each outbound row is
     // an ack of a ticket whose first message is not automatic mail.
@@ -120,6 +131,10 @@ describe.skipIf(!present)('shared/mail-samples', () => {
     );
     expect(answered.length).toBeGreaterThan(0); // normal samples do get acks
     expect(answered.filter((r: { kind: string }) => r.kind !== 'ack')).toEqual([]);
-    expect(answered.map((r: { raw_id: number }) => sent.get(Number(r.raw_id))?.path).filter((path: string | undefined) => !path || (automatic.includes(pathToId(path)) && path !== notABounce))).toEqual([]);
+    expect(
+      answered
+        .map((r: { raw_id: number }) => sent.get(Number(r.raw_id))?.path)
+        .filter((path: string | undefined) => !path || (automatic.includes(pathToId(path)) && path !== notABounce)),
+    ).toEqual([]);
   });
 });

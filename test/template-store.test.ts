@@ -3,7 +3,16 @@
 // locale without a template falls back to English.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { createTemplateStore, defaultSource, publishedTemplate, renderTemplate, sampleVariables, TEMPLATE_NAMES, TemplateError, type TemplateStore } from '../src/templates/index.ts';
+import {
+  createTemplateStore,
+  defaultSource,
+  publishedTemplate,
+  renderTemplate,
+  sampleVariables,
+  TEMPLATE_NAMES,
+  TemplateError,
+  type TemplateStore,
+} from '../src/templates/index.ts';
 import { NotFoundError, ValidationError } from '../src/errors.ts';
 
 let t: TestDatabase;
@@ -13,7 +22,9 @@ beforeAll(async () => {
   t = await createTestDatabase();
   store = createTemplateStore(t.db);
   // versions name their author: an agent that exists
-  await t.db.raw(`INSERT INTO agents (id, name, email, role) OVERRIDING SYSTEM VALUE VALUES (7, 'Tess Templates', 'tess@example.test', 'admin')`);
+  await t.db.raw(
+    `INSERT INTO agents (id, name, email, role) OVERRIDING SYSTEM VALUE VALUES (7, 'Tess Templates', 'tess@example.test', 'admin')`,
+  );
 });
 
 const override = (marker: string) => ({
@@ -49,7 +60,9 @@ describe('template store', () => {
   });
 
   it('other locales and templates are untouched by an override', async () => {
-    expect((await renderTemplate(t.db, 'ack', 'en', sampleVariables('ack'))).text).toContain('Thank you for contacting');
+    expect((await renderTemplate(t.db, 'ack', 'en', sampleVariables('ack'))).text).toContain(
+      'Thank you for contacting',
+    );
     expect((await renderTemplate(t.db, 'ticket_closed', 'de', sampleVariables('ticket_closed'))).version).toBe(0);
   });
 
@@ -64,8 +77,13 @@ describe('template store', () => {
   });
 
   it('refuses MJML errors', async () => {
-    const bad = { ...override('Vier'), mjml: '<mjml><mj-body><mj-section><mj-text>x</mj-text></mj-section></mj-body></mjml>' };
-    await expect(store.save(bad)).rejects.toThrow(/ack \(de\) html line 1: MJML: mj-text cannot be used inside mj-section/);
+    const bad = {
+      ...override('Vier'),
+      mjml: '<mjml><mj-body><mj-section><mj-text>x</mj-text></mj-section></mj-body></mjml>',
+    };
+    await expect(store.save(bad)).rejects.toThrow(
+      /ack \(de\) html line 1: MJML: mj-text cannot be used inside mj-section/,
+    );
   });
 
   it('publishes an older version again, and goes back to the default', async () => {
@@ -77,11 +95,17 @@ describe('template store', () => {
   });
 
   it('falls back from a region to its language, then to English', async () => {
-    expect(await renderTemplate(t.db, 'ack', 'de-AT', sampleVariables('ack'))).toMatchObject({ locale: 'de', version: 0 });
+    expect(await renderTemplate(t.db, 'ack', 'de-AT', sampleVariables('ack'))).toMatchObject({
+      locale: 'de',
+      version: 0,
+    });
     expect(await renderTemplate(t.db, 'ack', 'fr', sampleVariables('ack'))).toMatchObject({ locale: 'en', version: 0 });
     // a stored French version is used for French only
     await store.save({ ...override('Merci'), locale: 'fr' });
-    expect(await renderTemplate(t.db, 'ack', 'fr-ca', sampleVariables('ack'))).toMatchObject({ locale: 'fr', subject: 'Merci [#1042]' });
+    expect(await renderTemplate(t.db, 'ack', 'fr-ca', sampleVariables('ack'))).toMatchObject({
+      locale: 'fr',
+      subject: 'Merci [#1042]',
+    });
     expect(defaultSource('ack', 'fr')).toBeUndefined();
     await expect(store.useDefault('ack', 'fr')).rejects.toThrow(ValidationError);
   });
@@ -89,8 +113,16 @@ describe('template store', () => {
   it('lists shipped and stored templates', async () => {
     const list = await store.list();
     expect(list).toHaveLength(TEMPLATE_NAMES.length * 2 + 1);
-    expect(list.find((s) => s.name === 'ack' && s.locale === 'de')).toMatchObject({ hasDefault: true, publishedVersion: null, latestVersion: 2 });
-    expect(list.find((s) => s.name === 'ack' && s.locale === 'fr')).toMatchObject({ hasDefault: false, publishedVersion: 1, latestVersion: 1 });
+    expect(list.find((s) => s.name === 'ack' && s.locale === 'de')).toMatchObject({
+      hasDefault: true,
+      publishedVersion: null,
+      latestVersion: 2,
+    });
+    expect(list.find((s) => s.name === 'ack' && s.locale === 'fr')).toMatchObject({
+      hasDefault: false,
+      publishedVersion: 1,
+      latestVersion: 1,
+    });
   });
 
   it('compiles a version once, and again after a new one is published', async () => {
@@ -108,11 +140,17 @@ describe('template store', () => {
     await expect(renderTemplate(t.db, 'nope', 'en', {})).rejects.toThrow(NotFoundError);
     await expect(store.save({ ...override('x'), name: 'nope' })).rejects.toThrow(NotFoundError);
     await expect(store.save({ ...override('x'), locale: 'DE_de' })).rejects.toThrow(ValidationError);
-    await expect(renderTemplate(t.db, 'ack', 'en', { ...sampleVariables('ack'), link: 'javascript:alert(1)' })).rejects.toThrow(/it\.link/);
+    await expect(
+      renderTemplate(t.db, 'ack', 'en', { ...sampleVariables('ack'), link: 'javascript:alert(1)' }),
+    ).rejects.toThrow(/it\.link/);
   });
 
   it('parallel saves get distinct version numbers', async () => {
-    const invite = (i: number) => ({ ...override(`P${i}`), name: 'portal_invite', subject: `P${i} <%= it.inbox.name %>` });
+    const invite = (i: number) => ({
+      ...override(`P${i}`),
+      name: 'portal_invite',
+      subject: `P${i} <%= it.inbox.name %>`,
+    });
     const saved = await Promise.all([1, 2, 3].map((i) => store.save(invite(i))));
     expect(saved.map((v) => v.version).sort()).toEqual([1, 2, 3]);
   });

@@ -15,7 +15,8 @@ import {
 } from '../src/templates/index.ts';
 import { ValidationError } from '../src/errors.ts';
 
-const MJML = (body: string) => `<mjml><mj-body><mj-section><mj-column>\n${body}\n</mj-column></mj-section></mj-body></mjml>`;
+const MJML = (body: string) =>
+  `<mjml><mj-body><mj-section><mj-column>\n${body}\n</mj-column></mj-section></mj-body></mjml>`;
 const source = (over: Partial<TemplateSource> = {}): TemplateSource => ({
   name: 'ack',
   locale: 'en',
@@ -66,13 +67,20 @@ describe('default templates', () => {
   }
 
   it('the German mails are in German', async () => {
-    const mail = (await compileTemplate(defaultSource('password_reset', 'de')!)).render(sampleVariables('password_reset'));
+    const mail = (await compileTemplate(defaultSource('password_reset', 'de')!)).render(
+      sampleVariables('password_reset'),
+    );
     expect(mail.text).toContain('Dieser Link gilt 24 Stunden');
     expect(mail.subject).toBe('Passwort zurücksetzen für das Portal von Example Support');
   });
 
   it('an empty name and subject read naturally', async () => {
-    const vars = { ...sampleVariables('ack'), customer: { name: '', email: 'x@example.com' }, ticket: { number: 7, subject: '', status: 'open' }, link_expires_days: null };
+    const vars = {
+      ...sampleVariables('ack'),
+      customer: { name: '', email: 'x@example.com' },
+      ticket: { number: 7, subject: '', status: 'open' },
+      link_expires_days: null,
+    };
     const mail = (await compileTemplate(defaultSource('ack', 'en')!)).render(vars);
     expect(mail.subject).toBe('[#7] Your request');
     expect(mail.text).toContain('\nHello,\n');
@@ -139,7 +147,11 @@ describe('the template language refuses code', () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: the template literal is the input under test
     ['template literal', '<%= `${it.link}` %>', /template literals/],
     ['assignment', '<% it.link = "https://evil.example" %>', /assignments are not allowed/],
-    ['unknown field', '<%= it.customer.password %>', /unknown field it\.customer\.password; known here: it\.customer\.name, it\.customer\.email/],
+    [
+      'unknown field',
+      '<%= it.customer.password %>',
+      /unknown field it\.customer\.password; known here: it\.customer\.name, it\.customer\.email/,
+    ],
     ['unknown root', '<%= process.env %>', /unknown name process/],
     ['a group printed', '<%= it.customer %>', /group of fields/],
     ['a list printed', '<%= it.message.attachments %>', /is a list/],
@@ -150,7 +162,11 @@ describe('the template language refuses code', () => {
     ['layout', '<% layout("base") %>', /includes and layouts/],
     ['loop over a value', '<% for (const x of it.link) { %><% } %>', /is not a list/],
     ['loop variable named it', '<% for (const it of it.message.attachments) { %><% } %>', /cannot be a loop variable/],
-    ['loop variable out of its loop', '<% for (const f of it.message.attachments) { %><% } %><%= f.name %>', /unknown name f/],
+    [
+      'loop variable out of its loop',
+      '<% for (const f of it.message.attachments) { %><% } %><%= f.name %>',
+      /unknown name f/,
+    ],
     ['trim markers', '<%- it.link %>', /whitespace-trim markers/],
     ['unclosed tag', 'a <%= it.link', /not closed with %>/],
     ['comment hiding a tag end', '<%= it.link /* %> */ %>', /one field and nothing else/],
@@ -167,15 +183,22 @@ describe('the template language refuses code', () => {
   }
 
   it('says which template, locale, part and line', async () => {
-    const err = await compileTemplate(source({ locale: 'de', mjml: MJML('<mj-text>a</mj-text>\n<mj-text><%= it.nope %></mj-text>') })).catch((e: unknown) => e);
+    const err = await compileTemplate(
+      source({ locale: 'de', mjml: MJML('<mj-text>a</mj-text>\n<mj-text><%= it.nope %></mj-text>') }),
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TemplateError);
-    expect((err as TemplateError).problems).toEqual([expect.objectContaining({ name: 'ack', locale: 'de', part: 'html', line: 3 })]);
+    expect((err as TemplateError).problems).toEqual([
+      expect.objectContaining({ name: 'ack', locale: 'de', part: 'html', line: 3 }),
+    ]);
     expect((err as Error).message).toContain('ack (de) html line 3: unknown field it.nope');
   });
 
   it('keeps counting lines past a broken tag', async () => {
     const problems = await problemsOf(source({ text: 'a <%= it.link\n\n<%= it.nope %>\n' }));
-    expect(problems).toEqual([expect.stringMatching(/^text:1: a tag is opened/), expect.stringMatching(/^text:3: unknown field it\.nope/)]);
+    expect(problems).toEqual([
+      expect.stringMatching(/^text:1: a tag is opened/),
+      expect.stringMatching(/^text:3: unknown field it\.nope/),
+    ]);
   });
 
   it('accepts the whole grammar', async () => {
@@ -211,15 +234,21 @@ describe('MJML', () => {
   });
 
   it('block tags between components go inside <mj-raw>; elsewhere MJML would drop them', async () => {
-    const inRaw = MJML('<mj-raw><% if (it.customer.name) { %></mj-raw>\n<mj-button href="<%= it.link %>">Go</mj-button>\n<mj-raw><% } %></mj-raw>');
+    const inRaw = MJML(
+      '<mj-raw><% if (it.customer.name) { %></mj-raw>\n<mj-button href="<%= it.link %>">Go</mj-button>\n<mj-raw><% } %></mj-raw>',
+    );
     const t = await compileTemplate(source({ mjml: inRaw }));
     expect(t.render(sampleVariables('ack')).html).toContain('Go');
-    expect(t.render({ ...sampleVariables('ack'), customer: { name: '', email: 'a@example.com' } }).html).not.toContain('Go');
+    expect(t.render({ ...sampleVariables('ack'), customer: { name: '', email: 'a@example.com' } }).html).not.toContain(
+      'Go',
+    );
 
     const bare = MJML('<% if (it.customer.name) { %>\n<mj-button href="<%= it.link %>">Go</mj-button>\n<% } %>');
     const problems = await problemsOf(source({ mjml: bare }));
     expect(problems).toEqual([
-      expect.stringMatching(/^html:2: <% if \(it\.customer\.name\) \{ %> is dropped by MJML: between components, put tags inside <mj-raw>/),
+      expect.stringMatching(
+        /^html:2: <% if \(it\.customer\.name\) \{ %> is dropped by MJML: between components, put tags inside <mj-raw>/,
+      ),
       expect.stringMatching(/^html:4: <% } %> is dropped by MJML/),
     ]);
   });
@@ -231,14 +260,18 @@ describe('MJML', () => {
 
   it('what MJML gives back is checked again: tags hidden from the first pass cannot slip through', async () => {
     // CDATA is passed through by MJML as it is, so the tag inside is read, and refused
-    expect((await problemsOf(source({ mjml: MJML('<mj-text><![CDATA[<% process.exit() %>]]></mj-text>') }))).join('\n')).toMatch(/only template fields/);
+    expect(
+      (await problemsOf(source({ mjml: MJML('<mj-text><![CDATA[<% process.exit() %>]]></mj-text>') }))).join('\n'),
+    ).toMatch(/only template fields/);
     // entities stay entities: text, not a tag
     const t = await compileTemplate(source({ mjml: MJML('<mj-text>&lt;% process.exit() %&gt;</mj-text>') }));
     expect(t.render(sampleVariables('ack')).html).toContain('&lt;% process.exit() %&gt;');
   });
 
   it('refuses mj-include', async () => {
-    expect(await problemsOf(source({ mjml: MJML('<mj-include path="/etc/passwd" />') }))).toEqual([expect.stringMatching(/html:2: <mj-include> is not allowed/)]);
+    expect(await problemsOf(source({ mjml: MJML('<mj-include path="/etc/passwd" />') }))).toEqual([
+      expect.stringMatching(/html:2: <mj-include> is not allowed/),
+    ]);
   });
 
   it('the subject is one non-empty line', async () => {

@@ -29,16 +29,46 @@ beforeAll(async () => {
   const { port } = await startTestIngest(t.url, { inboxes: ['support@localhost'] });
   const boss = await startBossFor(t.url, true);
   await startTestWorker(t.url, boss, 1);
-  const outbound = await startOutboundWorker({ db: t.db, boss, log: testLog, outboundSmtpUrl: sink.url, publicUrl: web, messageIdDomain: 'help.inbound.test', ticketLinkDays: 30, pollSeconds: 1 });
+  const outbound = await startOutboundWorker({
+    db: t.db,
+    boss,
+    log: testLog,
+    outboundSmtpUrl: sink.url,
+    publicUrl: web,
+    messageIdDomain: 'help.inbound.test',
+    ticketLinkDays: 30,
+    pollSeconds: 1,
+  });
   browser = await startBrowser();
 
   // Paula writes in (from her work address; her home address is known as an alternate)
-  const c = (await api.call('POST', '/customers', { name: 'Paula Page', email: 'paula@customer.test', alternate_emails: ['paula@home.test'] })).body;
-  const raw = ['From: Paula Page <paula@customer.test>', 'To: support@localhost', 'Subject: Broken <script>alert(1)</script> widget', 'Message-ID: <p1@customer.test>', '', 'My widget is broken.', ''].join('\r\n');
+  const c = (
+    await api.call('POST', '/customers', {
+      name: 'Paula Page',
+      email: 'paula@customer.test',
+      alternate_emails: ['paula@home.test'],
+    })
+  ).body;
+  const raw = [
+    'From: Paula Page <paula@customer.test>',
+    'To: support@localhost',
+    'Subject: Broken <script>alert(1)</script> widget',
+    'Message-ID: <p1@customer.test>',
+    '',
+    'My widget is broken.',
+    '',
+  ].join('\r\n');
   const reply = await sendRaw(port, 'paula@customer.test', ['support@localhost'], raw);
   expect(reply.code).toBe(250);
-  ticketId = (await eventually(() => t.db('tickets').where({ requester_id: c.id }).first<{ id: number } | undefined>('id'))).id;
-  await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'Hi Paula,\n\nplease **restart** it.', format: 'markdown' }, api.agentToken);
+  ticketId = (
+    await eventually(() => t.db('tickets').where({ requester_id: c.id }).first<{ id: number } | undefined>('id'))
+  ).id;
+  await api.call(
+    'POST',
+    `/tickets/${ticketId}/replies`,
+    { body: 'Hi Paula,\n\nplease **restart** it.', format: 'markdown' },
+    api.agentToken,
+  );
   await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'She sounds upset, be gentle', internal: true });
   const mail = await eventually(async () => sink.mails.find((m) => m.to.includes('paula@customer.test')), 15_000);
   link = linkIn(mail.mail.text!);
@@ -86,12 +116,22 @@ describe('public ticket page', () => {
     expect(await page.locator('.notice').textContent()).toContain('Your reply has been added');
     expect(await page.locator('article').last().textContent()).toContain('Restarted it, works now.');
     const m = await t.db('messages').where({ ticket_id: ticketId, text: 'Restarted it, works now. Thanks!' }).first();
-    expect(m).toMatchObject({ direction: 'inbound', author_type: 'customer', from_address: 'paula@home.test', internal: false });
+    expect(m).toMatchObject({
+      direction: 'inbound',
+      author_type: 'customer',
+      from_address: 'paula@home.test',
+      internal: false,
+    });
     await page.close();
   });
 
   it('refuses a post without the form token', async () => {
-    const r = await fetch(`${link}/reply`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'email=paula%40customer.test&body=forged', redirect: 'manual' });
+    const r = await fetch(`${link}/reply`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'email=paula%40customer.test&body=forged',
+      redirect: 'manual',
+    });
     expect(r.status).toBe(403);
     expect(await t.db('messages').where({ ticket_id: ticketId, text: 'forged' }).first()).toBeUndefined();
   });
@@ -124,7 +164,10 @@ describe('public ticket page', () => {
     await page.fill('#email', 'paula@customer.test');
     await page.click('form button');
     expect(await page.locator('.notice').textContent()).toContain('If this address belongs to the ticket'); // the same answer
-    const fresh = await eventually(async () => sink.mails.slice(before).find((m) => m.to.includes('paula@customer.test')), 15_000);
+    const fresh = await eventually(
+      async () => sink.mails.slice(before).find((m) => m.to.includes('paula@customer.test')),
+      15_000,
+    );
     expect(fresh.mail.headers.get('auto-submitted')).toBe('auto-replied');
     const newLink = linkIn(fresh.mail.text!);
     expect(newLink).not.toBe(link);
@@ -135,7 +178,11 @@ describe('public ticket page', () => {
 
   it('an expired link does not work', async () => {
     const page = await browser.newPage();
-    await t.db('tokens').where({ ticket_id: ticketId, purpose: 'ticket_link' }).whereNull('revoked_at').update({ expires_at: t.db.raw(`now() - interval '1 second'`) });
+    await t
+      .db('tokens')
+      .where({ ticket_id: ticketId, purpose: 'ticket_link' })
+      .whereNull('revoked_at')
+      .update({ expires_at: t.db.raw(`now() - interval '1 second'`) });
     const mail = sink.mails.filter((m) => m.to.includes('paula@customer.test')).at(-1)!;
     const response = await page.goto(linkIn(mail.mail.text!));
     expect(response!.status()).toBe(410);
@@ -151,12 +198,26 @@ describe('housekeeping', () => {
       { key: 'old', window_start: t.db.raw(`now() - interval '2 days'`), count: 3 },
       { key: 'new', window_start: t.db.raw('now()'), count: 1 },
     ]);
-    const live = await t.db('tokens').where({ purpose: 'ticket_link' }).whereNull('revoked_at').count<{ n: number }[]>({ n: '*' });
-    const [dead] = await t.db('tokens').insert({ purpose: 'ticket_link', token_hash: Buffer.alloc(32, 7), ticket_id: ticketId, expires_at: t.db.raw(`now() - interval '8 days'`) }).returning('id');
+    const live = await t
+      .db('tokens')
+      .where({ purpose: 'ticket_link' })
+      .whereNull('revoked_at')
+      .count<{ n: number }[]>({ n: '*' });
+    const [dead] = await t
+      .db('tokens')
+      .insert({
+        purpose: 'ticket_link',
+        token_hash: Buffer.alloc(32, 7),
+        ticket_id: ticketId,
+        expires_at: t.db.raw(`now() - interval '8 days'`),
+      })
+      .returning('id');
     const n = await housekeep(t.db);
     expect(n.rateLimits).toBeGreaterThanOrEqual(1);
     expect(await t.db('rate_limits').where({ key: 'new' }).first()).toBeTruthy();
     expect(await t.db('tokens').where({ id: dead.id }).first()).toBeUndefined();
-    expect(await t.db('tokens').where({ purpose: 'ticket_link' }).whereNull('revoked_at').count<{ n: number }[]>({ n: '*' })).toEqual(live);
+    expect(
+      await t.db('tokens').where({ purpose: 'ticket_link' }).whereNull('revoked_at').count<{ n: number }[]>({ n: '*' }),
+    ).toEqual(live);
   });
 });

@@ -24,10 +24,16 @@ describe('health endpoints', () => {
     };
     try {
       expect(await get('/healthz')).toMatchObject({ status: 200, body: { status: 'ok' } });
-      expect(await get('/readyz')).toEqual({ status: 200, body: { status: 'ready', checks: { database: 'ok', queue: 'ok' } } });
+      expect(await get('/readyz')).toEqual({
+        status: 200,
+        body: { status: 'ready', checks: { database: 'ok', queue: 'ok' } },
+      });
       proxy.down();
       expect(await get('/healthz')).toMatchObject({ status: 200 });
-      expect(await get('/readyz')).toMatchObject({ status: 503, body: { status: 'unavailable', checks: { database: 'down' } } });
+      expect(await get('/readyz')).toMatchObject({
+        status: 503,
+        body: { status: 'unavailable', checks: { database: 'down' } },
+      });
       proxy.up();
       expect((await get('/readyz')).status).toBe(200);
     } finally {

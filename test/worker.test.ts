@@ -36,8 +36,15 @@ describe('worker', () => {
 
   it('processing is idempotent: a second run of the same mail changes nothing', async () => {
     const raw = Buffer.from(sampleMail({ messageId: '<idem@example.com>' }));
-    const [row] = await t.db('raw_messages')
-      .insert({ mail_from: 'alice@example.com', rcpt_to: ['support@localhost'], size: raw.length, sha256: Buffer.alloc(32, 7), raw })
+    const [row] = await t
+      .db('raw_messages')
+      .insert({
+        mail_from: 'alice@example.com',
+        rcpt_to: ['support@localhost'],
+        size: raw.length,
+        sha256: Buffer.alloc(32, 7),
+        raw,
+      })
       .returning('id');
     const pool = createPgPool(t.url, { poolMax: 1, log: testLog, pipeline: true });
     const ctx = { pool, log: testLog, settings: testInboundSettings };

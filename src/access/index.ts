@@ -39,7 +39,10 @@ export async function verifyPassword(password: string, stored: string | null): P
   const [, n, r, p, salt, hash] = parts as [string, string, string, string, string, string];
   const expected = Buffer.from(hash, 'base64url');
   const key = await scrypt(password.normalize('NFKC'), Buffer.from(salt, 'base64url'), expected.length, {
-    N: Number(n), r: Number(r), p: Number(p), maxmem: 256 * Number(n) * Number(r),
+    N: Number(n),
+    r: Number(r),
+    p: Number(p),
+    maxmem: 256 * Number(n) * Number(r),
   });
   return timingSafeEqual(key, expected);
 }
@@ -58,7 +61,12 @@ export interface TokenRow {
 }
 
 /** A new token for one purpose and subject; returns the secret, which exists nowhere else. */
-export async function issueToken(db: Db, purpose: TokenPurpose, subject: TokenSubject, ttlSeconds: number): Promise<{ secret: string; id: number; expiresAt: Date }> {
+export async function issueToken(
+  db: Db,
+  purpose: TokenPurpose,
+  subject: TokenSubject,
+  ttlSeconds: number,
+): Promise<{ secret: string; id: number; expiresAt: Date }> {
   const secret = newSecret();
   const [row] = await db('tokens')
     .insert({
@@ -85,14 +93,23 @@ export async function findToken(db: Db, purpose: TokenPurpose, secret: string): 
 
 /** Marks a single-use token used; false when another request used it first. */
 export async function useToken(db: Db, id: number): Promise<boolean> {
-  const n = await db('tokens').where({ id }).whereNull('used_at').whereNull('revoked_at').update({ used_at: db.fn.now() });
+  const n = await db('tokens')
+    .where({ id })
+    .whereNull('used_at')
+    .whereNull('revoked_at')
+    .update({ used_at: db.fn.now() });
   return n === 1;
 }
 
 export async function revokeTokens(db: Db, purpose: TokenPurpose, subject: TokenSubject): Promise<number> {
   const column = 'agentId' in subject ? 'agent_id' : 'customerId' in subject ? 'customer_id' : 'ticket_id';
-  const value = 'agentId' in subject ? subject.agentId : 'customerId' in subject ? subject.customerId : subject.ticketId;
-  return db('tokens').where({ purpose, [column]: value }).whereNull('revoked_at').whereNull('used_at').update({ revoked_at: db.fn.now() });
+  const value =
+    'agentId' in subject ? subject.agentId : 'customerId' in subject ? subject.customerId : subject.ticketId;
+  return db('tokens')
+    .where({ purpose, [column]: value })
+    .whereNull('revoked_at')
+    .whereNull('used_at')
+    .update({ revoked_at: db.fn.now() });
 }
 
 export { hit, pruneRateLimits, serverKey, type Limit } from './limits.ts';

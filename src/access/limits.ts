@@ -30,7 +30,10 @@ export async function pruneRateLimits(db: Db): Promise<number> {
 
 /** A 256-bit key by name, made once and shared by every process. */
 export async function serverKey(db: Db, name: string): Promise<Buffer> {
-  await db('app_secrets').insert({ name, value: randomBytes(32) }).onConflict('name').ignore();
+  await db('app_secrets')
+    .insert({ name, value: randomBytes(32) })
+    .onConflict('name')
+    .ignore();
   const row = await db('app_secrets').where({ name }).first('value');
   return row.value as Buffer;
 }

@@ -19,7 +19,10 @@ export interface Agent {
 const COLUMNS = ['id', 'name', 'email', 'role', 'disabled'];
 const TOKEN_PREFIX = 'inb_';
 
-export async function createAgent(db: Db, a: { email: string; name?: string; role: AgentRole; password?: string }): Promise<Agent> {
+export async function createAgent(
+  db: Db,
+  a: { email: string; name?: string; role: AgentRole; password?: string },
+): Promise<Agent> {
   const email = normalizeAddress(a.email);
   if (!isValidAddress(email)) throw new ValidationError(`not an email address: ${a.email}`);
   if (a.password !== undefined && a.password.length < MIN_PASSWORD_LENGTH) {
@@ -40,12 +43,17 @@ export async function createAgent(db: Db, a: { email: string; name?: string; rol
 }
 
 export async function findAgentByEmail(db: Db, email: string): Promise<Agent | undefined> {
-  return db('agents').where({ email: normalizeAddress(email) }).first<Agent | undefined>(COLUMNS);
+  return db('agents')
+    .where({ email: normalizeAddress(email) })
+    .first<Agent | undefined>(COLUMNS);
 }
 
 export async function setAgentPassword(db: Db, agentId: number, password: string): Promise<void> {
-  if (password.length < MIN_PASSWORD_LENGTH) throw new ValidationError(`a password needs at least ${MIN_PASSWORD_LENGTH} characters`);
-  const n = await db('agents').where({ id: agentId }).update({ password_hash: await hashPassword(password) });
+  if (password.length < MIN_PASSWORD_LENGTH)
+    throw new ValidationError(`a password needs at least ${MIN_PASSWORD_LENGTH} characters`);
+  const n = await db('agents')
+    .where({ id: agentId })
+    .update({ password_hash: await hashPassword(password) });
   if (n !== 1) throw new NotFoundError(`no agent ${agentId}`);
 }
 

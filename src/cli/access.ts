@@ -13,14 +13,24 @@ export async function adminCommand(config: Config, args: string[]): Promise<numb
   if (sub !== 'create') throw new UsageError(usage);
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { name: { type: 'string' }, role: { type: 'string', default: 'admin' }, 'password-stdin': { type: 'boolean' } },
+    options: {
+      name: { type: 'string' },
+      role: { type: 'string', default: 'admin' },
+      'password-stdin': { type: 'boolean' },
+    },
     allowPositionals: true,
   });
   if (positionals.length !== 1) throw new UsageError(usage);
-  if (!(AGENT_ROLES as readonly string[]).includes(values.role!)) throw new UsageError(`--role must be one of ${AGENT_ROLES.join(', ')}`);
+  if (!(AGENT_ROLES as readonly string[]).includes(values.role!))
+    throw new UsageError(`--role must be one of ${AGENT_ROLES.join(', ')}`);
   const password = values['password-stdin'] ? await readPassword() : undefined;
   return withDatabase(config, async (db) => {
-    const agent = await createAgent(db, { email: positionals[0]!, name: values.name, role: values.role as AgentRole, password });
+    const agent = await createAgent(db, {
+      email: positionals[0]!,
+      name: values.name,
+      role: values.role as AgentRole,
+      password,
+    });
     console.log(`created ${agent.role} ${agent.email} (id ${agent.id})`);
     if (password === undefined) {
       const { secret, expiresAt } = await issueToken(db, 'password_set', { agentId: agent.id }, PASSWORD_LINK_SECONDS);

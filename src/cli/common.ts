@@ -16,7 +16,8 @@ export async function withDatabase(
   const database = await openDatabase(config, log);
   try {
     // A fresh embedded database has no schema yet: commands work on it straight away.
-    if (opts.migrate || database.embedded) await migrate(database.url, opts.migrate ? log.child({}, { level: 'info' }) : log);
+    if (opts.migrate || database.embedded)
+      await migrate(database.url, opts.migrate ? log.child({}, { level: 'info' }) : log);
     const db = createDb(database.url, { poolMax: 2, applicationName: 'inbound-cli', log });
     try {
       return await fn(db, log, database.url);
@@ -47,7 +48,11 @@ export function printTable(rows: Record<string, string | number | boolean>[]): v
   const keys = Object.keys(rows[0]!);
   const cells = rows.map((r) => keys.map((k) => String(r[k])));
   const widths = keys.map((k, i) => Math.min(60, Math.max(k.length, ...cells.map((c) => c[i]!.length))));
-  const line = (vals: string[]) => vals.map((v, i) => (v.length > widths[i]! ? `${v.slice(0, widths[i]! - 1)}…` : v.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => (v.length > widths[i]! ? `${v.slice(0, widths[i]! - 1)}…` : v.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   console.log(line(keys));
   for (const c of cells) console.log(line(c));
 }

@@ -30,15 +30,24 @@ export async function customersCommand(config: Config, args: string[]): Promise<
       options: { name: { type: 'string' }, company: { type: 'string' }, 'send-welcome': { type: 'boolean' } },
       allowPositionals: true,
     });
-    if (positionals.length !== 1) throw new UsageError('usage: inbound customers add <email> [--name N] [--company NAME] [--send-welcome]');
+    if (positionals.length !== 1)
+      throw new UsageError('usage: inbound customers add <email> [--name N] [--company NAME] [--send-welcome]');
     return withDatabase(config, async (db, log, url) => {
       const companyId = values.company === undefined ? undefined : await companyIdOf(db, values.company);
       if (companyId === null) return 1;
       // the customer service and the queue (for --send-welcome) are loaded for this command only
-      const [{ createCustomer }, { startBoss }] = await Promise.all([import('../customers/index.ts'), import('../queue/index.ts')]);
+      const [{ createCustomer }, { startBoss }] = await Promise.all([
+        import('../customers/index.ts'),
+        import('../queue/index.ts'),
+      ]);
       const boss = await startBoss({ url, worker: false, poolMax: 1, log });
       try {
-        const c = await createCustomer(db, boss, { email: positionals[0]!, name: values.name, company_id: companyId, send_welcome: values['send-welcome'] });
+        const c = await createCustomer(db, boss, {
+          email: positionals[0]!,
+          name: values.name,
+          company_id: companyId,
+          send_welcome: values['send-welcome'],
+        });
         console.log(`added customer ${c.id}: ${describe(c)}`);
         return 0;
       } finally {
@@ -61,7 +70,11 @@ export async function portalUsersCommand(config: Config, args: string[]): Promis
 export async function companiesCommand(config: Config, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'add') {
-    const { values, positionals } = parseArgs({ args: rest, options: { domain: { type: 'string', multiple: true } }, allowPositionals: true });
+    const { values, positionals } = parseArgs({
+      args: rest,
+      options: { domain: { type: 'string', multiple: true } },
+      allowPositionals: true,
+    });
     if (positionals.length !== 1) throw new UsageError('usage: inbound companies add <name> [--domain D]...');
     return withDatabase(config, async (db) => {
       const c = await createCompany(db, { name: positionals[0]!, domains: values.domain });
@@ -93,11 +106,14 @@ async function importCommand(config: Config, args: string[]): Promise<number> {
     options: { 'dry-run': { type: 'boolean' }, 'update-existing': { type: 'boolean' } },
     allowPositionals: true,
   });
-  if (positionals.length !== 1) throw new UsageError('usage: inbound customers import <file.csv> [--dry-run] [--update-existing]');
+  if (positionals.length !== 1)
+    throw new UsageError('usage: inbound customers import <file.csv> [--dry-run] [--update-existing]');
   const file = positionals[0]!;
-  const size = (await stat(file).catch(() => {
-    throw new UsageError(`cannot read ${file}`);
-  })).size;
+  const size = (
+    await stat(file).catch(() => {
+      throw new UsageError(`cannot read ${file}`);
+    })
+  ).size;
   return withDatabase(config, async (db) => {
     const progress = progressReporter(size);
     let summary: ImportSummary;
@@ -122,11 +138,18 @@ async function importCommand(config: Config, args: string[]): Promise<number> {
 function progressReporter(totalBytes: number) {
   if (process.stderr.isTTY) {
     const bar = new cliProgress.SingleBar(
-      { format: 'importing [{bar}] {percentage}% | {rows} rows | {eta_formatted} left', stream: process.stderr, hideCursor: true },
+      {
+        format: 'importing [{bar}] {percentage}% | {rows} rows | {eta_formatted} left',
+        stream: process.stderr,
+        hideCursor: true,
+      },
       cliProgress.Presets.shades_classic,
     );
     bar.start(Math.max(totalBytes, 1), 0, { rows: 0 });
-    return { update: (p: { rows: number; bytes: number }) => bar.update(p.bytes, { rows: p.rows }), stop: () => bar.stop() };
+    return {
+      update: (p: { rows: number; bytes: number }) => bar.update(p.bytes, { rows: p.rows }),
+      stop: () => bar.stop(),
+    };
   }
   let last = 0;
   return {

@@ -93,9 +93,16 @@ async function startCommand(config: Config, args: string[]): Promise<number> {
   const inboxes = (await createInboxStore(running.db).list()).filter((i) => i.enabled).map((i) => i.address);
   const smtp = running.smtp && `${running.smtp.address}:${running.smtp.port}`;
   const http = running.http && `http://${running.http.address}:${running.http.port}`;
-  const local = (a: AddressInfo) => `${a.address === '0.0.0.0' || a.address === '::' ? 'localhost' : a.address}:${a.port}`;
+  const local = (a: AddressInfo) =>
+    `${a.address === '0.0.0.0' || a.address === '::' ? 'localhost' : a.address}:${a.port}`;
   log.info(
-    { roles, smtp, http, inboxes, database: database.embedded ? `embedded (${database.location.replace(/ \(.*$/, '')})` : 'DATABASE_URL' },
+    {
+      roles,
+      smtp,
+      http,
+      inboxes,
+      database: database.embedded ? `embedded (${database.location.replace(/ \(.*$/, '')})` : 'DATABASE_URL',
+    },
     'inbound ready',
   );
   // One line for people, beside the JSON log on stdout.
@@ -120,7 +127,8 @@ async function startCommand(config: Config, args: string[]): Promise<number> {
 
 function readyLine(smtp: string | undefined, http: string | undefined, inboxes: string[], data: string): string {
   const parts = [
-    smtp && `mail for ${inboxes.length ? inboxes.join(', ') : '(no inbox yet: inbound inbox add <address>)'} to smtp://${smtp}`,
+    smtp &&
+      `mail for ${inboxes.length ? inboxes.join(', ') : '(no inbox yet: inbound inbox add <address>)'} to smtp://${smtp}`,
     http && `web pages and API at http://${http}`,
     `data in ${data}`,
   ];
@@ -129,9 +137,13 @@ function readyLine(smtp: string | undefined, http: string | undefined, inboxes: 
 
 function parseRoles(value: string | undefined): Role[] {
   if (!value) return [...ROLES];
-  const roles = value.split(',').map((r) => r.trim()).filter(Boolean);
+  const roles = value
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
   for (const r of roles) {
-    if (!(ROLES as readonly string[]).includes(r)) throw new UsageError(`unknown role '${r}' (roles: ${ROLES.join(', ')})`);
+    if (!(ROLES as readonly string[]).includes(r))
+      throw new UsageError(`unknown role '${r}' (roles: ${ROLES.join(', ')})`);
   }
   if (roles.length === 0) throw new UsageError('--roles needs at least one role');
   return [...new Set(roles)] as Role[];
@@ -140,7 +152,11 @@ function parseRoles(value: string | undefined): Role[] {
 async function inboxCommand(config: Config, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'add') {
-    const { values, positionals } = parseArgs({ args: rest, options: { name: { type: 'string' } }, allowPositionals: true });
+    const { values, positionals } = parseArgs({
+      args: rest,
+      options: { name: { type: 'string' } },
+      allowPositionals: true,
+    });
     if (positionals.length !== 1) throw new UsageError('usage: inbound inbox add <address> [--name N]');
     return withDatabase(config, async (db) => {
       const inbox = await createInboxStore(db).add(positionals[0]!, values.name);
@@ -195,8 +211,13 @@ async function messagesCommand(config: Config, args: string[]): Promise<number> 
 }
 
 async function reprocessCommand(config: Config, args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { 'all-quarantined': { type: 'boolean' } }, allowPositionals: true });
-  if (!values['all-quarantined'] && positionals.length === 0) throw new UsageError('usage: inbound reprocess <id>... | --all-quarantined');
+  const { values, positionals } = parseArgs({
+    args,
+    options: { 'all-quarantined': { type: 'boolean' } },
+    allowPositionals: true,
+  });
+  if (!values['all-quarantined'] && positionals.length === 0)
+    throw new UsageError('usage: inbound reprocess <id>... | --all-quarantined');
   return withDatabase(config, async (db, log, url) => {
     const ids = values['all-quarantined']
       ? ((await db('raw_messages').where({ status: 'quarantined' }).orderBy('id').pluck('id')) as number[])
@@ -205,7 +226,9 @@ async function reprocessCommand(config: Config, args: string[]): Promise<number>
           return Number(p);
         });
     const [{ inboundSettings }, { processRawMessage }, { createPgPool }] = await Promise.all([
-      import('../main.ts'), import('../inbound/index.ts'), import('../db/index.ts'),
+      import('../main.ts'),
+      import('../inbound/index.ts'),
+      import('../db/index.ts'),
     ]);
     const pool = createPgPool(url, { poolMax: 1, applicationName: 'inbound-cli', log, pipeline: true });
     const ctx = { pool, log, settings: inboundSettings(config) };
@@ -222,7 +245,9 @@ async function reprocessCommand(config: Config, args: string[]): Promise<number>
           continue;
         }
         if (row.status === 'quarantined') failed++;
-        console.log(`${id}: ${outcome === 'skipped' ? `unchanged (${row.status})` : outcome}${row.error ? ` - ${row.error}` : ''}`);
+        console.log(
+          `${id}: ${outcome === 'skipped' ? `unchanged (${row.status})` : outcome}${row.error ? ` - ${row.error}` : ''}`,
+        );
       }
     } finally {
       await pool.end();
@@ -234,7 +259,10 @@ async function reprocessCommand(config: Config, args: string[]): Promise<number>
 async function ticketsCommand(config: Config, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'list') {
-    const { values } = parseArgs({ args: rest, options: { status: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } } });
+    const { values } = parseArgs({
+      args: rest,
+      options: { status: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } },
+    });
     if (values.status && !(TICKET_STATUSES as readonly string[]).includes(values.status)) {
       throw new UsageError(`--status must be one of ${TICKET_STATUSES.join(', ')}`);
     }
@@ -245,20 +273,33 @@ async function ticketsCommand(config: Config, args: string[]): Promise<number> {
       else
         printTable(
           rows.map((t) => ({
-            number: t.number, inbox: t.inbox, status: t.status, requester: t.requester ?? '', company: t.company ?? '',
-            messages: t.messages, subject: t.subject, updated: t.last_message_at.toISOString(),
+            number: t.number,
+            inbox: t.inbox,
+            status: t.status,
+            requester: t.requester ?? '',
+            company: t.company ?? '',
+            messages: t.messages,
+            subject: t.subject,
+            updated: t.last_message_at.toISOString(),
           })),
         );
       return 0;
     });
   }
   if (sub === 'show') {
-    const { values, positionals } = parseArgs({ args: rest, options: { json: { type: 'boolean' }, inbox: { type: 'string' } }, allowPositionals: true });
-    if (positionals.length !== 1) throw new UsageError('usage: inbound tickets show <number|id:N> [--inbox A] [--json]');
+    const { values, positionals } = parseArgs({
+      args: rest,
+      options: { json: { type: 'boolean' }, inbox: { type: 'string' } },
+      allowPositionals: true,
+    });
+    if (positionals.length !== 1)
+      throw new UsageError('usage: inbound tickets show <number|id:N> [--inbox A] [--json]');
     return withDatabase(config, async (db) => {
       const t = await showTicket(db, positionals[0]!, values.inbox);
       if (!t) {
-        console.error(`inbound: no ticket ${positionals[0]}${values.inbox ? ` in ${values.inbox}` : ''} (several inboxes? add --inbox, or use id:N)`);
+        console.error(
+          `inbound: no ticket ${positionals[0]}${values.inbox ? ` in ${values.inbox}` : ''} (several inboxes? add --inbox, or use id:N)`,
+        );
         return 1;
       }
       if (values.json) printJson(t);
@@ -270,7 +311,10 @@ async function ticketsCommand(config: Config, args: string[]): Promise<number> {
 }
 
 function printTicket(t: TicketDetail): void {
-  const person = (p: TicketDetail['requester']) => (p ? `${p.name} <${p.email ?? '?'}>${p.alternate_emails.length ? ` (also ${p.alternate_emails.join(', ')})` : ''}` : '-');
+  const person = (p: TicketDetail['requester']) =>
+    p
+      ? `${p.name} <${p.email ?? '?'}>${p.alternate_emails.length ? ` (also ${p.alternate_emails.join(', ')})` : ''}`
+      : '-';
   console.log(`#${t.number} [${t.status}] ${t.subject}`);
   console.log(`inbox:     ${t.inbox}`);
   console.log(`requester: ${person(t.requester)}`);
@@ -280,9 +324,19 @@ function printTicket(t: TicketDetail): void {
   for (const m of t.messages) {
     const auth = m.auth ? `spf=${m.auth.spf} dkim=${m.auth.dkim} dmarc=${m.auth.dmarc}` : 'auth=-';
     console.log(`\n--- ${m.created_at.toISOString()} ${m.from ?? '?'} ${m.message_id ?? ''}`);
-    console.log(`    ${m.classification}${m.classification_reasons.length ? ` (${m.classification_reasons.join(', ')})` : ''}; ${auth}`);
-    if (m.attachments.length) console.log(`    attachments: ${m.attachments.map((a) => `${a.filename ?? '(unnamed)'} ${a.size} B`).join(', ')}`);
-    console.log(m.visible_text.split('\n').map((l) => `    ${l}`).join('\n'));
+    console.log(
+      `    ${m.classification}${m.classification_reasons.length ? ` (${m.classification_reasons.join(', ')})` : ''}; ${auth}`,
+    );
+    if (m.attachments.length)
+      console.log(
+        `    attachments: ${m.attachments.map((a) => `${a.filename ?? '(unnamed)'} ${a.size} B`).join(', ')}`,
+      );
+    console.log(
+      m.visible_text
+        .split('\n')
+        .map((l) => `    ${l}`)
+        .join('\n'),
+    );
   }
 }
 

@@ -7,7 +7,10 @@ import { parseLimit, printJson, printTable, UsageError, withDatabase } from './c
 export async function outboxCommand(config: Config, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   if (sub === 'list') {
-    const { values } = parseArgs({ args: rest, options: { status: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } } });
+    const { values } = parseArgs({
+      args: rest,
+      options: { status: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } },
+    });
     if (values.status && !(OUTBOUND_STATUSES as readonly string[]).includes(values.status)) {
       throw new UsageError(`--status must be one of ${OUTBOUND_STATUSES.join(', ')}`);
     }
@@ -16,25 +19,43 @@ export async function outboxCommand(config: Config, args: string[]): Promise<num
       const rows = await listOutbound(db, { status: values.status, limit });
       if (values.json) printJson(rows);
       else
-        printTable(rows.map((r) => ({
-          id: r.id, created: r.created_at.toISOString(), kind: r.kind, to: r.recipient, ticket: r.ticket_id ?? '', status: r.status,
-          attempts: r.attempts, subject: r.subject ?? '', 'error/answer': r.last_error ?? r.smtp_response ?? '',
-        })));
+        printTable(
+          rows.map((r) => ({
+            id: r.id,
+            created: r.created_at.toISOString(),
+            kind: r.kind,
+            to: r.recipient,
+            ticket: r.ticket_id ?? '',
+            status: r.status,
+            attempts: r.attempts,
+            subject: r.subject ?? '',
+            'error/answer': r.last_error ?? r.smtp_response ?? '',
+          })),
+        );
       return 0;
     });
   }
   if (sub === 'show') {
-    const { values, positionals } = parseArgs({ args: rest, options: { raw: { type: 'boolean' } }, allowPositionals: true });
-    if (positionals.length !== 1 || !/^\d+$/.test(positionals[0]!)) throw new UsageError('usage: inbound outbox show <id> [--raw]');
+    const { values, positionals } = parseArgs({
+      args: rest,
+      options: { raw: { type: 'boolean' } },
+      allowPositionals: true,
+    });
+    if (positionals.length !== 1 || !/^\d+$/.test(positionals[0]!))
+      throw new UsageError('usage: inbound outbox show <id> [--raw]');
     return withDatabase(config, async (db) => {
-      const row = await db('outbound_messages').where({ id: Number(positionals[0]) }).first();
+      const row = await db('outbound_messages')
+        .where({ id: Number(positionals[0]) })
+        .first();
       if (!row) {
         console.error(`inbound: no outbound mail ${positionals[0]}`);
         return 1;
       }
       if (values.raw) {
         if (!row.raw) {
-          console.error(`inbound: outbound mail ${row.id} is not kept (${row.status}): only the dev outbox (no OUTBOUND_SMTP_URL) keeps whole mails, since they carry live links`);
+          console.error(
+            `inbound: outbound mail ${row.id} is not kept (${row.status}): only the dev outbox (no OUTBOUND_SMTP_URL) keeps whole mails, since they carry live links`,
+          );
           return 1;
         }
         process.stdout.write(row.raw);

@@ -19,7 +19,10 @@ export interface CompanyInput {
   portal_permissions?: Record<string, boolean | null | undefined>;
 }
 
-function withPermissions(current: Record<string, boolean>, patch: Record<string, boolean | null | undefined>): Record<string, boolean> {
+function withPermissions(
+  current: Record<string, boolean>,
+  patch: Record<string, boolean | null | undefined>,
+): Record<string, boolean> {
   const out = { ...current };
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
@@ -34,7 +37,8 @@ export function normalizeDomain(domain: string): string {
   const d = domain.trim().toLowerCase().replace(/^@/, '').replace(/\.$/, '');
   if (!HOSTNAME.test(d)) throw new ValidationError(`not a domain name: ${domain}`);
   // thousands of unrelated people write from free-mail domains: such a domain names nobody's company
-  if (isFreeMailDomain(d)) throw new ValidationError(`${d} is a free-mail or disposable domain and cannot identify a company`);
+  if (isFreeMailDomain(d))
+    throw new ValidationError(`${d} is a free-mail or disposable domain and cannot identify a company`);
   return d;
 }
 
@@ -53,7 +57,10 @@ export async function findCompanyByName(db: Db, name: string): Promise<{ id: num
 }
 
 /** A page of companies by id; `after` is the last id of the previous page. */
-export async function listCompanies(db: Db, page: { after?: number; limit: number; name?: string }): Promise<CompanyView[]> {
+export async function listCompanies(
+  db: Db,
+  page: { after?: number; limit: number; name?: string },
+): Promise<CompanyView[]> {
   const where: string[] = [];
   const values: Knex.Value[] = [];
   if (page.after !== undefined) {
@@ -64,7 +71,10 @@ export async function listCompanies(db: Db, page: { after?: number; limit: numbe
     where.push(`c.name ILIKE ? ESCAPE '\\'`);
     values.push(`%${page.name.replace(/[\\%_]/g, '\\$&')}%`);
   }
-  const { rows } = await db.raw(`${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY c.id LIMIT ?`, [...values, page.limit]);
+  const { rows } = await db.raw(
+    `${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY c.id LIMIT ?`,
+    [...values, page.limit],
+  );
   return rows;
 }
 
@@ -96,7 +106,10 @@ export async function updateCompany(db: Db, id: number, input: CompanyInput): Pr
       if (other && other.id !== id) throw await nameTaken(trx, name);
       changes.name = name;
     }
-    if (input.portal_permissions !== undefined) changes.portal_permissions = JSON.stringify(withPermissions(current.portal_permissions, input.portal_permissions));
+    if (input.portal_permissions !== undefined)
+      changes.portal_permissions = JSON.stringify(
+        withPermissions(current.portal_permissions, input.portal_permissions),
+      );
     if (Object.keys(changes).length) await trx('companies').where({ id }).update(changes);
     if (input.domains !== undefined) await setDomains(trx, id, input.domains);
     await trx('events').insert({ type: 'company.updated', data: { company_id: id, fields: Object.keys(input) } });
@@ -107,7 +120,9 @@ export async function updateCompany(db: Db, id: number, input: CompanyInput): Pr
 /** Deletes a company; its customers stay, with no company, and its tickets lose the link. */
 export async function deleteCompany(db: Db, id: number): Promise<void> {
   await db.transaction(async (trx) => {
-    await trx('customers').where({ company_id: id }).update({ company_id: null, company_source: null, updated_at: trx.fn.now() });
+    await trx('customers')
+      .where({ company_id: id })
+      .update({ company_id: null, company_source: null, updated_at: trx.fn.now() });
     const n = await trx('companies').where({ id }).delete();
     if (n !== 1) throw new NotFoundError(`no company ${id}`);
     await trx('events').insert({ type: 'company.deleted', data: { company_id: id } });
@@ -117,11 +132,21 @@ export async function deleteCompany(db: Db, id: number): Promise<void> {
 /** Replaces a company's domains, then re-places the customers those domains concern. */
 async function setDomains(trx: Db, companyId: number, domains: string[]): Promise<void> {
   const wanted = [...new Set(domains.map(normalizeDomain))];
-  const taken = await trx('company_domains').whereIn('domain', wanted).whereNot({ company_id: companyId }).first('domain', 'company_id');
-  if (taken) throw new ConflictError(`the domain ${taken.domain} belongs to company ${taken.company_id}`, { owner_id: taken.company_id });
+  const taken = await trx('company_domains')
+    .whereIn('domain', wanted)
+    .whereNot({ company_id: companyId })
+    .first('domain', 'company_id');
+  if (taken)
+    throw new ConflictError(`the domain ${taken.domain} belongs to company ${taken.company_id}`, {
+      owner_id: taken.company_id,
+    });
   const before = (await trx('company_domains').where({ company_id: companyId }).pluck('domain')) as string[];
   await trx('company_domains').where({ company_id: companyId }).whereNotIn('domain', wanted).delete();
-  if (wanted.length) await trx('company_domains').insert(wanted.map((domain) => ({ domain, company_id: companyId }))).onConflict('domain').ignore();
+  if (wanted.length)
+    await trx('company_domains')
+      .insert(wanted.map((domain) => ({ domain, company_id: companyId })))
+      .onConflict('domain')
+      .ignore();
   const changed = [...wanted.filter((d) => !before.includes(d)), ...before.filter((d) => !wanted.includes(d))];
   if (changed.length) await placeByDomain(trx, changed);
 }

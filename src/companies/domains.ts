@@ -70,6 +70,8 @@ export function companyForAddress(address: string, byDomain: Map<string, number>
 export async function findCompanyForAddress(db: Db, address: string): Promise<number | undefined> {
   const domain = domainOf(address);
   if (!domain || isFreeMailDomain(domain)) return undefined;
-  const rows = (await db('company_domains').whereIn('domain', parentDomains(domain)).select('domain', 'company_id')) as { domain: string; company_id: number }[];
+  const rows = (await db('company_domains')
+    .whereIn('domain', parentDomains(domain))
+    .select('domain', 'company_id')) as { domain: string; company_id: number }[];
   return companyForAddress(address, new Map(rows.map((r) => [r.domain, r.company_id])));
 }

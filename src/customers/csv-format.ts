@@ -33,5 +33,8 @@ export function parsePermission(value: string): boolean | undefined | Error {
 }
 
 export function permissionCells(p: PortalPermissions): Record<PortalPermission, string> {
-  return Object.fromEntries(PERMISSION_NAMES.map((k) => [k, formatPermission(p[k])])) as Record<PortalPermission, string>;
+  return Object.fromEntries(PERMISSION_NAMES.map((k) => [k, formatPermission(p[k])])) as Record<
+    PortalPermission,
+    string
+  >;
 }

@@ -34,7 +34,14 @@ type Reject = (line: number, email: string | null, reason: string) => void;
  * between the check and the write makes it fail on the unique index: the batch is then checked
  * and written again.
  */
-export async function writeBatch(db: Knex, batch: Row[], touched: Map<number, number>, opts: ImportOptions, summary: ImportSummary, reject: Reject): Promise<void> {
+export async function writeBatch(
+  db: Knex,
+  batch: Row[],
+  touched: Map<number, number>,
+  opts: ImportOptions,
+  summary: ImportSummary,
+  reject: Reject,
+): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const plan = await planBatch(db, batch, touched, opts);
     let created: number[];
@@ -70,10 +77,16 @@ interface BatchPlan {
   met: Map<number, number>;
 }
 
-async function planBatch(db: Knex, batch: Row[], touched: Map<number, number>, opts: ImportOptions): Promise<BatchPlan> {
+async function planBatch(
+  db: Knex,
+  batch: Row[],
+  touched: Map<number, number>,
+  opts: ImportOptions,
+): Promise<BatchPlan> {
   const addresses = batch.flatMap((r) => [r.email, ...r.alternates]);
   const { rows: found } = await db.raw<{ rows: { address: string; customer_id: number }[] }>(
-    `SELECT address, customer_id FROM customer_emails WHERE address IN (SELECT json_array_elements_text(?::json))`, [JSON.stringify(addresses)],
+    `SELECT address, customer_id FROM customer_emails WHERE address IN (SELECT json_array_elements_text(?::json))`,
+    [JSON.stringify(addresses)],
   );
   const owners = new Map(found.map((o) => [o.address, Number(o.customer_id)]));
   const plan: BatchPlan = { creates: [], updates: 0, changes: [], skipped: 0, errors: [], met: new Map() };
@@ -85,7 +98,7 @@ async function planBatch(db: Knex, batch: Row[], touched: Map<number, number>, o
     const owner = owners.get(row.email);
     const earlier = (a: string) => {
       const id = owners.get(a);
-      return placed.get(a) ?? (id === undefined ? undefined : touched.get(id) ?? plan.met.get(id));
+      return placed.get(a) ?? (id === undefined ? undefined : (touched.get(id) ?? plan.met.get(id)));
     };
     const again = mine.find((a) => earlier(a) !== undefined);
     if (again) {
@@ -94,7 +107,11 @@ async function planBatch(db: Knex, batch: Row[], touched: Map<number, number>, o
     }
     const foreign = mine.find((a) => owners.has(a) && owners.get(a) !== owner);
     if (foreign) {
-      plan.errors.push({ line: row.line, email: row.email, reason: `address owned by another customer: ${foreign} belongs to customer ${owners.get(foreign)}` });
+      plan.errors.push({
+        line: row.line,
+        email: row.email,
+        reason: `address owned by another customer: ${foreign} belongs to customer ${owners.get(foreign)}`,
+      });
       continue;
     }
     if (owner === undefined) {
@@ -117,7 +134,10 @@ async function planBatch(db: Knex, batch: Row[], touched: Map<number, number>, o
  * is cheaper to build than a dozen parameter arrays, and keeps the importer's memory low.
  */
 async function insertCustomers(trx: Knex.Transaction, rows: Row[]): Promise<number[]> {
-  const { rows: reserved } = await trx.raw(`SELECT nextval(pg_get_serial_sequence('customers', 'id'))::bigint AS id FROM generate_series(1, ?)`, [rows.length]);
+  const { rows: reserved } = await trx.raw(
+    `SELECT nextval(pg_get_serial_sequence('customers', 'id'))::bigint AS id FROM generate_series(1, ?)`,
+    [rows.length],
+  );
   const ids = reserved.map((r: { id: string }) => Number(r.id));
   const doc = JSON.stringify(
     rows.map((r, i) => ({
@@ -171,9 +191,11 @@ async function planUpdates(db: Knex | Knex.Transaction, updates: { row: Row; exi
     if (row.name && row.name !== c.name) set.name = row.name;
     if (row.phone && row.phone !== c.phone) set.phone = row.phone;
     // a company named in the file is a choice by hand; one the customer already has stays as placed
-    if (row.companySource === 'manual' && row.companyId !== c.company_id) Object.assign(set, { company_id: row.companyId, company_source: 'manual' });
+    if (row.companySource === 'manual' && row.companyId !== c.company_id)
+      Object.assign(set, { company_id: row.companyId, company_source: 'manual' });
     const perms = { ...c.portal_permissions, ...row.permissions };
-    if (PERMISSION_NAMES.some((k) => perms[k] !== c.portal_permissions[k])) set.portal_permissions = JSON.stringify(perms);
+    if (PERMISSION_NAMES.some((k) => perms[k] !== c.portal_permissions[k]))
+      set.portal_permissions = JSON.stringify(perms);
     const addAlternates = row.alternates.filter((a) => !c.addresses.includes(a));
     if (Object.keys(set).length || addAlternates.length) out.push({ id: c.id, line: row.line, set, addAlternates });
   }
@@ -181,7 +203,17 @@ async function planUpdates(db: Knex | Knex.Transaction, updates: { row: Row; exi
 }
 
 async function applyUpdate(trx: Knex.Transaction, c: Change): Promise<void> {
-  if (Object.keys(c.set).length) await trx('customers').where({ id: c.id }).update({ ...c.set, updated_at: trx.fn.now() });
-  if (c.addAlternates.length) await trx('customer_emails').insert(c.addAlternates.map((address) => ({ customer_id: c.id, address, is_primary: false })));
-  await trx('events').insert({ type: 'customer.updated', customer_id: c.id, data: { via: 'import', fields: [...Object.keys(c.set), ...(c.addAlternates.length ? ['alternate_emails'] : [])] } });
+  if (Object.keys(c.set).length)
+    await trx('customers')
+      .where({ id: c.id })
+      .update({ ...c.set, updated_at: trx.fn.now() });
+  if (c.addAlternates.length)
+    await trx('customer_emails').insert(
+      c.addAlternates.map((address) => ({ customer_id: c.id, address, is_primary: false })),
+    );
+  await trx('events').insert({
+    type: 'customer.updated',
+    customer_id: c.id,
+    data: { via: 'import', fields: [...Object.keys(c.set), ...(c.addAlternates.length ? ['alternate_emails'] : [])] },
+  });
 }

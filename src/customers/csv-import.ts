@@ -69,7 +69,14 @@ export async function importCustomers(db: Knex, input: Readable, opts: ImportOpt
 const ROLLBACK = Symbol('dry run');
 
 async function runImport(db: Knex, input: Readable, opts: ImportOptions): Promise<ImportSummary> {
-  const summary: ImportSummary = { created: 0, updated: 0, skipped: 0, failed: 0, dry_run: Boolean(opts.dryRun), errors: [] };
+  const summary: ImportSummary = {
+    created: 0,
+    updated: 0,
+    skipped: 0,
+    failed: 0,
+    dry_run: Boolean(opts.dryRun),
+    errors: [],
+  };
   const reject = (line: number, email: string | null, reason: string) => {
     summary.failed++;
     summary.errors.push({ line, email, reason });
@@ -89,7 +96,9 @@ async function runImport(db: Knex, input: Readable, opts: ImportOptions): Promis
       info: true,
     }),
   );
-  parser.on('skip', (err: CsvError & { lines?: number }) => reject(err.lines ?? 0, null, `unreadable CSV: ${err.message}`));
+  parser.on('skip', (err: CsvError & { lines?: number }) =>
+    reject(err.lines ?? 0, null, `unreadable CSV: ${err.message}`),
+  );
   input.on('error', (err) => parser.destroy(err));
 
   let batch: Row[] = [];
@@ -119,7 +128,10 @@ async function runImport(db: Knex, input: Readable, opts: ImportOptions): Promis
   opts.onProgress?.({ rows, bytes });
   summary.errors.sort((a, b) => a.line - b.line);
   if (summary.created + summary.updated > 0) {
-    await db('events').insert({ type: 'customers.imported', data: { created: summary.created, updated: summary.updated, failed: summary.failed } });
+    await db('events').insert({
+      type: 'customers.imported',
+      data: { created: summary.created, updated: summary.updated, failed: summary.failed },
+    });
   }
   return summary;
 }
@@ -128,9 +140,13 @@ const KNOWN = new Set<string>([...CSV_COLUMNS, ...PORTAL_USER_COLUMNS]);
 
 function checkHeader(header: string[]): string[] {
   const names = header.map((h) => h.trim().toLowerCase());
-  if (!names.includes('email')) throw new ValidationError(`the CSV has no "email" column (columns: ${CSV_COLUMNS.join(', ')})`);
+  if (!names.includes('email'))
+    throw new ValidationError(`the CSV has no "email" column (columns: ${CSV_COLUMNS.join(', ')})`);
   const unknown = names.filter((n) => n && !KNOWN.has(n));
-  if (unknown.length) throw new ValidationError(`unknown CSV column${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (columns: ${CSV_COLUMNS.join(', ')})`);
+  if (unknown.length)
+    throw new ValidationError(
+      `unknown CSV column${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (columns: ${CSV_COLUMNS.join(', ')})`,
+    );
   return names;
 }
 
@@ -153,7 +169,6 @@ async function loadCompanies(db: Knex): Promise<Companies> {
     byDomain: new Map(domains.map((d) => [d.domain, d.company_id])),
   };
 }
-
 
 function readRow(r: Record<string, string>, line: number, companies: Companies): Row | Error {
   const email = normalizeAddress(cell(r.email));

@@ -84,10 +84,15 @@ export async function listCustomers(db: Db, f: CustomerFilter): Promise<Customer
   if (f.email) and('c.id = (SELECT customer_id FROM customer_emails WHERE address = ?)', normalizeAddress(f.email));
   if (f.q) {
     const like = `%${f.q.replace(/[\\%_]/g, '\\$&')}%`;
-    where.push(`(c.name ILIKE ? OR EXISTS (SELECT 1 FROM customer_emails e WHERE e.customer_id = c.id AND e.address LIKE lower(?)))`);
+    where.push(
+      `(c.name ILIKE ? OR EXISTS (SELECT 1 FROM customer_emails e WHERE e.customer_id = c.id AND e.address LIKE lower(?)))`,
+    );
     values.push(like, like);
   }
-  const { rows } = await db.raw(`${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY c.id LIMIT ?`, [...values, f.limit]);
+  const { rows } = await db.raw(
+    `${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY c.id LIMIT ?`,
+    [...values, f.limit],
+  );
   return rows;
 }
 
@@ -104,12 +109,20 @@ export function cleanAddresses(primary: string, alternates: string[] = []): stri
 
 /** 409 naming the owner when any of these addresses belongs to another customer. */
 export async function assertAddressesFree(db: Db, addresses: string[], self?: number): Promise<void> {
-  const taken = await db('customer_emails').whereIn('address', addresses).modify((q) => self !== undefined && q.whereNot('customer_id', self)).first('address', 'customer_id');
-  if (taken) throw new ConflictError(`${taken.address} belongs to customer ${taken.customer_id}`, { owner_id: taken.customer_id, email: taken.address });
+  const taken = await db('customer_emails')
+    .whereIn('address', addresses)
+    .modify((q) => self !== undefined && q.whereNot('customer_id', self))
+    .first('address', 'customer_id');
+  if (taken)
+    throw new ConflictError(`${taken.address} belongs to customer ${taken.customer_id}`, {
+      owner_id: taken.customer_id,
+      email: taken.address,
+    });
 }
 
 async function companyExists(db: Db, id: number): Promise<void> {
-  if (!(await db('companies').where({ id }).first('id'))) throw new ValidationError(`no company ${id}`, { company_id: id });
+  if (!(await db('companies').where({ id }).first('id')))
+    throw new ValidationError(`no company ${id}`, { company_id: id });
 }
 
 export async function createCustomer(db: Knex, boss: Boss, input: CustomerInput): Promise<CustomerView> {
@@ -135,7 +148,9 @@ export async function createCustomer(db: Knex, boss: Boss, input: CustomerInput)
         locale: input.locale ?? null,
       })
       .returning('id');
-    await trx('customer_emails').insert(addresses.map((address, i) => ({ customer_id: row.id, address, is_primary: i === 0 })));
+    await trx('customer_emails').insert(
+      addresses.map((address, i) => ({ customer_id: row.id, address, is_primary: i === 0 })),
+    );
     await trx('events').insert({ type: 'customer.created', customer_id: row.id, data: { via: 'api' } });
     if (input.send_welcome) await queueWelcome(trx, boss, row.id, primary);
     return getCustomer(trx, row.id);
@@ -143,7 +158,12 @@ export async function createCustomer(db: Knex, boss: Boss, input: CustomerInput)
 }
 
 /** Queues the portal welcome mail in this transaction and marks the customer invited. */
-export async function queueWelcome(trx: Knex.Transaction, boss: Boss, customerId: number, email: string): Promise<void> {
+export async function queueWelcome(
+  trx: Knex.Transaction,
+  boss: Boss,
+  customerId: number,
+  email: string,
+): Promise<void> {
   await enqueueOutbound(boss, trx, { kind: 'portal_welcome', recipient: email, customerId });
   await trx('customers').where({ id: customerId, portal_status: 'none' }).update({ portal_status: 'invited' });
 }
@@ -154,29 +174,35 @@ export async function updateCustomer(db: Knex, id: number, patch: CustomerPatch)
   // changing the primary keeps the old one as an alternate, unless the alternates are replaced too
   const keep = patch.alternate_emails ?? [...(current.email ? [current.email] : []), ...current.alternate_emails];
   const addresses = primary === undefined ? [] : cleanAddresses(primary, keep);
-  return withUniqueAddresses(db, addresses, async (trx) => {
-    const row = await trx('customers').where({ id }).forUpdate().first('id', 'portal_permissions');
-    if (!row) throw new NotFoundError(`no customer ${id}`);
-    const changes: Record<string, unknown> = { updated_at: trx.fn.now() };
-    if (patch.name !== undefined) {
-      if (!patch.name.trim()) throw new ValidationError('a customer needs a name');
-      changes.name = patch.name.trim();
-    }
-    if (patch.phone !== undefined) changes.phone = patch.phone?.trim() || null;
-    if (patch.locale !== undefined) changes.locale = patch.locale;
-    if (patch.portal_permissions) changes.portal_permissions = JSON.stringify(applyPermissions(row.portal_permissions, patch.portal_permissions));
-    if (patch.company_id !== undefined) {
-      if (patch.company_id !== null) await companyExists(trx, patch.company_id);
-      Object.assign(changes, { company_id: patch.company_id, company_source: 'manual' });
-    } else if (patch.company_source === 'domain' && addresses[0]) {
-      const companyId = (await findCompanyForAddress(trx, addresses[0])) ?? null;
-      Object.assign(changes, { company_id: companyId, company_source: companyId === null ? null : 'domain' });
-    }
-    await trx('customers').where({ id }).update(changes);
-    if (patch.email !== undefined || patch.alternate_emails !== undefined) await setAddresses(trx, id, addresses);
-    await trx('events').insert({ type: 'customer.updated', customer_id: id, data: { fields: Object.keys(patch) } });
-    return getCustomer(trx, id);
-  }, id);
+  return withUniqueAddresses(
+    db,
+    addresses,
+    async (trx) => {
+      const row = await trx('customers').where({ id }).forUpdate().first('id', 'portal_permissions');
+      if (!row) throw new NotFoundError(`no customer ${id}`);
+      const changes: Record<string, unknown> = { updated_at: trx.fn.now() };
+      if (patch.name !== undefined) {
+        if (!patch.name.trim()) throw new ValidationError('a customer needs a name');
+        changes.name = patch.name.trim();
+      }
+      if (patch.phone !== undefined) changes.phone = patch.phone?.trim() || null;
+      if (patch.locale !== undefined) changes.locale = patch.locale;
+      if (patch.portal_permissions)
+        changes.portal_permissions = JSON.stringify(applyPermissions(row.portal_permissions, patch.portal_permissions));
+      if (patch.company_id !== undefined) {
+        if (patch.company_id !== null) await companyExists(trx, patch.company_id);
+        Object.assign(changes, { company_id: patch.company_id, company_source: 'manual' });
+      } else if (patch.company_source === 'domain' && addresses[0]) {
+        const companyId = (await findCompanyForAddress(trx, addresses[0])) ?? null;
+        Object.assign(changes, { company_id: companyId, company_source: companyId === null ? null : 'domain' });
+      }
+      await trx('customers').where({ id }).update(changes);
+      if (patch.email !== undefined || patch.alternate_emails !== undefined) await setAddresses(trx, id, addresses);
+      await trx('events').insert({ type: 'customer.updated', customer_id: id, data: { fields: Object.keys(patch) } });
+      return getCustomer(trx, id);
+    },
+    id,
+  );
 }
 
 /** Makes the customer's addresses exactly these, the first primary. */
@@ -195,19 +221,32 @@ export async function deleteCustomer(db: Knex, id: number): Promise<void> {
     const c = await getCustomer(trx, id);
     // tickets stay (requester cleared); addresses, follows and tokens go with the customer
     await trx('customers').where({ id }).delete();
-    await trx('events').insert({ type: 'customer.deleted', data: { customer_id: id, name: c.name, emails: [c.email, ...c.alternate_emails] } });
+    await trx('events').insert({
+      type: 'customer.deleted',
+      data: { customer_id: id, name: c.name, emails: [c.email, ...c.alternate_emails] },
+    });
   });
 }
 
 export async function addAlternateEmail(db: Knex, id: number, email: string): Promise<CustomerView> {
   const [address] = cleanAddresses(email);
-  return withUniqueAddresses(db, [address!], async (trx) => {
-    await getCustomer(trx, id);
-    await assertAddressesFree(trx, [address!], id);
-    const added = await trx('customer_emails').insert({ customer_id: id, address, is_primary: false }).onConflict('address').ignore().returning('id');
-    if (added.length) await trx('events').insert({ type: 'customer.email_added', customer_id: id, data: { email: address } });
-    return getCustomer(trx, id);
-  }, id);
+  return withUniqueAddresses(
+    db,
+    [address!],
+    async (trx) => {
+      await getCustomer(trx, id);
+      await assertAddressesFree(trx, [address!], id);
+      const added = await trx('customer_emails')
+        .insert({ customer_id: id, address, is_primary: false })
+        .onConflict('address')
+        .ignore()
+        .returning('id');
+      if (added.length)
+        await trx('events').insert({ type: 'customer.email_added', customer_id: id, data: { email: address } });
+      return getCustomer(trx, id);
+    },
+    id,
+  );
 }
 
 export async function removeAlternateEmail(db: Knex, id: number, email: string): Promise<CustomerView> {
@@ -215,7 +254,8 @@ export async function removeAlternateEmail(db: Knex, id: number, email: string):
     const address = normalizeAddress(email);
     const row = await trx('customer_emails').where({ customer_id: id, address }).first('id', 'is_primary');
     if (!row) throw new NotFoundError(`customer ${id} has no address ${address}`);
-    if (row.is_primary) throw new ValidationError(`${address} is the primary address: make another address primary first`);
+    if (row.is_primary)
+      throw new ValidationError(`${address} is the primary address: make another address primary first`);
     await trx('customer_emails').where({ id: row.id }).delete();
     await trx('events').insert({ type: 'customer.email_removed', customer_id: id, data: { email: address } });
     return getCustomer(trx, id);
@@ -246,7 +286,10 @@ export async function mergeCustomers(db: Knex, targetId: number, sourceId: numbe
       [targetId, sourceId, targetId],
     );
     // the target may now follow tickets it requests itself
-    await trx.raw(`DELETE FROM ticket_followers f USING tickets t WHERE t.id = f.ticket_id AND f.customer_id = ? AND t.requester_id = ?`, [targetId, targetId]);
+    await trx.raw(
+      `DELETE FROM ticket_followers f USING tickets t WHERE t.id = f.ticket_id AND f.customer_id = ? AND t.requester_id = ?`,
+      [targetId, targetId],
+    );
     await trx('messages').where({ author_customer_id: sourceId }).update({ author_customer_id: targetId });
     await trx('events').where({ customer_id: sourceId }).update({ customer_id: targetId });
     await trx('outbound_messages').where({ customer_id: sourceId }).update({ customer_id: targetId });
@@ -259,11 +302,21 @@ export async function mergeCustomers(db: Knex, targetId: number, sourceId: numbe
         ...(target.company_id === null && target.company_source === null && source.company_id !== null
           ? { company_id: source.company_id, company_source: source.company_source }
           : {}),
-        ...(takeAccount ? { portal_status: source.portal_status, portal_password_hash: source.portal_password_hash, last_sign_in_at: source.last_sign_in_at } : {}),
+        ...(takeAccount
+          ? {
+              portal_status: source.portal_status,
+              portal_password_hash: source.portal_password_hash,
+              last_sign_in_at: source.last_sign_in_at,
+            }
+          : {}),
         updated_at: trx.fn.now(),
       });
     await trx('customers').where({ id: sourceId }).delete();
-    await trx('events').insert({ type: 'customer.merged', customer_id: targetId, data: { merged_customer_id: sourceId, name: source.name, emails: moved } });
+    await trx('events').insert({
+      type: 'customer.merged',
+      customer_id: targetId,
+      data: { merged_customer_id: sourceId, name: source.name, emails: moved },
+    });
     return getCustomer(trx, targetId);
   });
 }
@@ -272,7 +325,12 @@ export async function mergeCustomers(db: Knex, targetId: number, sourceId: numbe
  * Runs fn in a transaction; a unique violation on an address (a parallel request took it between
  * our check and our insert) becomes the same 409 the check gives.
  */
-async function withUniqueAddresses<T>(db: Knex, addresses: string[], fn: (trx: Knex.Transaction) => Promise<T>, self?: number): Promise<T> {
+async function withUniqueAddresses<T>(
+  db: Knex,
+  addresses: string[],
+  fn: (trx: Knex.Transaction) => Promise<T>,
+  self?: number,
+): Promise<T> {
   try {
     return await db.transaction(fn);
   } catch (err) {

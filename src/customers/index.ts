@@ -30,7 +30,8 @@ export async function findCustomersByAddress(sql: Sql, addresses: string[]): Pro
 }
 
 /** The customer an address names, as a scalar subquery for statements that follow its creation. */
-export const CUSTOMER_BY_ADDRESS = (param: string) => `(SELECT customer_id FROM customer_emails WHERE address = ${param})`;
+export const CUSTOMER_BY_ADDRESS = (param: string) =>
+  `(SELECT customer_id FROM customer_emails WHERE address = ${param})`;
 
 export interface NewCustomer {
   /** normalised */

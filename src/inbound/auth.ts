@@ -169,7 +169,9 @@ function signatureVerdict(signature: DKIMResult): Verdict {
 }
 
 function passed(signatures: DKIMResult[]): (DKIMResult & { signingDomain: string })[] {
-  return signatures.filter((s): s is DKIMResult & { signingDomain: string } => s.status.result === 'pass' && !!s.signingDomain);
+  return signatures.filter(
+    (s): s is DKIMResult & { signingDomain: string } => s.status.result === 'pass' && !!s.signingDomain,
+  );
 }
 
 /**
@@ -193,14 +195,27 @@ function singleFromDomain(headerFrom: string[]): string | undefined {
   const [address, ...more] = headerFrom;
   if (address === undefined || more.length > 0) return undefined;
   const at = address.lastIndexOf('@');
-  const domain = at < 0 ? '' : address.slice(at + 1).trim().toLowerCase();
+  const domain =
+    at < 0
+      ? ''
+      : address
+          .slice(at + 1)
+          .trim()
+          .toLowerCase();
   if (!domain) return undefined;
   // DMARC looks up the A-label, so store that: an IDN and its punycode are one domain.
   return domainToASCII(domain) || domain;
 }
 
 const VERDICTS: ReadonlySet<string> = new Set<Verdict>([
-  'pass', 'fail', 'softfail', 'neutral', 'none', 'temperror', 'permerror', 'policy',
+  'pass',
+  'fail',
+  'softfail',
+  'neutral',
+  'none',
+  'temperror',
+  'permerror',
+  'policy',
 ]);
 
 function verdict(result: string): Verdict {

@@ -106,7 +106,9 @@ function readMail(mail: ParsedMail, ctx: ClassifyContext): MailView {
     text: toLf(text.slice(0, MAX_SCAN_CHARS)),
     attachments: mail.attachments ?? [],
     nullPathReasons: nullPathReasons(ctx.mailFrom, headers.get('return-path') ?? []),
-    daemonPath: [ctx.mailFrom, ...(headers.get('return-path') ?? [])].some((p) => DAEMON_LOCAL.test(localPart(bareAddress(p)))),
+    daemonPath: [ctx.mailFrom, ...(headers.get('return-path') ?? [])].some((p) =>
+      DAEMON_LOCAL.test(localPart(bareAddress(p))),
+    ),
   };
 }
 
@@ -245,7 +247,10 @@ function bounceReasons(view: MailView): string[] {
   if (view.headers.has('x-hmxmroriginalrecipient')) strong.push('complaint:jmrp');
   // ...or only in the reported message, which mailparser reduces to a summary when it is inline:
   // then it is the fixed subject from Microsoft's own mail domains
-  if (/^complaint about message from /i.test(view.subject) && /@(hotmail|outlook|live|msn)\.com$/.test(view.fromAddress)) {
+  if (
+    /^complaint about message from /i.test(view.subject) &&
+    /@(hotmail|outlook|live|msn)\.com$/.test(view.fromAddress)
+  ) {
     strong.push('complaint:jmrp');
   }
   // Mail with a null return path carrying a mail back is a bounce; an MDN may carry headers too.
@@ -330,7 +335,8 @@ function autoReplyReasons(view: MailView): string[] {
   if (NO_REPLY_LOCAL.test(localPart(view.fromAddress))) reasons.push('from:no-reply');
   // A customer may well write "out of office" in a subject; only a mailer's marks make it one,
   // or the fixed prefixes responders write and people do not ("AUTO: ... is out of the office").
-  const backed = suppressing || ['auto_reply', 'bulk', 'junk'].includes(precedence ?? '') || view.nullPathReasons.length > 0;
+  const backed =
+    suppressing || ['auto_reply', 'bulk', 'junk'].includes(precedence ?? '') || view.nullPathReasons.length > 0;
   if (!backed && RESPONDER_SUBJECT.test(view.subject)) reasons.push('subject:responder');
   else if (backed && AUTO_REPLY_SUBJECT.test(view.subject)) {
     reasons.push('subject:auto-reply');
@@ -352,7 +358,16 @@ function bulkReasons(view: MailView): string[] {
   const precedence = firstToken(view.headers.get('precedence'));
   if (precedence === 'bulk' || precedence === 'list' || precedence === 'junk') reasons.push(`precedence:${precedence}`);
   // RFC 2369/2919 list fields, and the headers of list servers that predate them (fml, Mailman)
-  for (const name of ['list-id', 'list-unsubscribe', 'list-post', 'list-subscribe', 'list-help', 'list-owner', 'x-mlserver', 'x-mailman-version']) {
+  for (const name of [
+    'list-id',
+    'list-unsubscribe',
+    'list-post',
+    'list-subscribe',
+    'list-help',
+    'list-owner',
+    'x-mlserver',
+    'x-mailman-version',
+  ]) {
     if (view.headers.has(name)) reasons.push(name);
   }
   return reasons;
@@ -410,7 +425,10 @@ function dsnRecipients(text: string): DsnRecipient[] {
     const group: DsnRecipient = {
       final: dsnAddress(fields.get('final-recipient')),
       original: dsnAddress(fields.get('original-recipient')),
-      action: fields.get('action')?.toLowerCase().split(/[\s(;]/)[0],
+      action: fields
+        .get('action')
+        ?.toLowerCase()
+        .split(/[\s(;]/)[0],
       status: fields.get('status')?.match(STATUS)?.[0],
       diagnostic: fields.get('diagnostic-code'),
     };
@@ -423,7 +441,8 @@ function dsnRecipients(text: string): DsnRecipient[] {
 function dsnOutcome(groups: DsnRecipient[]): Omit<Bounce, 'format'> {
   const failing = groups.filter((g) => g.action === 'failed' || g.action === 'delayed' || /^[45]/.test(g.status ?? ''));
   const chosen = failing.length > 0 ? failing : groups;
-  const status = chosen.find((g) => g.status)?.status ?? chosen.map((g) => g.diagnostic?.match(STATUS)?.[0]).find(Boolean);
+  const status =
+    chosen.find((g) => g.status)?.status ?? chosen.map((g) => g.diagnostic?.match(STATUS)?.[0]).find(Boolean);
   const code = chosen.map((g) => diagnosticCode(g.diagnostic)).find(Boolean);
   const delayedOnly = chosen.every((g) => g.action === 'delayed');
   const recipients = unique(chosen.flatMap((g) => [g.original, g.final]).filter(isString)).slice(0, MAX_RECIPIENTS);
@@ -592,7 +611,10 @@ function parseContentType(value: string): { type: string; params: Map<string, st
 /** From a raw From value, when mailparser could not give one (see recoverBareCr). */
 function looseAddress(value: string): { address?: string; name: string } {
   const address = /<([^<>\s]+)>/.exec(value)?.[1] ?? /[^\s<>"()]+@[^\s<>"()]+/.exec(value)?.[0];
-  const name = value.replace(/<[^<>]*>/, '').replace(/["()]/g, '').trim();
+  const name = value
+    .replace(/<[^<>]*>/, '')
+    .replace(/["()]/g, '')
+    .trim();
   return { ...(address && { address }), name };
 }
 
@@ -609,7 +631,12 @@ function isAddress(value: string): boolean {
 }
 
 function bareAddress(value: string): string {
-  return value.trim().replace(/^<|>$/g, '').replace(/[.,;:]+$/, '').trim().toLowerCase();
+  return value
+    .trim()
+    .replace(/^<|>$/g, '')
+    .replace(/[.,;:]+$/, '')
+    .trim()
+    .toLowerCase();
 }
 
 function asMessageId(value: string | undefined): string | undefined {
@@ -628,7 +655,12 @@ function messageIdDomain(messageId: string | undefined): string | undefined {
 /** First word of a header's first value, lower-cased: "auto-replied; owner=x" -> "auto-replied". */
 function firstToken(values: string[] | undefined): string | undefined {
   if (!values || values.length === 0) return undefined;
-  return (values[0] ?? '').trim().split(/[\s;,]/)[0]?.toLowerCase() ?? '';
+  return (
+    (values[0] ?? '')
+      .trim()
+      .split(/[\s;,]/)[0]
+      ?.toLowerCase() ?? ''
+  );
 }
 
 function localPart(address: string): string {

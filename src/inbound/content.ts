@@ -29,8 +29,25 @@ const MAX_PARSE_DEPTH = 1_000;
 const MAX_OUTPUT_DEPTH = 512;
 
 const VOID_ELEMENTS = new Set([
-  'area', 'base', 'basefont', 'br', 'col', 'command', 'embed', 'frame', 'hr', 'img', 'input',
-  'isindex', 'keygen', 'link', 'meta', 'param', 'source', 'track', 'wbr',
+  'area',
+  'base',
+  'basefont',
+  'br',
+  'col',
+  'command',
+  'embed',
+  'frame',
+  'hr',
+  'img',
+  'input',
+  'isindex',
+  'keygen',
+  'link',
+  'meta',
+  'param',
+  'source',
+  'track',
+  'wbr',
 ]);
 /** Elements whose content htmlparser2 reads as text up to their end tag. */
 const RAW_TEXT_ELEMENTS = new Set(['script', 'style', 'title', 'textarea', 'xmp']);
@@ -53,13 +70,39 @@ const IMPLIED_CLOSE = new Map<string, ReadonlySet<string>>([
   ['rp', new Set(['rt', 'rp'])],
   ['tbody', new Set(['thead', 'tbody'])],
   ['tfoot', new Set(['thead', 'tbody'])],
-  ...['select', 'input', 'output', 'button', 'datalist', 'textarea'].map(
-    (name): [string, ReadonlySet<string>] => [name, CLOSES_FORM_CONTROLS],
-  ),
+  ...['select', 'input', 'output', 'button', 'datalist', 'textarea'].map((name): [string, ReadonlySet<string>] => [
+    name,
+    CLOSES_FORM_CONTROLS,
+  ]),
   ...[
-    'p', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'address', 'article', 'aside', 'blockquote', 'details',
-    'div', 'dl', 'fieldset', 'figcaption', 'figure', 'footer', 'form', 'header', 'hr', 'main', 'nav',
-    'ol', 'pre', 'section', 'table', 'ul',
+    'p',
+    'h1',
+    'h2',
+    'h3',
+    'h4',
+    'h5',
+    'h6',
+    'address',
+    'article',
+    'aside',
+    'blockquote',
+    'details',
+    'div',
+    'dl',
+    'fieldset',
+    'figcaption',
+    'figure',
+    'footer',
+    'form',
+    'header',
+    'hr',
+    'main',
+    'nav',
+    'ol',
+    'pre',
+    'section',
+    'table',
+    'ul',
   ].map((name): [string, ReadonlySet<string>] => [name, CLOSES_P]),
 ]);
 
@@ -143,9 +186,10 @@ function limitNesting(html: string): string {
       kept.push(html.slice(copied, at));
       copied = token.end;
     }
-    const resume = accepted && !token.closing && RAW_TEXT_ELEMENTS.has(token.name)
-      ? rawTextEnd(html, token.name, token.end)
-      : token.end;
+    const resume =
+      accepted && !token.closing && RAW_TEXT_ELEMENTS.has(token.name)
+        ? rawTextEnd(html, token.name, token.end)
+        : token.end;
     if (resume === -1) break;
     at = html.indexOf('<', resume);
   }
@@ -204,11 +248,50 @@ function rawTextEnd(html: string, name: string, from: number): number {
 // ---------------------------------------------------------------------------------------------
 
 const ALLOWED_TAGS = [
-  'table', 'thead', 'tbody', 'tfoot', 'tr', 'td', 'th', 'caption', 'colgroup', 'col',
-  'ul', 'ol', 'li', 'dl', 'dt', 'dd',
-  'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'blockquote', 'pre', 'code',
-  'img', 'a', 'span', 'div', 'p', 'br', 'hr',
-  'b', 'i', 'u', 'strong', 'em', 'font', 's', 'strike', 'sub', 'sup', 'small', 'center',
+  'table',
+  'thead',
+  'tbody',
+  'tfoot',
+  'tr',
+  'td',
+  'th',
+  'caption',
+  'colgroup',
+  'col',
+  'ul',
+  'ol',
+  'li',
+  'dl',
+  'dt',
+  'dd',
+  'h1',
+  'h2',
+  'h3',
+  'h4',
+  'h5',
+  'h6',
+  'blockquote',
+  'pre',
+  'code',
+  'img',
+  'a',
+  'span',
+  'div',
+  'p',
+  'br',
+  'hr',
+  'b',
+  'i',
+  'u',
+  'strong',
+  'em',
+  'font',
+  's',
+  'strike',
+  'sub',
+  'sup',
+  'small',
+  'center',
 ];
 
 // No class or id anywhere: the agent UI's own CSS and scripts must not be reachable from a
@@ -232,8 +315,21 @@ const ALLOWED_ATTRIBUTES: Record<string, string[]> = {
 // Content of these goes with the tag. <style> blocks are dropped whole: their rules would
 // apply to the page around the mail, and filtering them needs a CSS parser we do not have.
 const NON_TEXT_TAGS = [
-  'script', 'style', 'textarea', 'option', 'select', 'noscript', 'title', 'iframe', 'object',
-  'svg', 'math', 'template', 'noembed', 'noframes', 'xmp',
+  'script',
+  'style',
+  'textarea',
+  'option',
+  'select',
+  'noscript',
+  'title',
+  'iframe',
+  'object',
+  'svg',
+  'math',
+  'template',
+  'noembed',
+  'noframes',
+  'xmp',
 ];
 
 // Style values are allowlisted whole, so url(), expression(), escapes and position cannot pass.
@@ -245,8 +341,7 @@ const BORDER_STYLE = 'none|hidden|solid|dashed|dotted|double|groove|ridge|inset|
 const FONT_NAME = String.raw`[\p{L}\p{N} ._-]`;
 
 const whole = (source: string, flags = 'i'): RegExp => new RegExp(`^(?:${source})$`, flags);
-const upTo = (max: number, item: string): RegExp =>
-  whole(`(?:${item})(?:\\s+(?:${item})){0,${max - 1}}`);
+const upTo = (max: number, item: string): RegExp => whole(`(?:${item})(?:\\s+(?:${item})){0,${max - 1}}`);
 
 const COLOR_VALUE = whole(COLOR);
 const SIZE_VALUE = whole(`${LENGTH}|auto`);
@@ -305,7 +400,10 @@ function allowedDeclaration(declaration: string): string[] {
   const colon = declaration.indexOf(':');
   if (colon === -1 || declaration.length > MAX_DECLARATION) return [];
   const property = declaration.slice(0, colon).trim().toLowerCase();
-  const value = declaration.slice(colon + 1).trim().replace(/\s*!\s*important$/i, '');
+  const value = declaration
+    .slice(colon + 1)
+    .trim()
+    .replace(/\s*!\s*important$/i, '');
   return ALLOWED_STYLES.get(property)?.test(value) ? [`${property}:${value}`] : [];
 }
 
@@ -347,8 +445,7 @@ function sanitizerOptions(cidUrl: SanitizeOptions['cidUrl']): IOptions {
       '*': (tagName, attribs): Tag => ({ tagName, attribs: withFilteredStyle(attribs, styles) }),
     },
     // An image left with nothing to show (unknown cid, javascript: src, ...) goes entirely.
-    exclusiveFilter: (frame: IFrame) =>
-      frame.tag === 'img' && !frame.attribs.src && !frame.attribs['data-remote-src'],
+    exclusiveFilter: (frame: IFrame) => frame.tag === 'img' && !frame.attribs.src && !frame.attribs['data-remote-src'],
   };
 }
 
@@ -467,15 +564,68 @@ const FORWARD_INTRO =
 // Header labels of the block Outlook and webmails put above the quoted mail ("From: ...",
 // "Sent: ...", also "*From:*" after HTML-to-text conversion), in the languages of the samples.
 const FROM_LABELS = new Set([
-  'from', 'von', 'de', 'van', 'da', 'fra', 'från', 'od', 'от', 'lähettäjä', 'feladó', 'afzender',
-  'expéditeur', 'remitente', 'mittente',
+  'from',
+  'von',
+  'de',
+  'van',
+  'da',
+  'fra',
+  'från',
+  'od',
+  'от',
+  'lähettäjä',
+  'feladó',
+  'afzender',
+  'expéditeur',
+  'remitente',
+  'mittente',
 ]);
 const OTHER_LABELS = new Set([
-  'sent', 'date', 'to', 'cc', 'subject', 'gesendet', 'datum', 'an', 'betreff', 'envoyé',
-  'envoyé le', 'à', 'objet', 'enviado', 'fecha', 'para', 'asunto', 'verzonden', 'aan', 'onderwerp',
-  'inviato', 'data', 'a', 'oggetto', 'sendt', 'til', 'emne', 'skickat', 'till', 'ämne', 'wysłano',
-  'do', 'temat', 'dw', 'отправлено', 'кому', 'тема', 'дата', 'lähetetty', 'vastaanottaja', 'aihe',
-  'elküldve', 'címzett', 'tárgy', 'assunto',
+  'sent',
+  'date',
+  'to',
+  'cc',
+  'subject',
+  'gesendet',
+  'datum',
+  'an',
+  'betreff',
+  'envoyé',
+  'envoyé le',
+  'à',
+  'objet',
+  'enviado',
+  'fecha',
+  'para',
+  'asunto',
+  'verzonden',
+  'aan',
+  'onderwerp',
+  'inviato',
+  'data',
+  'a',
+  'oggetto',
+  'sendt',
+  'til',
+  'emne',
+  'skickat',
+  'till',
+  'ämne',
+  'wysłano',
+  'do',
+  'temat',
+  'dw',
+  'отправлено',
+  'кому',
+  'тема',
+  'дата',
+  'lähetetty',
+  'vastaanottaja',
+  'aihe',
+  'elküldve',
+  'címzett',
+  'tárgy',
+  'assunto',
 ]);
 
 /** Index of the first line of quoted history that the library would miss or read badly; lines.length if none. */
@@ -519,16 +669,40 @@ function isHeaderBlock(labels: readonly (string | undefined)[], start: number): 
 function headerLabel(line: string): string | undefined {
   const colon = line.indexOf(':');
   if (colon < 1 || colon > 30) return undefined;
-  const label = line.slice(0, colon).replace(/[*_\s]+/g, ' ').trim().toLowerCase();
+  const label = line
+    .slice(0, colon)
+    .replace(/[*_\s]+/g, ' ')
+    .trim()
+    .toLowerCase();
   return FROM_LABELS.has(label) || OTHER_LABELS.has(label) ? label : undefined;
 }
 
 // Words that end an attribution ("... wrote:", "... a écrit :", "... napisał(a):"); the last
 // word is enough for multi-word verbs. Lower case; compared with the line's last word.
 const ATTRIBUTION_VERBS = new Set([
-  'wrote', 'writes', 'écrit', 'escribió', 'escreveu', 'scritto', 'scrisse', 'schrieb', 'schreef',
-  'skrev', 'kirjoitti', 'napisał', 'napisał(a)', 'napisała', 'pisze', 'napsal', 'napísal', 'írta',
-  'написал', 'написала', 'написал(а)', 'yazdı', 'έγραψε',
+  'wrote',
+  'writes',
+  'écrit',
+  'escribió',
+  'escreveu',
+  'scritto',
+  'scrisse',
+  'schrieb',
+  'schreef',
+  'skrev',
+  'kirjoitti',
+  'napisał',
+  'napisał(a)',
+  'napisała',
+  'pisze',
+  'napsal',
+  'napísal',
+  'írta',
+  'написал',
+  'написала',
+  'написал(а)',
+  'yazdı',
+  'έγραψε',
 ]);
 // The same verbs anywhere, for attributions that go on after the verb ("X <x@y> schrieb am
 // Di., 16. Aug. 2016 um 12:52 Uhr:"). Only tried on short candidate lines.
@@ -606,9 +780,8 @@ function withoutQuotesAndSignature(lines: readonly string[]): string {
   const { head, tail } = splitAtBudget(lines);
   const parts = libraryParts(head);
   const lastVisible = parts.findLastIndex((p) => p.kind === 'visible' && p.text.trim() !== '');
-  const rest = lastVisible !== -1 && lastVisible === parts.findLastIndex((p) => p.text.trim() !== '')
-    ? untilSignature(tail)
-    : [];
+  const rest =
+    lastVisible !== -1 && lastVisible === parts.findLastIndex((p) => p.text.trim() !== '') ? untilSignature(tail) : [];
   return [keptText(parts, lastVisible), ...rest].join('\n');
 }
 
@@ -632,10 +805,13 @@ function libraryParts(lines: readonly string[]): Part[] {
   });
   const unmask = (text: string): string =>
     text.includes(MASK) ? text.replace(/>?\uE000(\d+)\uE000/g, (_, n: string) => long[Number(n)] ?? '') : text;
-  return new EmailReplyParser().read(proxy.join('\n')).getFragments().map((fragment) => ({
-    text: unmask(fragment.getContent()),
-    kind: !fragment.isHidden() ? 'visible' : fragment.isQuoted() ? 'quote' : 'hidden',
-  }));
+  return new EmailReplyParser()
+    .read(proxy.join('\n'))
+    .getFragments()
+    .map((fragment) => ({
+      text: unmask(fragment.getContent()),
+      kind: !fragment.isHidden() ? 'visible' : fragment.isQuoted() ? 'quote' : 'hidden',
+    }));
 }
 
 /**
@@ -657,7 +833,10 @@ function keptText(parts: readonly Part[], lastVisible: number): string {
     }
   }
   // The library drops the blank lines at fragment edges; put one between kept fragments.
-  return out.map((text) => text.replace(/^\n+|\n+$/g, '')).filter((text) => text.trim() !== '').join('\n\n');
+  return out
+    .map((text) => text.replace(/^\n+|\n+$/g, ''))
+    .filter((text) => text.trim() !== '')
+    .join('\n\n');
 }
 
 /** Kind of the next part with text in it. */
@@ -695,9 +874,41 @@ function tidy(text: string): string {
 // ---------------------------------------------------------------------------------------------
 
 const BLOCK_ELEMENTS = new Set([
-  'address', 'article', 'aside', 'blockquote', 'caption', 'center', 'dd', 'div', 'dl', 'dt',
-  'figcaption', 'figure', 'footer', 'form', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'header', 'hr',
-  'li', 'main', 'nav', 'ol', 'p', 'pre', 'section', 'table', 'tbody', 'tfoot', 'thead', 'tr', 'ul',
+  'address',
+  'article',
+  'aside',
+  'blockquote',
+  'caption',
+  'center',
+  'dd',
+  'div',
+  'dl',
+  'dt',
+  'figcaption',
+  'figure',
+  'footer',
+  'form',
+  'h1',
+  'h2',
+  'h3',
+  'h4',
+  'h5',
+  'h6',
+  'header',
+  'hr',
+  'li',
+  'main',
+  'nav',
+  'ol',
+  'p',
+  'pre',
+  'section',
+  'table',
+  'tbody',
+  'tfoot',
+  'thead',
+  'tr',
+  'ul',
 ]);
 const NEVER_TEXT = new Set(['script', 'style', 'title', 'template', 'head']);
 /** Classes of quoted sections: Gmail (gmail_quote, gmail_quote_container), Thunderbird, Yahoo. */
@@ -784,15 +995,18 @@ class TextCollector {
   }
 
   toString(): string {
-    return this.parts.join('').split('\n').map((line) => line.trimEnd()).join('\n');
+    return this.parts
+      .join('')
+      .split('\n')
+      .map((line) => line.trimEnd())
+      .join('\n');
   }
 
   private skips(name: string, attribs: Record<string, string>): boolean {
     if (NEVER_TEXT.has(name) && (this.dropQuotes || name !== 'head')) return true;
     if (HIDDEN.test(attribs.style ?? '')) return true; // preheaders and other text nobody sees
     if (!this.dropQuotes) return false;
-    return name === 'blockquote' || attribs.id === 'OLK_SRC_BODY_SECTION' ||
-      QUOTE_CLASS.test(attribs.class ?? '');
+    return name === 'blockquote' || attribs.id === 'OLK_SRC_BODY_SECTION' || QUOTE_CLASS.test(attribs.class ?? '');
   }
 
   private newLine(): void {

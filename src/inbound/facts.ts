@@ -83,11 +83,21 @@ export function describeMail(work: Work, inboxes: InboxRef[], ownDomains: string
   // (newsletters to a support address are noise, not requests); and mail with the null reverse
   // path, which RFC 5321 reserves for notifications that must not be answered.
   const automatic = classification.kind === 'auto-reply' || classification.kind === 'bulk' || row.mail_from === '';
-  const d: Described = { work, receivedBy, inboxByAddress, automatic, untrustedFrom, tokens: replyTokens(work, inboxByAddress), refs: messageIdsOf(mail), followers: [] };
+  const d: Described = {
+    work,
+    receivedBy,
+    inboxByAddress,
+    automatic,
+    untrustedFrom,
+    tokens: replyTokens(work, inboxByAddress),
+    refs: messageIdsOf(mail),
+    followers: [],
+  };
   if (automatic) return d;
 
   const sender = firstAddress(mail, row.mail_from);
-  if (!sender) throw new UnprocessableMail('no sender address (From, Reply-To and envelope sender are all empty or invalid)');
+  if (!sender)
+    throw new UnprocessableMail('no sender address (From, Reply-To and envelope sender are all empty or invalid)');
   d.sender = sender;
   // CC and the other To addresses follow the ticket (not our inboxes, not ourselves, not the sender)
   d.followers = addressList(mail, ['to', 'cc'])
@@ -142,23 +152,45 @@ export type Asking = { deliver: Described } | { bounce: { verpToken?: string; or
 /** Sends every read of the batch at once and waits for the answers together. */
 export async function gatherFacts(client: pg.ClientBase, sql: Sql, batch: Asking[]): Promise<Facts> {
   const described = batch.map((a) => ('deliver' in a ? a.deliver : undefined));
-  const addresses = [...new Set(described.flatMap((d) => (d?.sender ? [normalizeAddress(d.sender.address), ...d.followers.map((f) => f.address)] : [])))];
+  const addresses = [
+    ...new Set(
+      described.flatMap((d) =>
+        d?.sender ? [normalizeAddress(d.sender.address), ...d.followers.map((f) => f.address)] : [],
+      ),
+    ),
+  ];
   const tokens = [...new Set(described.flatMap((d) => d?.tokens.map((t) => t.token) ?? []))];
-  const senders = [...new Set(described.flatMap((d) => (d?.sender && d.tokens.length ? [normalizeAddress(d.sender.address)] : [])))];
+  const senders = [
+    ...new Set(described.flatMap((d) => (d?.sender && d.tokens.length ? [normalizeAddress(d.sender.address)] : []))),
+  ];
   const reads = corked(client, () => ({
     customers: findCustomersByAddress(sql, addresses),
     agents: findAgents(sql, senders),
-    recentAcks: recentAcks(sql, described.flatMap((d) => (d?.sender ? [normalizeAddress(d.sender.address)] : []))),
+    recentAcks: recentAcks(
+      sql,
+      described.flatMap((d) => (d?.sender ? [normalizeAddress(d.sender.address)] : [])),
+    ),
     companies: companiesByDomain(sql, candidateDomains(addresses)),
     byToken: findTicketsByToken(sql, tokens),
     byRefs: described.map((d) => (d ? findTicketByMessageIds(sql, d.refs) : undefined)),
     bySubject: described.map((d) =>
-      d?.sender && d.subjectNumber !== undefined ? findTicketByNumber(sql, d.receivedBy.id, d.subjectNumber, normalizeAddress(d.sender.address)) : undefined,
+      d?.sender && d.subjectNumber !== undefined
+        ? findTicketByNumber(sql, d.receivedBy.id, d.subjectNumber, normalizeAddress(d.sender.address))
+        : undefined,
     ),
     outbound: batch.map((a) => ('bounce' in a ? findOutbound(sql, a.bounce) : undefined)),
   }));
   // every read settles before any failure is thrown, so none is left unhandled
-  const all = await Promise.allSettled([reads.customers, reads.agents, reads.recentAcks, reads.companies, reads.byToken, ...reads.byRefs, ...reads.bySubject, ...reads.outbound]);
+  const all = await Promise.allSettled([
+    reads.customers,
+    reads.agents,
+    reads.recentAcks,
+    reads.companies,
+    reads.byToken,
+    ...reads.byRefs,
+    ...reads.bySubject,
+    ...reads.outbound,
+  ]);
   const failed = all.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
   return {
@@ -187,12 +219,18 @@ async function recentAcks(sql: Sql, addresses: string[]): Promise<Map<string, nu
 /** Agents writing to a ticket's reply address post agent replies (see plan.ts). */
 async function findAgents(sql: Sql, addresses: string[]): Promise<Map<string, { id: number }>> {
   if (addresses.length === 0) return new Map();
-  const { rows } = await sql<{ id: number; email: string }>('SELECT id, email FROM agents WHERE email = ANY($1::text[]) AND NOT disabled', [addresses]);
+  const { rows } = await sql<{ id: number; email: string }>(
+    'SELECT id, email FROM agents WHERE email = ANY($1::text[]) AND NOT disabled',
+    [addresses],
+  );
   return new Map(rows.map((r) => [r.email, { id: Number(r.id) }]));
 }
 
 /** The message a bounce answers: by the token of our VERP return path, else by its Message-ID. */
-async function findOutbound(sql: Sql, b: { verpToken?: string; originalMessageId?: string }): Promise<Outbound | undefined> {
+async function findOutbound(
+  sql: Sql,
+  b: { verpToken?: string; originalMessageId?: string },
+): Promise<Outbound | undefined> {
   if (!b.verpToken && !b.originalMessageId) return undefined;
   const { rows } = await sql<Outbound>(
     `SELECT id, recipient, ticket_id FROM outbound_messages

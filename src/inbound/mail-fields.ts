@@ -19,7 +19,10 @@ function flatten(list: EmailAddress[]): Address[] {
   for (const e of list) {
     if (e.group) out.push(...flatten(e.group));
     else if (e.address && VALID.test(e.address.trim())) {
-      out.push({ address: normalizeAddress(e.address), name: e.name ? plainText(e.name).trim() || undefined : undefined });
+      out.push({
+        address: normalizeAddress(e.address),
+        name: e.name ? plainText(e.name).trim() || undefined : undefined,
+      });
     }
   }
   return out;

@@ -31,14 +31,22 @@ export interface Delivery {
   makes: string[];
 }
 
-export function planDelivery(d: Described, facts: Facts, index: number, reopenDays: number, ackLimitPerHour = 5): Delivery {
+export function planDelivery(
+  d: Described,
+  facts: Facts,
+  index: number,
+  reopenDays: number,
+  ackLimitPerHour = 5,
+): Delivery {
   const { work, untrustedFrom } = d;
   const rawId = work.row.id;
   const uses = d.refs.map((r) => `message:${r}`);
   const makes = work.mail.messageId ? [`message:${work.mail.messageId}`] : [];
 
   // 1. a reply token in a recipient address: support+<token>@...
-  const byToken = d.tokens.map((t) => facts.byToken.get(t.token)).find((t, i) => t && t.inbox_id === d.tokens[i]!.inboxId);
+  const byToken = d.tokens
+    .map((t) => facts.byToken.get(t.token))
+    .find((t, i) => t && t.inbox_id === d.tokens[i]!.inboxId);
   let ticket: Ticket | undefined = byToken;
 
   // An agent answering by mail: their own address, to the ticket's reply address, and a From that
@@ -81,7 +89,12 @@ export function planDelivery(d: Described, facts: Facts, index: number, reopenDa
   const customer = facts.customers.get(senderAddress);
   const companyId = customer ? customer.company_id : (companyForAddress(senderAddress, facts.companies) ?? null);
   if (!customer) {
-    newCustomers.push({ address: senderAddress, name: customerName(senderAddress, sender.name), companyId, event: { address: sender.address, rawId } });
+    newCustomers.push({
+      address: senderAddress,
+      name: customerName(senderAddress, sender.name),
+      companyId,
+      event: { address: sender.address, rawId },
+    });
   }
 
   // 3. a ticket number in the subject, only from someone the ticket knows, with a From we can trust
@@ -94,7 +107,15 @@ export function planDelivery(d: Described, facts: Facts, index: number, reopenDa
   const subject = plainText(work.mail.subject ?? '');
   if (!ticket) {
     plan.outcome = 'ticket_created';
-    plan.newTicket = { inboxId: d.receivedBy.id, requester: senderAddress, companyId, subject, replyToken: newReplyToken(), needsReview: untrustedFrom, event: { rawId } };
+    plan.newTicket = {
+      inboxId: d.receivedBy.id,
+      requester: senderAddress,
+      companyId,
+      subject,
+      replyToken: newReplyToken(),
+      needsReview: untrustedFrom,
+      event: { rawId },
+    };
   } else if (ticket.status === 'closed' || ticket.status === 'resolved') {
     const closedDays = ticket.closed_at ? (Date.now() - ticket.closed_at.getTime()) / 86_400_000 : 0;
     if (closedDays > reopenDays) {
@@ -125,7 +146,11 @@ export function planDelivery(d: Described, facts: Facts, index: number, reopenDa
 
   for (const a of d.followers) {
     if (!facts.customers.has(a.address)) {
-      newCustomers.push({ address: a.address, name: customerName(a.address, a.name), companyId: companyForAddress(a.address, facts.companies) ?? null });
+      newCustomers.push({
+        address: a.address,
+        name: customerName(a.address, a.name),
+        companyId: companyForAddress(a.address, facts.companies) ?? null,
+      });
     }
   }
   plan.followers = d.followers.map((a) => a.address);

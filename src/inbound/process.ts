@@ -14,7 +14,15 @@ import { prepared, corked, type Sql } from '../db/index.ts';
 import { parseMail } from './parse.ts';
 import { classify } from './classify.ts';
 import { authenticateMail, type DnsResolver } from './auth.ts';
-import { describeMail, gatherFacts, UnprocessableMail, type Asking, type InboxRef, type RawRow, type Work } from './facts.ts';
+import {
+  describeMail,
+  gatherFacts,
+  UnprocessableMail,
+  type Asking,
+  type InboxRef,
+  type RawRow,
+  type Work,
+} from './facts.ts';
 import { planBounce, planDelivery } from './plan.ts';
 import { ALREADY_PROCESSED, outcomeOf, sendWrite, type Write } from './write.ts';
 
@@ -67,7 +75,11 @@ export interface RawJob {
 /** A mail's result: its outcome, or the error to retry it for. */
 export type Processed = { outcome: Outcome } | { error: Error };
 
-export async function processRawMessage(ctx: InboundContext, rawId: number, opts: { finalAttempt?: boolean } = {}): Promise<Outcome> {
+export async function processRawMessage(
+  ctx: InboundContext,
+  rawId: number,
+  opts: { finalAttempt?: boolean } = {},
+): Promise<Outcome> {
   const [result] = await processRawMessages(ctx, [{ rawId, ...opts }]);
   if ('error' in result!) throw result.error;
   return result!.outcome;
@@ -119,7 +131,8 @@ async function processOn(ctx: InboundContext, client: pg.PoolClient, sql: Sql, j
         item.work = await prepare(ctx, row);
         writes.push(item);
       } catch (err) {
-        if (err instanceof Unparseable || err instanceof UnprocessableMail || item.job.finalAttempt) toQuarantine.set(item, (err as Error).message);
+        if (err instanceof Unparseable || err instanceof UnprocessableMail || item.job.finalAttempt)
+          toQuarantine.set(item, (err as Error).message);
         else item.result = { error: err as Error };
       }
     }),
@@ -172,7 +185,12 @@ async function prepare(ctx: InboundContext, row: RawRow): Promise<Work> {
 }
 
 /** One round of facts, decisions and writes; sets each mail's result unless deferred or failed. */
-async function pass(ctx: InboundContext, client: pg.PoolClient, sql: Sql, items: Item[]): Promise<{ deferred: Item[]; failed: Failed[] }> {
+async function pass(
+  ctx: InboundContext,
+  client: pg.PoolClient,
+  sql: Sql,
+  items: Item[],
+): Promise<{ deferred: Item[]; failed: Failed[] }> {
   const inboxes = await inboxRefs(ctx.pool, sql);
   const asking = new Map<Item, Asking>();
   const decided = new Map<Item, Write>();
@@ -203,7 +221,11 @@ async function pass(ctx: InboundContext, client: pg.PoolClient, sql: Sql, items:
   for (const [index, item] of asked.entries()) {
     const a = asking.get(item)!;
     if ('bounce' in a) {
-      decided.set(item, { rawId: item.job.rawId, kind: 'bounce', record: planBounce(item.work!, facts.outbound[index]) });
+      decided.set(item, {
+        rawId: item.job.rawId,
+        kind: 'bounce',
+        record: planBounce(item.work!, facts.outbound[index]),
+      });
       continue;
     }
     const plan = planDelivery(a.deliver, facts, index, ctx.settings.reopenDays, ctx.settings.ackLimitPerHour);
@@ -226,7 +248,8 @@ async function pass(ctx: InboundContext, client: pg.PoolClient, sql: Sql, items:
     if (!err) {
       item.result = { outcome: outcomeOf(w) };
       if (w.kind === 'quarantine') ctx.log.warn({ raw: w.rawId, reason: w.reason }, 'mail quarantined');
-      else ctx.log.debug({ raw: w.rawId, outcome: outcomeOf(w), kind: item.work!.classification.kind }, 'mail processed');
+      else
+        ctx.log.debug({ raw: w.rawId, outcome: outcomeOf(w), kind: item.work!.classification.kind }, 'mail processed');
     } else if ((err as { code?: string }).code === ALREADY_PROCESSED) {
       item.result = { outcome: 'skipped' };
     } else {
@@ -243,10 +266,17 @@ async function giveUp(ctx: InboundContext, client: pg.PoolClient, sql: Sql, item
   else item.result = { error };
 }
 
-async function quarantine(ctx: InboundContext, client: pg.PoolClient, sql: Sql, reasons: Map<Item, string>): Promise<void> {
+async function quarantine(
+  ctx: InboundContext,
+  client: pg.PoolClient,
+  sql: Sql,
+  reasons: Map<Item, string>,
+): Promise<void> {
   const entries = [...reasons];
   const errors = await Promise.all(
-    corked(client, () => entries.map(([item, reason]) => sendWrite(client, sql, { rawId: item.job.rawId, kind: 'quarantine', reason }))),
+    corked(client, () =>
+      entries.map(([item, reason]) => sendWrite(client, sql, { rawId: item.job.rawId, kind: 'quarantine', reason })),
+    ),
   );
   for (const [i, [item, reason]] of entries.entries()) {
     item.result = errors[i] ? { error: errors[i] } : { outcome: 'quarantined' };

@@ -43,7 +43,15 @@ export interface MessageContent {
   rawId: number;
   /** the columns after ticket_id and direction, in the order of storeMessage's INSERT */
   values: unknown[];
-  files: { sha256: Buffer; content: Buffer; filename: string | null; contentType: string; contentId: string | null; inline: boolean; position: number }[];
+  files: {
+    sha256: Buffer;
+    content: Buffer;
+    filename: string | null;
+    contentType: string;
+    contentId: string | null;
+    inline: boolean;
+    position: number;
+  }[];
 }
 
 /** The CPU-bound part (sanitizing, visible text), done before anything is sent to the database. */
@@ -54,15 +62,22 @@ export function messageContent(m: NewMessage): MessageContent {
     position,
     sha256: createHash('sha256').update(a.content).digest(),
   }));
-  const byCid = new Map(files.filter((f) => f.a.cid).map((f) => [f.a.cid!.replace(/^<|>$/g, ''), f.sha256.toString('hex')]));
+  const byCid = new Map(
+    files.filter((f) => f.a.cid).map((f) => [f.a.cid!.replace(/^<|>$/g, ''), f.sha256.toString('hex')]),
+  );
   let html: string | null = null;
   if (typeof mail.html === 'string') {
     const shown = head(mail.html, MAX_DISPLAY_HTML);
-    html = plainText(sanitizeHtml(shown.html, { cidUrl: (cid: string) => {
-      const sha = byCid.get(cid);
-      return sha && attachmentUrl(sha);
-    } }));
-    if (shown.cut) html += '<p><em>[This message is too long to show whole: the rest is in the original mail.]</em></p>';
+    html = plainText(
+      sanitizeHtml(shown.html, {
+        cidUrl: (cid: string) => {
+          const sha = byCid.get(cid);
+          return sha && attachmentUrl(sha);
+        },
+      }),
+    );
+    if (shown.cut)
+      html += '<p><em>[This message is too long to show whole: the rest is in the original mail.]</em></p>';
   }
   const text = plainText(mail.text ?? '');
   const visible = plainText(
@@ -112,7 +127,12 @@ export function messageContent(m: NewMessage): MessageContent {
  * Writes the message into the ticket the reply token names, and its message.received event when
  * `event` is given. Attachments find their message by its raw message, which is unique.
  */
-export function storeMessage(sql: Sql, replyToken: string, content: MessageContent, event?: Record<string, unknown>): Promise<unknown>[] {
+export function storeMessage(
+  sql: Sql,
+  replyToken: string,
+  content: MessageContent,
+  event?: Record<string, unknown>,
+): Promise<unknown>[] {
   const sent: Promise<unknown>[] = [
     sql(
       `WITH m AS (
@@ -130,7 +150,11 @@ export function storeMessage(sql: Sql, replyToken: string, content: MessageConte
   ];
   for (const f of content.files) {
     sent.push(
-      sql('INSERT INTO attachments (sha256, size, content) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING', [f.sha256, f.content.length, f.content]),
+      sql('INSERT INTO attachments (sha256, size, content) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING', [
+        f.sha256,
+        f.content.length,
+        f.content,
+      ]),
       sql(
         `INSERT INTO message_attachments (message_id, sha256, filename, content_type, content_id, inline, position)
          VALUES ((SELECT id FROM messages WHERE raw_message_id = $1), $2, $3, $4, $5, $6, $7)`,

@@ -45,13 +45,18 @@ export function sendWrite(client: pg.ClientBase, sql: Sql, w: Write): Promise<Er
     ]);
   }
   const claim = () => sql('SELECT claim_raw_message($1, $2)', [w.rawId, outcomeOf(w)]);
-  const writes = w.kind === 'delivery' ? deliveryWrites(w.plan) : w.kind === 'bounce' ? bounceWrites(w.rawId, w.record) : undefined;
+  const writes =
+    w.kind === 'delivery' ? deliveryWrites(w.plan) : w.kind === 'bounce' ? bounceWrites(w.rawId, w.record) : undefined;
   if (!writes) return settle([claim()]); // nothing but the claim: a transaction of its own
   const begin = client.query('BEGIN');
   const sent = [begin, claim(), ...writes(sql)];
   const commit = client.query('COMMIT');
-  return settle([...sent, commit]).then((err) =>
-    err ?? (commit.then((r) => (r.command === 'COMMIT' ? undefined : new Error(`transaction not committed (${r.command})`))) as Promise<Error | undefined>),
+  return settle([...sent, commit]).then(
+    (err) =>
+      err ??
+      (commit.then((r) =>
+        r.command === 'COMMIT' ? undefined : new Error(`transaction not committed (${r.command})`),
+      ) as Promise<Error | undefined>),
   );
 }
 
@@ -156,22 +161,25 @@ function bounceWrites(rawId: number, b: BounceRecord): ((sql: Sql) => Promise<un
   if (!outbound) return undefined;
   return (sql) => {
     const sent = [
-      sql(
-        `UPDATE outbound_messages SET status = 'bounced', bounced_at = now(), last_error = $2 WHERE id = $1`,
-        [outbound.id, `bounce ${b.status ?? ''} (raw message ${rawId})`.trim()],
-      ),
-      recordEvent(sql, { type: 'outbound.bounced', ticketId: outbound.ticket_id, data: { outboundId: outbound.id, status: b.status, hard: b.hard, rawId } }),
+      sql(`UPDATE outbound_messages SET status = 'bounced', bounced_at = now(), last_error = $2 WHERE id = $1`, [
+        outbound.id,
+        `bounce ${b.status ?? ''} (raw message ${rawId})`.trim(),
+      ]),
+      recordEvent(sql, {
+        type: 'outbound.bounced',
+        ticketId: outbound.ticket_id,
+        data: { outboundId: outbound.id, status: b.status, hard: b.hard, rawId },
+      }),
     ];
     // Only the recipient of a message we really sent is suppressed: a forged DSN naming other
     // addresses cannot silence our mail to them.
     if (b.hard) {
       const address = normalizeAddress(outbound.recipient);
       sent.push(
-        sql('INSERT INTO suppressions (address, reason, outbound_id) VALUES ($1, $2, $3) ON CONFLICT (address) DO NOTHING', [
-          address,
-          `hard bounce ${b.status ?? ''}`.trim(),
-          outbound.id,
-        ]),
+        sql(
+          'INSERT INTO suppressions (address, reason, outbound_id) VALUES ($1, $2, $3) ON CONFLICT (address) DO NOTHING',
+          [address, `hard bounce ${b.status ?? ''}`.trim(), outbound.id],
+        ),
         recordEvent(sql, { type: 'address.suppressed', data: { address, outboundId: outbound.id } }),
       );
     }

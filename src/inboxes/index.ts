@@ -56,7 +56,10 @@ export function createInboxStore(db: Db) {
 
     /** The enabled inbox an envelope recipient is for, if any. */
     async findEnabled(recipient: string): Promise<Inbox | undefined> {
-      return db('inboxes').select(COLUMNS).where({ address: inboxAddressOf(recipient), enabled: true }).first();
+      return db('inboxes')
+        .select(COLUMNS)
+        .where({ address: inboxAddressOf(recipient), enabled: true })
+        .first();
     },
   };
 }

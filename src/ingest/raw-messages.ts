@@ -25,8 +25,21 @@ export interface RawMessageSummary {
 }
 
 const SUMMARY_COLUMNS = [
-  'id', 'received_at', 'mail_from', 'rcpt_to', 'remote_address', 'helo', 'size', 'sha256',
-  'message_id', 'status', 'duplicate_of', 'attempts', 'error', 'outcome', 'processed_at',
+  'id',
+  'received_at',
+  'mail_from',
+  'rcpt_to',
+  'remote_address',
+  'helo',
+  'size',
+  'sha256',
+  'message_id',
+  'status',
+  'duplicate_of',
+  'attempts',
+  'error',
+  'outcome',
+  'processed_at',
 ];
 
 type SummaryRow = Omit<RawMessageSummary, 'sha256'> & { sha256: Buffer };

@@ -126,7 +126,10 @@ function createIdReserve(pool: pg.Pool, block = 256) {
   return async (n: number): Promise<number[]> => {
     while (free.length < n) {
       refill ??= pool
-        .query<{ id: number }>(`SELECT nextval(pg_get_serial_sequence('raw_messages', 'id')) AS id FROM generate_series(1, $1)`, [Math.max(block, n)])
+        .query<{ id: number }>(
+          `SELECT nextval(pg_get_serial_sequence('raw_messages', 'id')) AS id FROM generate_series(1, $1)`,
+          [Math.max(block, n)],
+        )
         .then((r) => void free.push(...r.rows.map((row) => Number(row.id))))
         .finally(() => (refill = undefined));
       await refill;
@@ -138,7 +141,17 @@ function createIdReserve(pool: pg.Pool, block = 256) {
 const keyOf = (sha256: Buffer | string, messageId: string | null | undefined): string =>
   `${typeof sha256 === 'string' ? sha256 : sha256.toString('hex')}|${messageId ?? ''}`;
 
-const COLUMNS = ['mail_from', 'rcpt_to', 'remote_address', 'helo', 'smtp_session', 'size', 'sha256', 'message_id', 'raw'] as const;
+const COLUMNS = [
+  'mail_from',
+  'rcpt_to',
+  'remote_address',
+  'helo',
+  'smtp_session',
+  'size',
+  'sha256',
+  'message_id',
+  'raw',
+] as const;
 
 function rowOf(mail: RawMail) {
   return {
@@ -180,7 +193,13 @@ async function insertJobsAndCommit(client: pg.PoolClient, query: Sql, boss: Boss
       },
     },
   );
-  const failedEarly = await Promise.race([onWire.then(() => false), jobs.then(() => false, () => true)]);
+  const failedEarly = await Promise.race([
+    onWire.then(() => false),
+    jobs.then(
+      () => false,
+      () => true,
+    ),
+  ]);
   if (failedEarly) await jobs; // throws before COMMIT was ever sent
   const commit = client.query('COMMIT');
   const [inserted, committed] = await Promise.allSettled([jobs, commit]);
@@ -208,7 +227,12 @@ const UNIQUE_VIOLATION = '23505';
  * The one-round-trip path for mails we have not seen: undefined when one of them turns out to be
  * a copy of a stored mail (nothing was written then; the caller takes the careful path).
  */
-async function storeFast(pool: pg.Pool, boss: Boss, mails: RawMail[], reserve: (n: number) => Promise<number[]>): Promise<Stored[] | undefined> {
+async function storeFast(
+  pool: pg.Pool,
+  boss: Boss,
+  mails: RawMail[],
+  reserve: (n: number) => Promise<number[]>,
+): Promise<Stored[] | undefined> {
   if (new Set(mails.map((m) => keyOf(m.sha256, m.messageId))).size !== mails.length) return undefined;
   const ids = await reserve(mails.length);
   return withClient(pool, async (client, query) => {
@@ -241,7 +265,12 @@ export async function storeBatch(pool: pg.Pool, boss: Boss, mails: RawMail[]): P
     const begin = client.query('BEGIN');
     const results = await insertMails(query, mails);
     await begin;
-    await insertJobsAndCommit(client, query, boss, results.filter((r) => r.duplicateOf === undefined).map((r) => r.id));
+    await insertJobsAndCommit(
+      client,
+      query,
+      boss,
+      results.filter((r) => r.duplicateOf === undefined).map((r) => r.id),
+    );
     return results;
   });
 }
@@ -294,7 +323,17 @@ async function insertMails(query: Sql, mails: RawMail[]): Promise<Stored[]> {
     const dup = await query<{ id: number }>(
       `INSERT INTO raw_messages (mail_from, rcpt_to, remote_address, helo, smtp_session, size, sha256, message_id, status, duplicate_of, processed_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'duplicate', $9, now()) RETURNING id`,
-      [row.mail_from, row.rcpt_to, row.remote_address, row.helo, row.smtp_session, row.size, row.sha256, row.message_id, original],
+      [
+        row.mail_from,
+        row.rcpt_to,
+        row.remote_address,
+        row.helo,
+        row.smtp_session,
+        row.size,
+        row.sha256,
+        row.message_id,
+        original,
+      ],
     );
     results.push({ id: dup.rows[0]!.id, duplicateOf: original });
   }

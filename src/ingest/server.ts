@@ -100,13 +100,15 @@ export function createSmtpIngest(options: IngestOptions, deps: IngestDeps): Smtp
 
     onData(stream, session, callback) {
       inFlight++;
-      receive(stream, session).then(
-        (text) => callback(null, text),
-        (err: Error) => callback(err),
-      ).finally(() => {
-        inFlight--;
-        if (inFlight === 0) idle?.();
-      });
+      receive(stream, session)
+        .then(
+          (text) => callback(null, text),
+          (err: Error) => callback(err),
+        )
+        .finally(() => {
+          inFlight--;
+          if (inFlight === 0) idle?.();
+        });
     },
   });
 

@@ -6,7 +6,16 @@ import { jobDb, QUEUES, type Boss } from '../queue/index.ts';
 
 export { textToHtml } from './text.ts';
 
-export const OUTBOUND_KINDS = ['ack', 'agent_reply', 'follower_update', 'portal_welcome', 'portal_invite', 'password_reset', 'ticket_closed', 'ticket_link'] as const;
+export const OUTBOUND_KINDS = [
+  'ack',
+  'agent_reply',
+  'follower_update',
+  'portal_welcome',
+  'portal_invite',
+  'password_reset',
+  'ticket_closed',
+  'ticket_link',
+] as const;
 export type OutboundKind = (typeof OUTBOUND_KINDS)[number];
 
 export interface OutboundRequest {
@@ -20,7 +29,14 @@ export interface OutboundRequest {
 
 export async function enqueueOutbound(boss: Boss, trx: Knex.Transaction, req: OutboundRequest): Promise<number> {
   const [row] = await trx('outbound_messages')
-    .insert({ kind: req.kind, recipient: req.recipient, ticket_id: req.ticketId ?? null, customer_id: req.customerId ?? null, message_ref: req.messageRef ?? null, job_queued_at: trx.fn.now() })
+    .insert({
+      kind: req.kind,
+      recipient: req.recipient,
+      ticket_id: req.ticketId ?? null,
+      customer_id: req.customerId ?? null,
+      message_ref: req.messageRef ?? null,
+      job_queued_at: trx.fn.now(),
+    })
     .returning('id');
   await boss.send(QUEUES.outboundSend, { outboundId: row.id }, { db: jobDb(trx) });
   return row.id;
@@ -45,9 +61,26 @@ export interface OutboundSummary {
 }
 
 /** Newest first; `before` is the last id of the previous page. */
-export async function listOutbound(db: Knex, f: { status?: string; before?: number; limit: number }): Promise<OutboundSummary[]> {
+export async function listOutbound(
+  db: Knex,
+  f: { status?: string; before?: number; limit: number },
+): Promise<OutboundSummary[]> {
   const q = db('outbound_messages')
-    .select('id', 'kind', 'ticket_id', 'customer_id', 'recipient', 'status', 'subject', 'message_id', 'attempts', 'last_error', 'smtp_response', 'created_at', 'sent_at')
+    .select(
+      'id',
+      'kind',
+      'ticket_id',
+      'customer_id',
+      'recipient',
+      'status',
+      'subject',
+      'message_id',
+      'attempts',
+      'last_error',
+      'smtp_response',
+      'created_at',
+      'sent_at',
+    )
     .orderBy('id', 'desc')
     .limit(f.limit);
   if (f.status) q.where({ status: f.status });

@@ -17,14 +17,24 @@ export async function relayOutbound(db: Knex, boss: Boss): Promise<number> {
       .skipLocked()
       .pluck('id')) as number[];
     if (ids.length === 0) return 0;
-    await boss.insert(QUEUES.outboundSend, ids.map((outboundId) => ({ data: { outboundId } })), { db: jobDb(trx) });
+    await boss.insert(
+      QUEUES.outboundSend,
+      ids.map((outboundId) => ({ data: { outboundId } })),
+      { db: jobDb(trx) },
+    );
     await trx('outbound_messages').whereIn('id', ids).update({ job_queued_at: trx.fn.now() });
     return ids.length;
   });
 }
 
 /** Runs the relay when kicked (coalesced) and every `intervalMs`; `onRelayed` wakes the sender. */
-export function startRelay(db: Knex, boss: Boss, log: Logger, intervalMs: number, onRelayed: () => void): { kick(): void; stop(): Promise<void> } {
+export function startRelay(
+  db: Knex,
+  boss: Boss,
+  log: Logger,
+  intervalMs: number,
+  onRelayed: () => void,
+): { kick(): void; stop(): Promise<void> } {
   let running: Promise<void> | undefined;
   let again = false;
   let stopped = false;

@@ -31,7 +31,15 @@ const PASSWORD_LINK_HOURS = 24;
 /** One plain address: the SMTP envelope must never be handed a list */
 const SINGLE_ADDRESS = /^[^\s@,;<>()"']+@[^\s@,;<>()"']+$/;
 /** Acks and notifications are automatic mail (RFC 3834); an agent's reply is written by a person. */
-const AUTOMATIC: ReadonlySet<OutboundKind> = new Set(['ack', 'follower_update', 'ticket_closed', 'portal_welcome', 'portal_invite', 'password_reset', 'ticket_link']);
+const AUTOMATIC: ReadonlySet<OutboundKind> = new Set([
+  'ack',
+  'follower_update',
+  'ticket_closed',
+  'portal_welcome',
+  'portal_invite',
+  'password_reset',
+  'ticket_link',
+]);
 
 interface OutboundRow {
   id: number;
@@ -50,7 +58,13 @@ interface Context extends OutboundRow {
   suppressed: string | null;
   ticket: { id: number; inbox_id: number; number: number; subject: string; status: string; reply_token: string } | null;
   /** the ticket's inbox; for mail about no ticket, the one the customer last wrote to, else the first enabled */
-  inbox: { id: number; address: string; name: string; from_name: string | null; settings: { locale?: string } | null } | null;
+  inbox: {
+    id: number;
+    address: string;
+    name: string;
+    from_name: string | null;
+    settings: { locale?: string } | null;
+  } | null;
   customer: { id: number; name: string; locale: string | null } | null;
   /** the conversation's Message-IDs, oldest first (the last 20): In-Reply-To and References */
   thread: string[] | null;
@@ -83,42 +97,70 @@ async function loadContext(db: Knex, id: number): Promise<Context | undefined> {
 
 export class PermanentSendError extends Error {}
 
-export async function sendOutbound(deps: SendDeps, outboundId: number, opts: { finalAttempt: boolean }): Promise<SendResult> {
+export async function sendOutbound(
+  deps: SendDeps,
+  outboundId: number,
+  opts: { finalAttempt: boolean },
+): Promise<SendResult> {
   const { db } = deps;
   const row = await loadContext(db, outboundId);
   if (row?.status !== 'queued') return 'skipped';
   if (!SINGLE_ADDRESS.test(row.recipient)) {
-    await db('outbound_messages').where({ id: row.id }).update({ status: 'failed', last_error: 'not a single mail address', updated_at: db.fn.now() });
+    await db('outbound_messages')
+      .where({ id: row.id })
+      .update({ status: 'failed', last_error: 'not a single mail address', updated_at: db.fn.now() });
     return 'failed';
   }
   if (row.suppressed !== null) {
-    await db('outbound_messages').where({ id: row.id }).update({ status: 'suppressed', last_error: `address suppressed: ${row.suppressed}`, updated_at: db.fn.now() });
+    await db('outbound_messages')
+      .where({ id: row.id })
+      .update({ status: 'suppressed', last_error: `address suppressed: ${row.suppressed}`, updated_at: db.fn.now() });
     return 'suppressed';
   }
   try {
     const mail = await compose(deps, row);
     let response = 'dev outbox: kept, not sent (no OUTBOUND_SMTP_URL)';
     if (deps.transport) {
-      const info = await deps.transport.sendMail({ envelope: { from: mail.envelopeFrom, to: [row.recipient] }, raw: mail.raw });
+      const info = await deps.transport.sendMail({
+        envelope: { from: mail.envelopeFrom, to: [row.recipient] },
+        raw: mail.raw,
+      });
       response = String(info.response ?? 'accepted');
     }
-    await db('outbound_messages').where({ id: row.id }).update({
-      // The mail carries live link secrets: it is kept only in the dev outbox (no relay configured),
-      // where keeping it is the point; a sent mail keeps its headers' facts, not its body.
-      status: 'sent', message_id: mail.messageId, verp_token: mail.verpToken, subject: mail.subject, raw: deps.transport ? null : mail.raw,
-      smtp_response: response.slice(0, 1000), sent_at: db.fn.now(), attempts: db.raw('attempts + 1'), last_error: null, updated_at: db.fn.now(),
-    });
+    await db('outbound_messages')
+      .where({ id: row.id })
+      .update({
+        // The mail carries live link secrets: it is kept only in the dev outbox (no relay configured),
+        // where keeping it is the point; a sent mail keeps its headers' facts, not its body.
+        status: 'sent',
+        message_id: mail.messageId,
+        verp_token: mail.verpToken,
+        subject: mail.subject,
+        raw: deps.transport ? null : mail.raw,
+        smtp_response: response.slice(0, 1000),
+        sent_at: db.fn.now(),
+        attempts: db.raw('attempts + 1'),
+        last_error: null,
+        updated_at: db.fn.now(),
+      });
     return deps.transport ? 'sent' : 'kept';
   } catch (err) {
     const e = err as Error & { responseCode?: number; response?: string };
     const permanent = err instanceof PermanentSendError || (e.responseCode !== undefined && e.responseCode >= 500);
     const last = permanent || opts.finalAttempt;
-    await db('outbound_messages').where({ id: row.id }).update({
-      attempts: db.raw('attempts + 1'), last_error: (e.response ?? e.message).slice(0, 1000), updated_at: db.fn.now(),
-      ...(last && { status: 'failed', smtp_response: e.response?.slice(0, 1000) ?? null }),
-    });
+    await db('outbound_messages')
+      .where({ id: row.id })
+      .update({
+        attempts: db.raw('attempts + 1'),
+        last_error: (e.response ?? e.message).slice(0, 1000),
+        updated_at: db.fn.now(),
+        ...(last && { status: 'failed', smtp_response: e.response?.slice(0, 1000) ?? null }),
+      });
     if (last) {
-      deps.log.error({ outbound: row.id, recipient: row.recipient, err: e.response ?? e.message }, 'outbound mail failed');
+      deps.log.error(
+        { outbound: row.id, recipient: row.recipient, err: e.response ?? e.message },
+        'outbound mail failed',
+      );
       return 'failed';
     }
     throw err; // the queue tries again later
@@ -190,21 +232,25 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
     attachments: files,
     date: new Date(),
   });
-  const raw = await new Promise<Buffer>((resolve, reject) => composer.compile().build((err, out) => (err ? reject(err) : resolve(out))));
+  const raw = await new Promise<Buffer>((resolve, reject) =>
+    composer.compile().build((err, out) => (err ? reject(err) : resolve(out))),
+  );
   // bounces come back to inbox+<verp token>@, which finds this message even without its Message-ID
   return { raw, messageId, verpToken, envelopeFrom: `${local}+${verpToken}@${domain}`, subject: rendered.subject };
 }
 
 async function replyVars(deps: SendDeps, row: Context, attachmentBase: string) {
   const m = row.message_ref
-    ? await deps.db('messages as m')
+    ? await deps
+        .db('messages as m')
         .leftJoin('agents as a', 'a.id', 'm.author_agent_id')
         // only a public message of this very ticket ever goes out
         .where({ 'm.id': row.message_ref, 'm.ticket_id': row.ticket_id, 'm.internal': false })
         .first('m.id', 'm.text', 'm.html', 'a.name as agent')
     : undefined;
   if (!m) throw new PermanentSendError(`the message of outbound mail ${row.id} is gone`);
-  const attachments = await deps.db('message_attachments as a')
+  const attachments = await deps
+    .db('message_attachments as a')
     .join('attachments as b', 'b.sha256', 'a.sha256')
     .where('a.message_id', m.id)
     .where('a.inline', false)
@@ -225,7 +271,11 @@ async function replyVars(deps: SendDeps, row: Context, attachmentBase: string) {
       },
     },
     // the files travel with the mail too
-    files: attachments.map((a) => ({ filename: a.filename ?? 'attachment', contentType: a.content_type, content: a.content as Buffer })),
+    files: attachments.map((a) => ({
+      filename: a.filename ?? 'attachment',
+      contentType: a.content_type,
+      content: a.content as Buffer,
+    })),
   };
 }
 

@@ -27,12 +27,21 @@ export interface OutboundWorker {
 
 export async function startOutboundWorker(o: OutboundWorkerOptions): Promise<OutboundWorker> {
   const transport = o.outboundSmtpUrl
-    ? nodemailer.createTransport({ url: o.outboundSmtpUrl, pool: true, maxConnections: 5, connectionTimeout: 30_000, greetingTimeout: 30_000, socketTimeout: 60_000 } as never)
+    ? nodemailer.createTransport({
+        url: o.outboundSmtpUrl,
+        pool: true,
+        maxConnections: 5,
+        connectionTimeout: 30_000,
+        greetingTimeout: 30_000,
+        socketTimeout: 60_000,
+      } as never)
     : undefined;
   async function handle(job: Job<{ outboundId: number }>) {
     const log = o.log.child({ job: job.id, outbound: job.data.outboundId });
     try {
-      const result = await sendOutbound(deps, job.data.outboundId, { finalAttempt: job.retryCount >= OUTBOUND_RETRY_LIMIT });
+      const result = await sendOutbound(deps, job.data.outboundId, {
+        finalAttempt: job.retryCount >= OUTBOUND_RETRY_LIMIT,
+      });
       log.info({ result, attempt: job.retryCount + 1 }, 'outbound mail');
       return { id: job.id, status: 'completed' as const };
     } catch (err) {
@@ -40,7 +49,14 @@ export async function startOutboundWorker(o: OutboundWorkerOptions): Promise<Out
       return { id: job.id, status: 'failed' as const, output: { message: (err as Error).message } };
     }
   }
-  const deps: SendDeps = { db: o.db, log: o.log, publicUrl: o.publicUrl.replace(/\/+$/, ''), messageIdDomain: o.messageIdDomain, transport, ticketLinkDays: o.ticketLinkDays };
+  const deps: SendDeps = {
+    db: o.db,
+    log: o.log,
+    publicUrl: o.publicUrl.replace(/\/+$/, ''),
+    messageIdDomain: o.messageIdDomain,
+    transport,
+    ticketLinkDays: o.ticketLinkDays,
+  };
   // One pg-boss worker per lane, each taking a few jobs at a time and sending them side by side
   // (each settles on its own); a lane that finished asks for more at once (notifyWorker on
   // itself), so a burst drains without waiting for the poll.
@@ -50,7 +66,13 @@ export async function startOutboundWorker(o: OutboundWorkerOptions): Promise<Out
     self = await o.boss.work<{ outboundId: number }>(
       QUEUES.outboundSend,
       // new mail wakes the lanes (NOTIFY, or the relay in this process); retries, 30 s and later, are found by the poll
-      { localConcurrency: 1, batchSize: 4, perJobResults: true, pollingIntervalSeconds: o.pollSeconds ?? 2, notifyPollingIntervalSeconds: o.pollSeconds ?? 10 },
+      {
+        localConcurrency: 1,
+        batchSize: 4,
+        perJobResults: true,
+        pollingIntervalSeconds: o.pollSeconds ?? 2,
+        notifyPollingIntervalSeconds: o.pollSeconds ?? 10,
+      },
       async (jobs: Job<{ outboundId: number }>[]) => {
         const results = await Promise.all(jobs.map(handle));
         if (self) o.boss.notifyWorker(self);

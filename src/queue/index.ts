@@ -30,10 +30,24 @@ export const OUTBOUND_RETRY_LIMIT = 10;
 
 const SPECS: QueueSpec[] = [
   // Parsing one mail takes milliseconds; a job still active after 5 minutes is a dead worker.
-  { name: QUEUES.inboundProcess, retryLimit: INBOUND_RETRY_LIMIT, retryDelay: 5, retryDelayMax: 600, expireInSeconds: 300, notify: false },
+  {
+    name: QUEUES.inboundProcess,
+    retryLimit: INBOUND_RETRY_LIMIT,
+    retryDelay: 5,
+    retryDelayMax: 600,
+    expireInSeconds: 300,
+    notify: false,
+  },
   // A receiving server that answers 4xx usually recovers within hours: back off up to an hour,
   // ~10 tries over about a day, then the mail is marked failed.
-  { name: QUEUES.outboundSend, retryLimit: OUTBOUND_RETRY_LIMIT, retryDelay: 30, retryDelayMax: 3600, expireInSeconds: 300, notify: true },
+  {
+    name: QUEUES.outboundSend,
+    retryLimit: OUTBOUND_RETRY_LIMIT,
+    retryDelay: 30,
+    retryDelayMax: 3600,
+    expireInSeconds: 300,
+    notify: true,
+  },
 ];
 
 export const deadLetterOf = (queue: string): string => `${queue}.dead`;

@@ -11,7 +11,11 @@ const defaults: Entries = new Map();
 // the knex config, which a transaction shares with the instance it came from.
 let stored = new WeakMap<object, Entries>();
 
-export function cachedDefault(name: string, locale: string, compile: () => Promise<CompiledTemplate>): Promise<CompiledTemplate> {
+export function cachedDefault(
+  name: string,
+  locale: string,
+  compile: () => Promise<CompiledTemplate>,
+): Promise<CompiledTemplate> {
   return through(defaults, `${name}/${locale}`, compile);
 }
 

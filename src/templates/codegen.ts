@@ -12,7 +12,12 @@ const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '
 const ESCAPE: Record<Part, (v: unknown) => string> = {
   html: (v) => (v == null ? '' : String(v).replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!)),
   // text/plain reads as written; only control characters that would garble it are dropped
-  text: (v) => (v == null ? '' : String(v).replace(/\r\n?/g, '\n').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '')),
+  text: (v) =>
+    v == null
+      ? ''
+      : String(v)
+          .replace(/\r\n?/g, '\n')
+          .replace(/[\x00-\x08\x0b-\x1f\x7f]/g, ''),
   // a header value: line breaks would start a new header, so every control character becomes a space
   subject: (v) => (v == null ? '' : String(v).replace(/[\x00-\x1f\x7f]+/g, ' ')),
 };
@@ -26,7 +31,14 @@ const ENGINES: Record<Part, Eta> = {
 function engine(part: Part): Eta {
   // autoTrim off: eta would trim the newline after every tag, output tags too; standalone()
   // below trims only the lines that hold nothing but a block tag.
-  return new Eta({ autoEscape: true, autoTrim: false, escapeFunction: ESCAPE[part], useWith: false, varName: 'it', cache: false });
+  return new Eta({
+    autoEscape: true,
+    autoTrim: false,
+    escapeFunction: ESCAPE[part],
+    useWith: false,
+    varName: 'it',
+    cache: false,
+  });
 }
 
 export function compileNodes(nodes: readonly Node[], part: Part): RenderFunction {
@@ -95,7 +107,9 @@ function standalone(nodes: readonly Node[]): Node[] {
     const prev = out[i - 1];
     const next = out[i + 1];
     const startsLine =
-      !prev || (prev.kind === 'text' && (/\n[ \t]*$/.test(prev.text) || ((i === 1 || lineStart.has(prev)) && /^[ \t]*$/.test(prev.text))));
+      !prev ||
+      (prev.kind === 'text' &&
+        (/\n[ \t]*$/.test(prev.text) || ((i === 1 || lineStart.has(prev)) && /^[ \t]*$/.test(prev.text))));
     const endsLine = !next || (next.kind === 'text' && /^[ \t]*(?:\r?\n|$)/.test(next.text));
     if (!startsLine || !endsLine) continue;
     if (prev?.kind === 'text') prev.text = prev.text.replace(/[ \t]*$/, '');

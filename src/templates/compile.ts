@@ -42,17 +42,24 @@ const MJML_OPTIONS = {
 };
 
 /** Every problem in the source, or none; the compiled template when there are none. */
-export async function checkTemplate(src: TemplateSource): Promise<{ problems: TemplateProblem[]; compiled?: CompiledTemplate }> {
+export async function checkTemplate(
+  src: TemplateSource,
+): Promise<{ problems: TemplateProblem[]; compiled?: CompiledTemplate }> {
   const fields = fieldsOf(src.name);
   const subject = parseTemplate(src.subject.trim(), fields, 'subject');
   const text = parseTemplate(src.text, fields, 'text');
   const html = await mjmlToNodes(src.mjml, fields);
   const problems: Problem[] = [...subject.problems, ...html.problems, ...text.problems];
-  if (src.subject.trim().includes('\n')) problems.unshift({ part: 'subject', line: 0, message: 'the subject must be one line' });
+  if (src.subject.trim().includes('\n'))
+    problems.unshift({ part: 'subject', line: 0, message: 'the subject must be one line' });
   if (!src.subject.trim()) problems.unshift({ part: 'subject', line: 0, message: 'the subject is empty' });
   if (problems.length) return { problems: problems.map((p) => ({ name: src.name, locale: src.locale, ...p })) };
 
-  const fns = { subject: compileNodes(subject.nodes, 'subject'), html: compileNodes(html.nodes, 'html'), text: compileNodes(text.nodes, 'text') };
+  const fns = {
+    subject: compileNodes(subject.nodes, 'subject'),
+    html: compileNodes(html.nodes, 'html'),
+    text: compileNodes(text.nodes, 'text'),
+  };
   return { problems: [], compiled: compiledTemplate(src.name, src.locale, fns) };
 }
 
@@ -88,11 +95,24 @@ function compiledTemplate(name: TemplateName, locale: string, fns: Record<Part, 
  * markup and would otherwise see `<%` as the start of an element. The HTML that comes back is
  * parsed again, so what eta gets is checked as a whole, in the order MJML put things.
  */
-async function mjmlToNodes(source: string, fields: ReturnType<typeof fieldsOf>): Promise<{ nodes: Node[]; problems: Problem[] }> {
+async function mjmlToNodes(
+  source: string,
+  fields: ReturnType<typeof fieldsOf>,
+): Promise<{ nodes: Node[]; problems: Problem[] }> {
   const parsed = parseTemplate(source, fields, 'html');
   if (parsed.problems.length) return parsed;
   const include = /<mj-include\b/.exec(source);
-  if (include) return { nodes: [], problems: [{ part: 'html', line: lineAt(source, include.index), message: '<mj-include> is not allowed: a template is one document' }] };
+  if (include)
+    return {
+      nodes: [],
+      problems: [
+        {
+          part: 'html',
+          line: lineAt(source, include.index),
+          message: '<mj-include> is not allowed: a template is one document',
+        },
+      ],
+    };
 
   let nonce: string;
   do nonce = randomBytes(4).toString('hex');

@@ -25,7 +25,13 @@ export async function compileDefaultTemplates(): Promise<{ compiled: number }> {
       try {
         template.render(sampleVariables(name));
       } catch (err) {
-        problems.push({ name, locale, part: 'html', line: 0, message: `rendering the sample variables fails: ${(err as Error).message}` });
+        problems.push({
+          name,
+          locale,
+          part: 'html',
+          line: 0,
+          message: `rendering the sample variables fails: ${(err as Error).message}`,
+        });
         continue;
       }
       await cachedDefault(name, locale, async () => template);

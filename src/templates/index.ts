@@ -1,11 +1,35 @@
 // Mail templates: the shipped defaults in templates/mail, admin overrides stored as versions, and
 // rendering a mail to { subject, html, text }. Templates are data: see syntax.ts for the language.
-export { renderTemplate, publishedTemplate, localeCandidates, FALLBACK_LOCALE, type RenderedTemplate } from './render.ts';
+export {
+  renderTemplate,
+  publishedTemplate,
+  localeCandidates,
+  FALLBACK_LOCALE,
+  type RenderedTemplate,
+} from './render.ts';
 export { compileDefaultTemplates } from './defaults-check.ts';
-export { createTemplateStore, type TemplateStore, type TemplateSummary, type TemplateVersion, type SaveTemplateInput } from './store.ts';
-export { checkTemplate, compileTemplate, type CompiledTemplate, type RenderedMail, type TemplateSource } from './compile.ts';
+export {
+  createTemplateStore,
+  type TemplateStore,
+  type TemplateSummary,
+  type TemplateVersion,
+  type SaveTemplateInput,
+} from './store.ts';
+export {
+  checkTemplate,
+  compileTemplate,
+  type CompiledTemplate,
+  type RenderedMail,
+  type TemplateSource,
+} from './compile.ts';
 export { TemplateError, describeProblem, type TemplateProblem } from './errors.ts';
-export { TEMPLATE_NAMES, TEMPLATE_SCHEMAS, isTemplateName, type TemplateName, type TemplateVariables } from './schemas.ts';
+export {
+  TEMPLATE_NAMES,
+  TEMPLATE_SCHEMAS,
+  isTemplateName,
+  type TemplateName,
+  type TemplateVariables,
+} from './schemas.ts';
 export { DEFAULT_LOCALES, defaultSource } from './defaults.ts';
 export { sampleVariables } from './samples.ts';
 export { formatSize } from './format.ts';

@@ -29,7 +29,11 @@ export async function renderTemplate(db: Db, name: string, locale: string, vars:
 }
 
 /** The compiled template the next mail of this name and locale is rendered with. */
-export async function publishedTemplate(db: Db, name: string, locale: string): Promise<{ compiled: CompiledTemplate; version: number }> {
+export async function publishedTemplate(
+  db: Db,
+  name: string,
+  locale: string,
+): Promise<{ compiled: CompiledTemplate; version: number }> {
   if (!isTemplateName(name)) throw new NotFoundError(`no mail template named ${name}`);
   const candidates = localeCandidates(locale);
   const { rows } = await db.raw<{ rows: { locale: string; version: number; version_id: number }[] }>(
@@ -54,7 +58,12 @@ async function loadVersion(db: Db, name: TemplateName, versionId: number): Promi
   const row = await db('template_versions as v')
     .join('templates as t', 't.id', 'v.template_id')
     .where('v.id', versionId)
-    .first<{ locale: string; subject: string; mjml: string; text: string } | undefined>('t.locale', 'v.subject', 'v.mjml', 'v.text');
+    .first<{ locale: string; subject: string; mjml: string; text: string } | undefined>(
+      't.locale',
+      'v.subject',
+      'v.mjml',
+      'v.text',
+    );
   if (!row) throw new NotFoundError(`template version ${versionId} is gone`);
   return compileTemplate({ name, ...row });
 }

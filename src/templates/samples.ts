@@ -5,17 +5,34 @@ import type { TemplateName, TemplateVariables } from './schemas.ts';
 const customer = { name: 'Jane Doe', email: 'jane.doe@example.com' };
 const inbox = { name: 'Example Support', address: 'support@example.com' };
 const ticket = { number: 1042, subject: 'Invoice 2026-118 shows the wrong VAT rate', status: 'open' };
-const ticketMail = { customer, inbox, ticket, link: 'https://help.example.com/t/9rYx2Qk7vZ3mN8pLwA4s', link_expires_days: 30 };
+const ticketMail = {
+  customer,
+  inbox,
+  ticket,
+  link: 'https://help.example.com/t/9rYx2Qk7vZ3mN8pLwA4s',
+  link_expires_days: 30,
+};
 const reply = {
   ...ticketMail,
   agent: { name: 'Max Mustermann' },
   message: {
     text: 'Hello Jane,\n\nthank you for the hint. We have corrected the invoice; the new one is attached.\n\nBest regards,\nMax',
     html: '<p>Hello Jane,</p><p>thank you for the hint. We have corrected the invoice; the new one is attached.</p><p>Best regards,<br>Max</p>',
-    attachments: [{ name: 'invoice-2026-118.pdf', size: '84 KB', url: 'https://help.example.com/attachments/311/invoice-2026-118.pdf' }],
+    attachments: [
+      {
+        name: 'invoice-2026-118.pdf',
+        size: '84 KB',
+        url: 'https://help.example.com/attachments/311/invoice-2026-118.pdf',
+      },
+    ],
   },
 };
-const passwordMail = { customer, inbox, link: 'https://help.example.com/password/4fKq8ZpR2nW7yT1c', link_expires_hours: 24 };
+const passwordMail = {
+  customer,
+  inbox,
+  link: 'https://help.example.com/password/4fKq8ZpR2nW7yT1c',
+  link_expires_hours: 24,
+};
 
 const SAMPLES: { [N in TemplateName]: TemplateVariables<N> } = {
   ack: ticketMail,

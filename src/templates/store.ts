@@ -43,13 +43,20 @@ export function createTemplateStore(db: Db) {
       const rows = await db('templates as t')
         .leftJoin('template_versions as v', 'v.template_id', 't.id')
         .groupBy('t.id')
-        .select<{ name: string; locale: string; published_version: number | null; latest: number | null; updated_at: Date }[]>(
-          't.name', 't.locale', 't.published_version', db.raw('max(v.version) AS latest'), 't.updated_at',
-        );
+        .select<
+          { name: string; locale: string; published_version: number | null; latest: number | null; updated_at: Date }[]
+        >('t.name', 't.locale', 't.published_version', db.raw('max(v.version) AS latest'), 't.updated_at');
       const out = new Map<string, TemplateSummary>();
       for (const name of TEMPLATE_NAMES) {
         for (const locale of DEFAULT_LOCALES) {
-          out.set(`${name}/${locale}`, { name, locale, hasDefault: true, publishedVersion: null, latestVersion: null, updatedAt: null });
+          out.set(`${name}/${locale}`, {
+            name,
+            locale,
+            hasDefault: true,
+            publishedVersion: null,
+            latestVersion: null,
+            updatedAt: null,
+          });
         }
       }
       for (const r of rows) {
@@ -89,7 +96,10 @@ export function createTemplateStore(db: Db) {
       const locale = knownLocale(input.locale);
       await compileTemplate({ name, locale, subject: input.subject, mjml: input.mjml, text: input.text });
       return db.transaction(async (trx) => {
-        await trx.raw('INSERT INTO templates (name, locale) VALUES (?, ?) ON CONFLICT (name, locale) DO NOTHING', [name, locale]);
+        await trx.raw('INSERT INTO templates (name, locale) VALUES (?, ?) ON CONFLICT (name, locale) DO NOTHING', [
+          name,
+          locale,
+        ]);
         // the row lock hands out version numbers one save at a time
         const t = await trx('templates').where({ name, locale }).forUpdate().first<{ id: number }>('id');
         const { rows } = await trx.raw<{ rows: Omit<VersionRow, 'locale'>[] }>(
@@ -98,7 +108,9 @@ export function createTemplateStore(db: Db) {
            RETURNING version, subject, mjml, text, author_id, created_at`,
           { id: t!.id, subject: input.subject, mjml: input.mjml, text: input.text, author: input.authorId ?? null },
         );
-        await trx('templates').where({ id: t!.id }).update({ published_version: rows[0]!.version, updated_at: trx.fn.now() });
+        await trx('templates')
+          .where({ id: t!.id })
+          .update({ published_version: rows[0]!.version, updated_at: trx.fn.now() });
         return toVersion(name, { ...rows[0]!, locale });
       });
     },
@@ -115,7 +127,8 @@ export function createTemplateStore(db: Db) {
     /** Goes back to the shipped default; the stored versions stay. */
     async useDefault(name: string, locale: string): Promise<void> {
       const n = knownName(name);
-      if (!defaultSource(n, locale)) throw new ValidationError(`there is no default ${name} template for locale ${locale}`);
+      if (!defaultSource(n, locale))
+        throw new ValidationError(`there is no default ${name} template for locale ${locale}`);
       await db('templates').where({ name: n, locale }).update({ published_version: null, updated_at: db.fn.now() });
     },
   };
@@ -141,7 +154,16 @@ function versionQuery(db: Db, name: TemplateName, locale: string) {
 }
 
 function toVersion(name: TemplateName, r: VersionRow): TemplateVersion {
-  return { name, locale: r.locale, subject: r.subject, mjml: r.mjml, text: r.text, version: r.version, authorId: r.author_id, createdAt: r.created_at };
+  return {
+    name,
+    locale: r.locale,
+    subject: r.subject,
+    mjml: r.mjml,
+    text: r.text,
+    version: r.version,
+    authorId: r.author_id,
+    createdAt: r.created_at,
+  };
 }
 
 function knownName(name: string): TemplateName {

@@ -48,8 +48,39 @@ const FOR = new RegExp(`^for\\s*\\(\\s*const\\s+(${IDENT})\\s+of\\s+(${PATH})\\s
 
 // Names that reach into JavaScript's objects rather than our data; refused even before the
 // field check so the message says why.
-const FORBIDDEN = new Set(['constructor', '__proto__', 'prototype', '__defineGetter__', '__defineSetter__', '__lookupGetter__', 'valueOf', 'toString', 'hasOwnProperty']);
-const RESERVED = new Set(['it', 'this', 'globalThis', 'process', 'require', 'import', 'eval', 'Function', 'undefined', 'null', 'true', 'false', 'const', 'let', 'var', 'of', 'in', 'if', 'else', 'for']);
+const FORBIDDEN = new Set([
+  'constructor',
+  '__proto__',
+  'prototype',
+  '__defineGetter__',
+  '__defineSetter__',
+  '__lookupGetter__',
+  'valueOf',
+  'toString',
+  'hasOwnProperty',
+]);
+const RESERVED = new Set([
+  'it',
+  'this',
+  'globalThis',
+  'process',
+  'require',
+  'import',
+  'eval',
+  'Function',
+  'undefined',
+  'null',
+  'true',
+  'false',
+  'const',
+  'let',
+  'var',
+  'of',
+  'in',
+  'if',
+  'else',
+  'for',
+]);
 
 interface Open {
   kind: 'if' | 'for';
@@ -94,7 +125,8 @@ export function parseTemplate(source: string, rootFields: Field, part: Part): { 
       if (node) problem(line, `${node}: <%${inner}%>`);
     } else nodes.push(node);
   }
-  for (const o of stack.reverse()) problem(o.line, `the ${o.kind} opened on line ${o.line} is never closed with <% } %>`);
+  for (const o of stack.reverse())
+    problem(o.line, `the ${o.kind} opened on line ${o.line} is never closed with <% } %>`);
   return { nodes, problems };
 
   // Returns the node, or why the tag is refused ('' when the reason was given already).
@@ -112,7 +144,8 @@ export function parseTemplate(source: string, rootFields: Field, part: Part): { 
       if (raw && (ref.field.kind !== 'html' || part !== 'html')) {
         return 'raw output <%~ %> is only for pre-sanitized HTML fields (such as it.message.html) in the HTML part; use <%= %>';
       }
-      if (!raw && ref.field.kind === 'html') return `${name} is HTML: print it with <%~ %> in the HTML part, or use the text field`;
+      if (!raw && ref.field.kind === 'html')
+        return `${name} is HTML: print it with <%~ %> in the HTML part, or use the text field`;
       return { kind: 'out', raw, ref, line };
     }
     const code = inner.trim();
@@ -145,7 +178,8 @@ export function parseTemplate(source: string, rootFields: Field, part: Part): { 
       const name = m[1]!;
       const loop: Open = { kind: 'for', line, sawElse: false, name };
       stack.push(loop);
-      if (RESERVED.has(name) || FORBIDDEN.has(name) || name.startsWith('__')) return `${name} cannot be a loop variable`;
+      if (RESERVED.has(name) || FORBIDDEN.has(name) || name.startsWith('__'))
+        return `${name} cannot be a loop variable`;
       if (stack.slice(0, -1).some((o) => o.name === name)) return `${name} is already the variable of an outer loop`;
       const ref = resolve(m[2]!);
       if (typeof ref === 'string') return ref;
@@ -167,7 +201,6 @@ export function parseTemplate(source: string, rootFields: Field, part: Part): { 
       if (scope === -1) return `unknown name ${root}: fields start with it. (or a loop's variable)`;
       field = stack[scope]!.item;
       if (!field) return ''; // the loop itself was refused, with its reason
-
     }
     if (rest.length === 0 && root === 'it') return 'it is the whole set of variables, not a field';
     for (let i = 0; i < rest.length; i++) {
@@ -176,7 +209,10 @@ export function parseTemplate(source: string, rootFields: Field, part: Part): { 
       const sofar = [root, ...rest.slice(0, i)].join('.');
       if (field?.kind !== 'object') return `${sofar} has no fields (${key} after it)`;
       const next: Field | undefined = Object.hasOwn(field.fields, key) ? field.fields[key] : undefined;
-      if (!next) return `unknown field ${sofar}.${key}; known here: ${Object.keys(field.fields).map((k) => `${sofar}.${k}`).join(', ')}`;
+      if (!next)
+        return `unknown field ${sofar}.${key}; known here: ${Object.keys(field.fields)
+          .map((k) => `${sofar}.${k}`)
+          .join(', ')}`;
       field = next;
     }
     return { scope, root: root!, path: rest, field: field! };

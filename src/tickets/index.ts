@@ -23,7 +23,9 @@ export interface Ticket {
 }
 
 const COLUMNS = 'id, inbox_id, number, requester_id, company_id, subject, status, reply_token, closed_at';
-const T_COLUMNS = COLUMNS.split(', ').map((c) => `t.${c}`).join(', ');
+const T_COLUMNS = COLUMNS.split(', ')
+  .map((c) => `t.${c}`)
+  .join(', ');
 
 /**
  * 100 random bits as 20 characters of [a-z2-7]: it travels in the local part of a reply address,
@@ -70,7 +72,16 @@ export function createTicket(sql: Sql, t: NewTicket): Promise<unknown> {
      )
      INSERT INTO events (type, ticket_id, customer_id, data)
      SELECT 'ticket.created', id, requester_id, $8::jsonb || jsonb_build_object('number', number) FROM t`,
-    [t.inboxId, t.requester, t.companyId, t.subject.slice(0, 998), t.replyToken, t.previousTicketId ?? null, t.needsReview ?? false, t.event],
+    [
+      t.inboxId,
+      t.requester,
+      t.companyId,
+      t.subject.slice(0, 998),
+      t.replyToken,
+      t.previousTicketId ?? null,
+      t.needsReview ?? false,
+      t.event,
+    ],
   );
 }
 
@@ -101,7 +112,12 @@ export async function findTicketByMessageIds(sql: Sql, messageIds: string[]): Pr
  * The ticket with this number in this inbox, and whether the address belongs to its requester or
  * one of its followers.
  */
-export async function findTicketByNumber(sql: Sql, inboxId: number, number: number, address: string): Promise<(Ticket & { associated: boolean }) | undefined> {
+export async function findTicketByNumber(
+  sql: Sql,
+  inboxId: number,
+  number: number,
+  address: string,
+): Promise<(Ticket & { associated: boolean }) | undefined> {
   const { rows } = await sql<Ticket & { associated: boolean }>(
     `SELECT ${T_COLUMNS},
             coalesce(t.requester_id = e.customer_id

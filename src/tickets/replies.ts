@@ -28,32 +28,66 @@ export interface ReplyResult {
 export async function postAgentReply(db: Knex, boss: Boss, r: ReplyInput): Promise<ReplyResult> {
   const body = r.body.replace(/\r\n?/g, '\n').trim();
   if (!body) throw new ValidationError('a reply needs a body');
-  const html = sanitizeHtml(r.format === 'markdown' ? await marked.parse(body, { gfm: true, breaks: true }) : textToHtml(body));
+  const html = sanitizeHtml(
+    r.format === 'markdown' ? await marked.parse(body, { gfm: true, breaks: true }) : textToHtml(body),
+  );
   return db.transaction(async (trx) => {
-    const t = await trx('tickets as t').join('inboxes as i', 'i.id', 't.inbox_id').where('t.id', r.ticketId).forUpdate('t').first('t.id', 't.subject', 't.requester_id', 'i.address as inbox');
+    const t = await trx('tickets as t')
+      .join('inboxes as i', 'i.id', 't.inbox_id')
+      .where('t.id', r.ticketId)
+      .forUpdate('t')
+      .first('t.id', 't.subject', 't.requester_id', 'i.address as inbox');
     if (!t) throw new NotFoundError(`no ticket ${r.ticketId}`);
     const [message] = await trx('messages')
       .insert({
-        ticket_id: t.id, direction: 'outbound', author_type: 'agent', author_agent_id: r.agentId, internal: r.internal,
-        subject: /^re:/i.test(t.subject) ? t.subject : `Re: ${t.subject}`, from_address: t.inbox, text: body, html, visible_text: body,
+        ticket_id: t.id,
+        direction: 'outbound',
+        author_type: 'agent',
+        author_agent_id: r.agentId,
+        internal: r.internal,
+        subject: /^re:/i.test(t.subject) ? t.subject : `Re: ${t.subject}`,
+        from_address: t.inbox,
+        text: body,
+        html,
+        visible_text: body,
       })
       .returning('id');
     for (const [position, a] of (r.attachments ?? []).entries()) {
       // content-addressed: the same file sent twice is stored once
       const sha256 = createHash('sha256').update(a.content).digest();
-      await trx('attachments').insert({ sha256, size: a.content.length, content: a.content }).onConflict('sha256').ignore();
-      await trx('message_attachments').insert({ message_id: message.id, sha256, filename: a.filename, content_type: a.content_type, inline: false, position });
+      await trx('attachments')
+        .insert({ sha256, size: a.content.length, content: a.content })
+        .onConflict('sha256')
+        .ignore();
+      await trx('message_attachments').insert({
+        message_id: message.id,
+        sha256,
+        filename: a.filename,
+        content_type: a.content_type,
+        inline: false,
+        position,
+      });
     }
     await trx('tickets').where({ id: t.id }).update({ last_message_at: trx.fn.now(), updated_at: trx.fn.now() });
     const outbound: ReplyResult['outbound'] = [];
     if (!r.internal) {
       for (const p of await recipients(trx, t.id, t.requester_id)) {
         const kind: OutboundKind = p.requester ? 'agent_reply' : 'follower_update';
-        const id = await enqueueOutbound(boss, trx, { kind, recipient: p.email, ticketId: t.id, customerId: p.customer_id, messageRef: message.id });
+        const id = await enqueueOutbound(boss, trx, {
+          kind,
+          recipient: p.email,
+          ticketId: t.id,
+          customerId: p.customer_id,
+          messageRef: message.id,
+        });
         outbound.push({ id, kind, recipient: p.email });
       }
     }
-    await trx('events').insert({ type: r.internal ? 'ticket.note_added' : 'ticket.replied', ticket_id: t.id, data: { agent_id: r.agentId, message_id: message.id, recipients: outbound.length } });
+    await trx('events').insert({
+      type: r.internal ? 'ticket.note_added' : 'ticket.replied',
+      ticket_id: t.id,
+      data: { agent_id: r.agentId, message_id: message.id, recipients: outbound.length },
+    });
     return { message_id: message.id, internal: r.internal, outbound };
   });
 }

@@ -26,8 +26,17 @@ export async function listTickets(db: Db, filter: { status?: string; limit?: num
     })
     .leftJoin('companies as c', 'c.id', 't.company_id')
     .select(
-      't.id', 't.number', 'i.address as inbox', 't.subject', 't.status', 't.priority', 'e.address as requester', 'c.name as company',
-      db.raw('(SELECT count(*)::int FROM messages m WHERE m.ticket_id = t.id) AS messages'), 't.created_at', 't.last_message_at',
+      't.id',
+      't.number',
+      'i.address as inbox',
+      't.subject',
+      't.status',
+      't.priority',
+      'e.address as requester',
+      'c.name as company',
+      db.raw('(SELECT count(*)::int FROM messages m WHERE m.ticket_id = t.id) AS messages'),
+      't.created_at',
+      't.last_message_at',
     )
     .orderBy('t.id');
   if (filter.status) q.where('t.status', filter.status);
@@ -88,16 +97,43 @@ export async function showTicket(db: Db, ref: string, inbox?: string): Promise<T
   if (rows.length !== 1) return undefined;
   const t = rows[0];
 
-  const followerIds: number[] = (await db('ticket_followers').where({ ticket_id: t.id }).orderBy('created_at').pluck('customer_id')) as number[];
-  const people = await personViews(db, [t.requester_id, ...followerIds].filter((x): x is number => x !== null));
+  const followerIds: number[] = (await db('ticket_followers')
+    .where({ ticket_id: t.id })
+    .orderBy('created_at')
+    .pluck('customer_id')) as number[];
+  const people = await personViews(
+    db,
+    [t.requester_id, ...followerIds].filter((x): x is number => x !== null),
+  );
   const company = t.company_id ? await db('companies').where({ id: t.company_id }).first('id', 'name') : null;
   const messages = await db('messages')
     .where({ ticket_id: t.id })
     .orderBy('id')
-    .select('id', 'direction', 'message_id', 'from_address as from', 'from_name', 'subject', 'classification', 'classification_reasons', 'auth', 'untrusted_from', 'author_type', 'internal', 'in_reply_to', 'visible_text', 'text', 'html', 'created_at');
+    .select(
+      'id',
+      'direction',
+      'message_id',
+      'from_address as from',
+      'from_name',
+      'subject',
+      'classification',
+      'classification_reasons',
+      'auth',
+      'untrusted_from',
+      'author_type',
+      'internal',
+      'in_reply_to',
+      'visible_text',
+      'text',
+      'html',
+      'created_at',
+    );
   const attachments = await db('message_attachments as a')
     .join('attachments as b', 'b.sha256', 'a.sha256')
-    .whereIn('a.message_id', messages.map((m) => m.id))
+    .whereIn(
+      'a.message_id',
+      messages.map((m) => m.id),
+    )
     .orderBy(['a.message_id', 'a.position'])
     .select('a.message_id', 'a.filename', 'a.content_type', 'b.size', 'a.inline');
 

@@ -32,7 +32,15 @@ export function buildWeb({ db, boss, log, trustProxy }: WebDeps): FastifyInstanc
     logController: new LogController({ disableRequestLogging: true }),
   });
   app.addHook('onResponse', async (request, reply) => {
-    request.log.info({ method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    request.log.info(
+      {
+        method: request.method,
+        url: redactUrl(request.url),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
   });
   const started = Date.now();
 
@@ -41,12 +49,18 @@ export function buildWeb({ db, boss, log, trustProxy }: WebDeps): FastifyInstanc
   app.get('/readyz', async (_req, res) => {
     const [database, queue] = await Promise.all([
       ping(db),
-      boss.getQueue(QUEUES.inboundProcess).then((q) => q !== null, () => false),
+      boss.getQueue(QUEUES.inboundProcess).then(
+        (q) => q !== null,
+        () => false,
+      ),
     ]);
     const ready = database && queue;
     return res
       .code(ready ? 200 : 503)
-      .send({ status: ready ? 'ready' : 'unavailable', checks: { database: database ? 'ok' : 'down', queue: queue ? 'ok' : 'down' } });
+      .send({
+        status: ready ? 'ready' : 'unavailable',
+        checks: { database: database ? 'ok' : 'down', queue: queue ? 'ok' : 'down' },
+      });
   });
 
   app.register(apiPlugin, { prefix: '/api/v1', db, boss, log });

@@ -36,7 +36,17 @@ export const DEFAULT_BATCH_SIZE = 32;
 /** Outcomes that may have written outbound mail for the relay. */
 const FOLLOW_UPS: ReadonlySet<string> = new Set(['ticket_created', 'new_linked_ticket', 'agent_reply']);
 
-export async function startWorker({ url, pool, boss, log, concurrency, batchSize = DEFAULT_BATCH_SIZE, pollSeconds = 2, inbound, onFollowUps }: WorkerDeps): Promise<Worker> {
+export async function startWorker({
+  url,
+  pool,
+  boss,
+  log,
+  concurrency,
+  batchSize = DEFAULT_BATCH_SIZE,
+  pollSeconds = 2,
+  inbound,
+  onFollowUps,
+}: WorkerDeps): Promise<Worker> {
   async function handle(jobs: Job<{ rawId: number }>[]) {
     const started = performance.now();
     const results = await processRawMessages(

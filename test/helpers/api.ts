@@ -41,7 +41,12 @@ export async function startTestApi(url: string): Promise<TestApi> {
   const agentToken = (await createApiToken(db, agent.id)).token;
   const base = `http://127.0.0.1:${port}/api/v1`;
   return {
-    base, db, boss, adminToken, agentToken, agentId: agent.id,
+    base,
+    db,
+    boss,
+    adminToken,
+    agentToken,
+    agentId: agent.id,
     async call(method, path, body, token = adminToken) {
       const r = await fetch(base + path, {
         method,

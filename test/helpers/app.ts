@@ -77,7 +77,12 @@ export const testInboundSettings: InboundSettings = {
   resolver: staticResolver({}),
 };
 
-export async function startTestWorker(url: string, boss: Boss, pollSeconds?: number, inbound = testInboundSettings): Promise<Worker> {
+export async function startTestWorker(
+  url: string,
+  boss: Boss,
+  pollSeconds?: number,
+  inbound = testInboundSettings,
+): Promise<Worker> {
   const pool = createPgPool(url, { poolMax: 2, applicationName: 'inbound-test-worker', log: testLog, pipeline: true });
   const worker = await startWorker({ url, pool, boss, log: testLog, concurrency: 2, pollSeconds, inbound });
   afterAll(async () => {

@@ -39,7 +39,13 @@ export async function startSink(): Promise<Sink> {
           return callback(refusal);
         }
         const raw = Buffer.concat(chunks);
-        sink.mails.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to, raw, mail: await simpleParser(raw), at: performance.now() });
+        sink.mails.push({
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to,
+          raw,
+          mail: await simpleParser(raw),
+          at: performance.now(),
+        });
         callback(null, `queued as sink-${sink.mails.length}`);
       });
     },

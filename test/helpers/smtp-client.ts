@@ -118,7 +118,9 @@ export function sampleMail(opts: { messageId?: string; subject?: string; body?: 
     'To: support@localhost',
     `Subject: ${opts.subject ?? 'Printer on fire'}`,
     'Date: Mon, 23 Nov 2026 10:00:00 +0000',
-    ...(opts.messageId === '' ? [] : [`Message-ID: ${opts.messageId ?? `<${Math.random().toString(36).slice(2)}@example.com>`}`]),
+    ...(opts.messageId === ''
+      ? []
+      : [`Message-ID: ${opts.messageId ?? `<${Math.random().toString(36).slice(2)}@example.com>`}`]),
     'MIME-Version: 1.0',
     'Content-Type: text/plain; charset=utf-8',
     '',

@@ -2,7 +2,10 @@
 import type { Knex } from 'knex';
 import { newReplyToken } from '../../src/tickets/index.ts';
 
-export async function makeTicket(db: Knex, t: { inboxId: number; requesterId: number | null; companyId: number | null; subject: string }): Promise<{ id: number }> {
+export async function makeTicket(
+  db: Knex,
+  t: { inboxId: number; requesterId: number | null; companyId: number | null; subject: string },
+): Promise<{ id: number }> {
   const { rows } = await db.raw(
     `WITH n AS (UPDATE inboxes SET next_ticket_number = next_ticket_number + 1 WHERE id = ? RETURNING id, next_ticket_number - 1 AS number)
      INSERT INTO tickets (inbox_id, number, requester_id, company_id, subject, reply_token)

@@ -3,7 +3,14 @@ import { z } from 'zod';
 import type { Knex } from 'knex';
 import type { Boss } from '../../queue/index.ts';
 import {
-  addAlternateEmail, createCustomer, deleteCustomer, getCustomer, listCustomers, mergeCustomers, removeAlternateEmail, updateCustomer,
+  addAlternateEmail,
+  createCustomer,
+  deleteCustomer,
+  getCustomer,
+  listCustomers,
+  mergeCustomers,
+  removeAlternateEmail,
+  updateCustomer,
 } from '../../customers/index.ts';
 import { listTicketPage } from '../../tickets/index.ts';
 import { type ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
@@ -11,7 +18,10 @@ import * as S from './schemas.ts';
 
 export function customerRoutes(api: ApiRoutes, { db, boss }: { db: Knex; boss: Boss }): void {
   api.add({
-    method: 'GET', url: '/customers', tag: 'customers', summary: 'List customers',
+    method: 'GET',
+    url: '/customers',
+    tag: 'customers',
+    summary: 'List customers',
     query: z.object({
       ...pageQuery,
       company_id: z.coerce.number().int().positive().optional(),
@@ -19,66 +29,106 @@ export function customerRoutes(api: ApiRoutes, { db, boss }: { db: Knex; boss: B
       q: z.string().max(200).optional().describe('part of a name or address'),
     }),
     response: { status: 200, description: 'A page of customers', schema: S.listOf(S.customer) },
-    handler: async ({ query }) => page(await listCustomers(db, { ...query, after: decodeCursor(query.cursor), limit: query.limit + 1 }), query.limit),
+    handler: async ({ query }) =>
+      page(
+        await listCustomers(db, { ...query, after: decodeCursor(query.cursor), limit: query.limit + 1 }),
+        query.limit,
+      ),
   });
 
   api.add({
-    method: 'POST', url: '/customers', tag: 'customers', summary: 'Create a customer',
+    method: 'POST',
+    url: '/customers',
+    tag: 'customers',
+    summary: 'Create a customer',
     body: S.customerCreate,
     response: { status: 201, description: 'The created customer', schema: S.customer },
     handler: ({ body }) => createCustomer(db, boss, body),
   });
 
   api.add({
-    method: 'GET', url: '/customers/:id', tag: 'customers', summary: 'Show a customer',
+    method: 'GET',
+    url: '/customers/:id',
+    tag: 'customers',
+    summary: 'Show a customer',
     params: idParam,
     response: { status: 200, description: 'The customer', schema: S.customer },
     handler: ({ params }) => getCustomer(db, params.id),
   });
 
   api.add({
-    method: 'PATCH', url: '/customers/:id', tag: 'customers', summary: 'Update a customer',
-    params: idParam, body: S.customerUpdate,
+    method: 'PATCH',
+    url: '/customers/:id',
+    tag: 'customers',
+    summary: 'Update a customer',
+    params: idParam,
+    body: S.customerUpdate,
     response: { status: 200, description: 'The updated customer', schema: S.customer },
     handler: ({ params, body }) => updateCustomer(db, params.id, body),
   });
 
   api.add({
-    method: 'DELETE', url: '/customers/:id', tag: 'customers', summary: 'Delete a customer (their tickets are kept)',
-    params: idParam, admin: true,
+    method: 'DELETE',
+    url: '/customers/:id',
+    tag: 'customers',
+    summary: 'Delete a customer (their tickets are kept)',
+    params: idParam,
+    admin: true,
     response: { status: 204, description: 'Deleted' },
     handler: ({ params }) => deleteCustomer(db, params.id),
   });
 
   api.add({
-    method: 'POST', url: '/customers/:id/emails', tag: 'customers', summary: 'Add an alternate address',
-    params: idParam, body: z.object({ email: z.string().trim().min(3).max(254) }).strict(),
+    method: 'POST',
+    url: '/customers/:id/emails',
+    tag: 'customers',
+    summary: 'Add an alternate address',
+    params: idParam,
+    body: z.object({ email: z.string().trim().min(3).max(254) }).strict(),
     response: { status: 201, description: 'The customer with the address', schema: S.customer },
     handler: ({ params, body }) => addAlternateEmail(db, params.id, body.email),
   });
 
   api.add({
-    method: 'DELETE', url: '/customers/:id/emails/:email', tag: 'customers', summary: 'Remove an alternate address',
+    method: 'DELETE',
+    url: '/customers/:id/emails/:email',
+    tag: 'customers',
+    summary: 'Remove an alternate address',
     params: idParam.extend({ email: z.string().min(3).max(254) }),
     response: { status: 200, description: 'The customer without the address', schema: S.customer },
     handler: ({ params }) => removeAlternateEmail(db, params.id, params.email),
   });
 
   api.add({
-    method: 'POST', url: '/customers/:id/merge', tag: 'customers',
+    method: 'POST',
+    url: '/customers/:id/merge',
+    tag: 'customers',
     summary: 'Merge another customer into this one: addresses, tickets, follows and history move',
-    params: idParam, body: z.object({ customer_id: z.number().int().positive().describe('the customer merged away') }).strict(), admin: true,
+    params: idParam,
+    body: z.object({ customer_id: z.number().int().positive().describe('the customer merged away') }).strict(),
+    admin: true,
     response: { status: 200, description: 'The customer after the merge', schema: S.customer },
     handler: ({ params, body }) => mergeCustomers(db, params.id, body.customer_id),
   });
 
   api.add({
-    method: 'GET', url: '/customers/:id/tickets', tag: 'customers', summary: "A customer's tickets, newest first",
-    params: idParam, query: z.object(pageQuery),
+    method: 'GET',
+    url: '/customers/:id/tickets',
+    tag: 'customers',
+    summary: "A customer's tickets, newest first",
+    params: idParam,
+    query: z.object(pageQuery),
     response: { status: 200, description: 'A page of tickets', schema: S.listOf(S.ticket) },
     handler: async ({ params, query }) => {
       await getCustomer(db, params.id);
-      return page(await listTicketPage(db, { customer_id: params.id, before: decodeCursor(query.cursor), limit: query.limit + 1 }), query.limit);
+      return page(
+        await listTicketPage(db, {
+          customer_id: params.id,
+          before: decodeCursor(query.cursor),
+          limit: query.limit + 1,
+        }),
+        query.limit,
+      );
     },
   });
 }

@@ -59,11 +59,17 @@ export async function apiPlugin(app: FastifyInstance, deps: ApiDeps): Promise<vo
       return reply.code(status).send({ error: { code, message: err.message } });
     }
     request.log.error({ err }, 'API request failed');
-    return reply.code(500).send({ error: { code: 'internal', message: 'something went wrong on our side; it has been logged' } });
+    return reply
+      .code(500)
+      .send({ error: { code: 'internal', message: 'something went wrong on our side; it has been logged' } });
   });
 
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: { code: 'not_found', message: `no such endpoint: ${request.method} ${request.url.split('?')[0]}` } }),
+    reply
+      .code(404)
+      .send({
+        error: { code: 'not_found', message: `no such endpoint: ${request.method} ${request.url.split('?')[0]}` },
+      }),
   );
 
   api.mount(app);
@@ -71,29 +77,46 @@ export async function apiPlugin(app: FastifyInstance, deps: ApiDeps): Promise<vo
 
 function importRoute(api: ApiRoutes, { db }: ApiDeps): void {
   api.add({
-    method: 'POST', url: '/customers/import', tag: 'customers', admin: true,
+    method: 'POST',
+    url: '/customers/import',
+    tag: 'customers',
+    admin: true,
     summary: 'Import customers from a CSV file (the same format and rules as `inbound customers import`)',
     query: z.object({
-      dry_run: z.enum(['true', 'false']).default('false').transform((v) => v === 'true').describe('check everything, change nothing'),
-      update_existing: z.enum(['true', 'false']).default('false').transform((v) => v === 'true').describe('update customers whose email exists'),
+      dry_run: z
+        .enum(['true', 'false'])
+        .default('false')
+        .transform((v) => v === 'true')
+        .describe('check everything, change nothing'),
+      update_existing: z
+        .enum(['true', 'false'])
+        .default('false')
+        .transform((v) => v === 'true')
+        .describe('update customers whose email exists'),
     }),
     multipart: { field: 'file', description: 'the CSV file' },
     response: {
       status: 200,
       description: 'What the import did, with every rejected row',
       schema: z.object({
-        created: z.number().int(), updated: z.number().int(), skipped: z.number().int(), failed: z.number().int(),
+        created: z.number().int(),
+        updated: z.number().int(),
+        skipped: z.number().int(),
+        failed: z.number().int(),
         dry_run: z.boolean(),
         errors: z.array(z.object({ line: z.number().int(), email: z.string().nullable(), reason: z.string() })),
       }),
     },
     handler: async ({ query, request }) => {
-      if (!request.isMultipart()) throw new BadRequestError('send the CSV as multipart/form-data, in a field named "file"');
+      if (!request.isMultipart())
+        throw new BadRequestError('send the CSV as multipart/form-data, in a field named "file"');
       const file = await request.file();
       if (!file) throw new BadRequestError('no file: send the CSV in a field named "file"');
       // past the size limit the upload stops with an error (batches written so far stay: a re-run
       // of the whole file skips them)
-      file.file.once('limit', () => file.file.destroy(new AppError('too_large', `the file is over ${IMPORT_MAX_BYTES} bytes`, 413)));
+      file.file.once('limit', () =>
+        file.file.destroy(new AppError('too_large', `the file is over ${IMPORT_MAX_BYTES} bytes`, 413)),
+      );
       return importCustomers(db, file.file, { dryRun: query.dry_run, updateExisting: query.update_existing });
     },
   });

@@ -57,7 +57,11 @@ export class ApiRoutes {
           const params = parse(spec.params, request.params, 'path', BadRequestError);
           const query = parse(spec.query, request.query, 'query', BadRequestError);
           const body = spec.body ? parse(spec.body, request.body ?? {}, 'body', BodyError) : undefined;
-          const result = await spec.handler({ params, query, body, agent, request, reply } as Call<unknown, unknown, unknown>);
+          const result = await spec.handler({ params, query, body, agent, request, reply } as Call<
+            unknown,
+            unknown,
+            unknown
+          >);
           if (reply.sent) return reply;
           reply.code(spec.response.status);
           return spec.response.status === 204 ? reply.send() : result;
@@ -80,17 +84,31 @@ export class ApiRoutes {
         tags: [r.tag],
         summary: r.summary + (r.admin ? ' (admins only)' : ''),
         ...(parameters.length && { parameters }),
-        ...(r.body && { requestBody: { required: true, content: { 'application/json': { schema: schemaOf(r.body, 'input') } } } }),
+        ...(r.body && {
+          requestBody: { required: true, content: { 'application/json': { schema: schemaOf(r.body, 'input') } } },
+        }),
         ...(r.multipart && {
           requestBody: {
             required: true,
-            content: { 'multipart/form-data': { schema: { type: 'object', required: [r.multipart.field], properties: { [r.multipart.field]: { type: 'string', format: 'binary', description: r.multipart.description } } } } },
+            content: {
+              'multipart/form-data': {
+                schema: {
+                  type: 'object',
+                  required: [r.multipart.field],
+                  properties: {
+                    [r.multipart.field]: { type: 'string', format: 'binary', description: r.multipart.description },
+                  },
+                },
+              },
+            },
           },
         }),
         responses: {
           [String(r.response.status)]: {
             description: r.response.description,
-            ...(r.response.schema && { content: { 'application/json': { schema: schemaOf(r.response.schema, 'output') } } }),
+            ...(r.response.schema && {
+              content: { 'application/json': { schema: schemaOf(r.response.schema, 'output') } },
+            }),
           },
           ...errors,
         },
@@ -103,10 +121,17 @@ export class ApiRoutes {
       security: [{ bearer: [] }],
       paths,
       components: {
-        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'An API token from `inbound token create --agent <email>`' } },
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An API token from `inbound token create --agent <email>`',
+          },
+        },
         responses: {
           Error: {
-            description: 'An error: 400 malformed request, 401 no or bad token, 403 not allowed, 404 not found, 409 conflict (e.g. an address owned by another customer: `owner_id`), 422 invalid values',
+            description:
+              'An error: 400 malformed request, 401 no or bad token, 403 not allowed, 404 not found, 409 conflict (e.g. an address owned by another customer: `owner_id`), 422 invalid values',
             content: { 'application/json': { schema: schemaOf(errorSchema, 'output') } },
           },
         },
@@ -125,7 +150,12 @@ class BodyError extends AppError {
   }
 }
 
-function parse<T>(schema: ZodType<T> | undefined, value: unknown, where: string, Err: new (m: string, d?: Record<string, unknown>) => AppError): T {
+function parse<T>(
+  schema: ZodType<T> | undefined,
+  value: unknown,
+  where: string,
+  Err: new (m: string, d?: Record<string, unknown>) => AppError,
+): T {
   if (!schema) return {} as T;
   const r = schema.safeParse(value);
   if (r.success) return r.data;

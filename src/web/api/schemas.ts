@@ -13,11 +13,17 @@ export const customer = z.object({
   email: z.string().nullable(),
   alternate_emails: z.array(z.string()),
   company_id: z.number().int().nullable(),
-  company_source: z.enum(['manual', 'domain']).nullable().describe("'manual': chosen by hand, never changed by domain matching"),
+  company_source: z
+    .enum(['manual', 'domain'])
+    .nullable()
+    .describe("'manual': chosen by hand, never changed by domain matching"),
   phone: z.string().nullable(),
   portal_permissions: permissions.describe('own settings; unset ones come from the company, then the defaults'),
   portal_status: z.enum(['none', 'invited', 'active', 'disabled']),
-  locale: z.string().nullable().describe("the language of the mail we send them, e.g. 'de' (null: the inbox's, then English)"),
+  locale: z
+    .string()
+    .nullable()
+    .describe("the language of the mail we send them, e.g. 'de' (null: the inbox's, then English)"),
   last_sign_in_at: date.nullable(),
   created_at: date,
   updated_at: date,
@@ -52,7 +58,12 @@ export const ticket = z.object({
   closed_at: date.nullable(),
 });
 
-const person = z.object({ id: z.number().int(), name: z.string(), email: z.string().nullable(), alternate_emails: z.array(z.string()) });
+const person = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  email: z.string().nullable(),
+  alternate_emails: z.array(z.string()),
+});
 
 export const ticketDetail = ticket.extend({
   requester: person.nullable(),
@@ -68,7 +79,9 @@ export const ticketDetail = ticket.extend({
       from: z.string().nullable(),
       subject: z.string(),
       classification: z.string(),
-      auth: z.object({ spf: z.string().optional(), dkim: z.string().optional(), dmarc: z.string().optional() }).nullable(),
+      auth: z
+        .object({ spf: z.string().optional(), dkim: z.string().optional(), dmarc: z.string().optional() })
+        .nullable(),
       visible_text: z.string().describe('the reply without quoted history and signature'),
       text: z.string(),
       html: z.string().nullable().describe('sanitized'),
@@ -80,7 +93,13 @@ export const ticketDetail = ticket.extend({
 export const listOf = (item: z.ZodType) => z.object({ data: z.array(item), next_cursor: z.string().nullable() });
 
 const emailInput = z.string().trim().min(3).max(254);
-const localeInput = z.string().trim().toLowerCase().regex(/^[a-z]{2}(-[a-z]{2})?$/, 'a language tag such as de or de-at').nullable().optional();
+const localeInput = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .regex(/^[a-z]{2}(-[a-z]{2})?$/, 'a language tag such as de or de-at')
+  .nullable()
+  .optional();
 export const permissionsInput = permissionsPatchSchema;
 
 export const customerCreate = z
@@ -88,7 +107,13 @@ export const customerCreate = z
     name: z.string().trim().max(200).optional(),
     email: emailInput,
     alternate_emails: z.array(emailInput).max(50).optional(),
-    company_id: z.number().int().positive().nullable().optional().describe('a company chosen by hand; null: none, chosen by hand; absent: matched by the email domain'),
+    company_id: z
+      .number()
+      .int()
+      .positive()
+      .nullable()
+      .optional()
+      .describe('a company chosen by hand; null: none, chosen by hand; absent: matched by the email domain'),
     phone: z.string().trim().max(50).nullable().optional(),
     portal_permissions: permissionsInput.optional(),
     locale: localeInput,
@@ -99,10 +124,15 @@ export const customerCreate = z
 export const customerUpdate = z
   .object({
     name: z.string().trim().min(1).max(200).optional(),
-    email: emailInput.optional().describe('the new primary address; the old one stays as an alternate unless alternate_emails is given too'),
+    email: emailInput
+      .optional()
+      .describe('the new primary address; the old one stays as an alternate unless alternate_emails is given too'),
     alternate_emails: z.array(emailInput).max(50).optional().describe('replaces the alternates'),
     company_id: z.number().int().positive().nullable().optional().describe('chosen by hand (null: none)'),
-    company_source: z.literal('domain').optional().describe("'domain': drop the hand-made choice and match by the email domain again"),
+    company_source: z
+      .literal('domain')
+      .optional()
+      .describe("'domain': drop the hand-made choice and match by the email domain again"),
     phone: z.string().trim().max(50).nullable().optional(),
     portal_permissions: permissionsInput.optional(),
     locale: localeInput,
@@ -113,7 +143,9 @@ export const companyCreate = z
   .object({
     name: z.string().trim().min(1).max(200),
     domains: z.array(z.string().max(253)).max(100).optional(),
-    portal_permissions: permissionsInput.optional().describe('true/false set a default for its customers, null clears it'),
+    portal_permissions: permissionsInput
+      .optional()
+      .describe('true/false set a default for its customers, null clears it'),
   })
   .strict();
 

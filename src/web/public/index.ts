@@ -13,7 +13,13 @@ import { findToken, hashSecret } from '../../access/index.ts';
 import { hit, serverKey } from '../../access/index.ts';
 import { enqueueOutbound } from '../../outbound/index.ts';
 import { normalizeAddress } from '../../customers/index.ts';
-import { publicMessages, ticketAddresses, postCustomerReply, closeTicketByCustomer, PUBLIC_CLASSIFICATIONS } from './ticket-page.ts';
+import {
+  publicMessages,
+  ticketAddresses,
+  postCustomerReply,
+  closeTicketByCustomer,
+  PUBLIC_CLASSIFICATIONS,
+} from './ticket-page.ts';
 
 export interface PublicDeps {
   db: Knex;
@@ -28,7 +34,8 @@ const RESEND_LIMIT = { max: 3, windowSeconds: 3600 };
 const SECURITY_HEADERS = {
   // the secret is in the URL: never hand it to another site
   'referrer-policy': 'no-referrer',
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'cache-control': 'no-store',
@@ -38,16 +45,21 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
   const { db } = deps;
   const eta = new Eta({ views, autoEscape: true, cache: process.env.NODE_ENV === 'production' });
   const csrfKey = await serverKey(db, 'csrf');
-  const csrf = (tokenId: number, form: string) => createHmac('sha256', csrfKey).update(`${tokenId}:${form}`).digest('base64url');
+  const csrf = (tokenId: number, form: string) =>
+    createHmac('sha256', csrfKey).update(`${tokenId}:${form}`).digest('base64url');
   const csrfOk = (tokenId: number, form: string, given: unknown) => {
     const want = Buffer.from(csrf(tokenId, form));
     const got = Buffer.from(typeof given === 'string' ? given : '');
     return got.length === want.length && timingSafeEqual(got, want);
   };
 
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 256 * 1024 }, (_req, body, done) => {
-    done(null, Object.fromEntries(new URLSearchParams(body as string)));
-  });
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: 256 * 1024 },
+    (_req, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+    },
+  );
   app.addHook('onSend', async (_req, reply) => {
     // a route's own (stricter) header wins, e.g. the attachment's sandbox
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) if (!reply.hasHeader(k)) reply.header(k, v);
@@ -63,17 +75,25 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     extra: { notice?: string; error?: string; form?: { email: string; body: string } },
     status = 200,
   ) {
-    const ticket = await db('tickets as t').join('inboxes as i', 'i.id', 't.inbox_id').where('t.id', link.ticketId).first('t.id', 't.number', 't.subject', 't.status', 'i.name as inbox', 'i.from_name');
-    return page(reply, 'ticket', {
-      ticket,
-      inbox: ticket.from_name || ticket.inbox,
-      messages: await publicMessages(db, link.ticketId, `/t/${link.secret}/attachments`),
-      base: `/t/${link.secret}`,
-      csrf: { reply: csrf(link.token.id, 'reply'), close: csrf(link.token.id, 'close') },
-      notice: extra.notice,
-      error: extra.error,
-      form: extra.form ?? { email: '', body: '' },
-    }, status);
+    const ticket = await db('tickets as t')
+      .join('inboxes as i', 'i.id', 't.inbox_id')
+      .where('t.id', link.ticketId)
+      .first('t.id', 't.number', 't.subject', 't.status', 'i.name as inbox', 'i.from_name');
+    return page(
+      reply,
+      'ticket',
+      {
+        ticket,
+        inbox: ticket.from_name || ticket.inbox,
+        messages: await publicMessages(db, link.ticketId, `/t/${link.secret}/attachments`),
+        base: `/t/${link.secret}`,
+        csrf: { reply: csrf(link.token.id, 'reply'), close: csrf(link.token.id, 'close') },
+        notice: extra.notice,
+        error: extra.error,
+        form: extra.form ?? { email: '', body: '' },
+      },
+      status,
+    );
   }
 
   /** The live link, or the page that offers a fresh one. */
@@ -81,7 +101,12 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     const { secret } = request.params;
     const token = SECRET.test(secret) ? await findToken(db, 'ticket_link', secret) : undefined;
     if (!token) {
-      await page(reply, 'link-expired', { action: `/t/${secret}/resend`, csrf: csrf(0, `resend:${secret}`), sent: false }, 410);
+      await page(
+        reply,
+        'link-expired',
+        { action: `/t/${secret}/resend`, csrf: csrf(0, `resend:${secret}`), sent: false },
+        410,
+      );
       return undefined;
     }
     return { secret, token, ticketId: token.ticket_id! };
@@ -97,10 +122,18 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     const link = await live(request, reply);
     if (!link) return reply;
     const body = request.body ?? {};
-    if (!csrfOk(link.token.id, 'reply', body.csrf)) return page(reply, 'notice', { title: 'This form has expired', text: 'Reload the ticket page and try again.' }, 403);
+    if (!csrfOk(link.token.id, 'reply', body.csrf))
+      return page(
+        reply,
+        'notice',
+        { title: 'This form has expired', text: 'Reload the ticket page and try again.' },
+        403,
+      );
     const email = normalizeAddress(String(body.email ?? ''));
     const text = String(body.body ?? '').trim();
-    const allowed = (await hit(db, `reply:ip:${clientKey(request.ip)}`, REPLY_LIMIT)) && (await hit(db, `reply:link:${link.token.id}`, REPLY_LIMIT));
+    const allowed =
+      (await hit(db, `reply:ip:${clientKey(request.ip)}`, REPLY_LIMIT)) &&
+      (await hit(db, `reply:link:${link.token.id}`, REPLY_LIMIT));
     let error: string | undefined;
     let status = 422;
     if (!allowed) [error, status] = ['Too many attempts. Please wait a few minutes and try again.', 429];
@@ -108,7 +141,8 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     else if (text.length > 100_000) error = 'The message is too long.';
     else if (!(await ticketAddresses(db, link.ticketId)).has(email)) {
       // the same answer for every address that cannot post: no hint which ones can
-      error = 'We could not add your reply with this email address. Use the address this ticket was sent to, or reply to our email.';
+      error =
+        'We could not add your reply with this email address. Use the address this ticket was sent to, or reply to our email.';
     }
     if (error) {
       return ticketPage(reply, link, { error, form: { email: String(body.email ?? ''), body: text } }, status);
@@ -120,39 +154,63 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
   app.post<{ Params: { secret: string }; Body: Record<string, string> }>('/t/:secret/close', async (request, reply) => {
     const link = await live(request, reply);
     if (!link) return reply;
-    if (!csrfOk(link.token.id, 'close', request.body?.csrf)) return page(reply, 'notice', { title: 'This form has expired', text: 'Reload the ticket page and try again.' }, 403);
+    if (!csrfOk(link.token.id, 'close', request.body?.csrf))
+      return page(
+        reply,
+        'notice',
+        { title: 'This form has expired', text: 'Reload the ticket page and try again.' },
+        403,
+      );
     if (!(await hit(db, `close:link:${link.token.id}`, REPLY_LIMIT))) {
-      return page(reply, 'notice', { title: 'Too many attempts', text: 'Please wait a few minutes and try again.' }, 429);
+      return page(
+        reply,
+        'notice',
+        { title: 'Too many attempts', text: 'Please wait a few minutes and try again.' },
+        429,
+      );
     }
     await closeTicketByCustomer(db, link.ticketId, link.token.id);
     return reply.redirect(`/t/${link.secret}?done=close`, 303);
   });
 
-  app.post<{ Params: { secret: string }; Body: Record<string, string> }>('/t/:secret/resend', async (request, reply) => {
-    const { secret } = request.params;
-    if (!csrfOk(0, `resend:${secret}`, request.body?.csrf)) return page(reply, 'notice', { title: 'This form has expired', text: 'Reload the page and try again.' }, 403);
-    const email = normalizeAddress(String(request.body?.email ?? ''));
-    // limits by client, by link (its hash: no secret in the table) and by the address mailed
-    const linkKey = hashSecret(secret).toString('hex').slice(0, 32);
-    const allowed =
-      (await hit(db, `resend:ip:${clientKey(request.ip)}`, RESEND_LIMIT)) &&
-      (await hit(db, `resend:link:${linkKey}`, RESEND_LIMIT)) &&
-      (await hit(db, `resend:addr:${email.slice(0, 254)}`, RESEND_LIMIT));
-    if (allowed && SECRET.test(secret)) {
-      // Any link that ever existed (expired or revoked) names its ticket; a fresh one goes only
-      // to an address of that ticket. Decided after the answer is sent, so neither the page nor
-      // its timing tells whether the address belongs to the ticket.
-      reply.raw.once('finish', () => {
-        void resendLink(secret, email).catch((err: unknown) => deps.log.error({ err }, 'fresh ticket link failed'));
-      });
-    }
-    return page(reply, 'link-expired', { action: `/t/${secret}/resend`, csrf: csrf(0, `resend:${secret}`), sent: allowed, limited: !allowed }, allowed ? 200 : 429);
-  });
+  app.post<{ Params: { secret: string }; Body: Record<string, string> }>(
+    '/t/:secret/resend',
+    async (request, reply) => {
+      const { secret } = request.params;
+      if (!csrfOk(0, `resend:${secret}`, request.body?.csrf))
+        return page(reply, 'notice', { title: 'This form has expired', text: 'Reload the page and try again.' }, 403);
+      const email = normalizeAddress(String(request.body?.email ?? ''));
+      // limits by client, by link (its hash: no secret in the table) and by the address mailed
+      const linkKey = hashSecret(secret).toString('hex').slice(0, 32);
+      const allowed =
+        (await hit(db, `resend:ip:${clientKey(request.ip)}`, RESEND_LIMIT)) &&
+        (await hit(db, `resend:link:${linkKey}`, RESEND_LIMIT)) &&
+        (await hit(db, `resend:addr:${email.slice(0, 254)}`, RESEND_LIMIT));
+      if (allowed && SECRET.test(secret)) {
+        // Any link that ever existed (expired or revoked) names its ticket; a fresh one goes only
+        // to an address of that ticket. Decided after the answer is sent, so neither the page nor
+        // its timing tells whether the address belongs to the ticket.
+        reply.raw.once('finish', () => {
+          void resendLink(secret, email).catch((err: unknown) => deps.log.error({ err }, 'fresh ticket link failed'));
+        });
+      }
+      return page(
+        reply,
+        'link-expired',
+        { action: `/t/${secret}/resend`, csrf: csrf(0, `resend:${secret}`), sent: allowed, limited: !allowed },
+        allowed ? 200 : 429,
+      );
+    },
+  );
 
   async function resendLink(secret: string, email: string): Promise<void> {
-    const old = await db('tokens').where({ token_hash: hashSecret(secret), purpose: 'ticket_link' }).first('ticket_id');
+    const old = await db('tokens')
+      .where({ token_hash: hashSecret(secret), purpose: 'ticket_link' })
+      .first('ticket_id');
     if (old?.ticket_id && (await ticketAddresses(db, old.ticket_id)).has(email)) {
-      await db.transaction((trx) => enqueueOutbound(deps.boss, trx, { kind: 'ticket_link', recipient: email, ticketId: old.ticket_id }));
+      await db.transaction((trx) =>
+        enqueueOutbound(deps.boss, trx, { kind: 'ticket_link', recipient: email, ticketId: old.ticket_id }),
+      );
     }
   }
 
@@ -172,7 +230,10 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     const inlineable = /^image\/(png|jpeg|gif|webp)$/.test(a.content_type);
     return reply
       .header('content-type', inlineable ? a.content_type : 'application/octet-stream')
-      .header('content-disposition', `${inlineable ? 'inline' : 'attachment'}; filename*=UTF-8''${encodeURIComponent(a.filename ?? 'attachment')}`)
+      .header(
+        'content-disposition',
+        `${inlineable ? 'inline' : 'attachment'}; filename*=UTF-8''${encodeURIComponent(a.filename ?? 'attachment')}`,
+      )
       .header('content-security-policy', "default-src 'none'; sandbox")
       .send(a.content);
   });

@@ -23,14 +23,31 @@ export async function publicMessages(db: Knex, ticketId: number, attachmentBase:
     .where({ 'm.ticket_id': ticketId, 'm.internal': false })
     .whereIn('m.classification', PUBLIC_CLASSIFICATIONS)
     .orderBy('m.id')
-    .select('m.id', 'm.direction', 'm.author_type', 'm.from_name', 'c.name as customer', 'a.name as agent', 'm.created_at', 'm.html', 'm.visible_text');
+    .select(
+      'm.id',
+      'm.direction',
+      'm.author_type',
+      'm.from_name',
+      'c.name as customer',
+      'a.name as agent',
+      'm.created_at',
+      'm.html',
+      'm.visible_text',
+    );
   const files = await db('message_attachments as a')
     .join('attachments as b', 'b.sha256', 'a.sha256')
-    .whereIn('a.message_id', rows.map((r) => r.id))
+    .whereIn(
+      'a.message_id',
+      rows.map((r) => r.id),
+    )
     .where('a.inline', false)
     .orderBy(['a.message_id', 'a.position'])
     .select('a.message_id', 'a.filename', 'a.sha256', 'b.size');
-  const rewrite = (html: string) => html.replace(/(["'])\/attachments\/([0-9a-f]{64})\1/g, (_m, q: string, sha: string) => `${q}${attachmentBase}/${sha}${q}`);
+  const rewrite = (html: string) =>
+    html.replace(
+      /(["'])\/attachments\/([0-9a-f]{64})\1/g,
+      (_m, q: string, sha: string) => `${q}${attachmentBase}/${sha}${q}`,
+    );
   return rows.map((r) => ({
     id: r.id,
     from_us: r.direction === 'outbound',
@@ -43,7 +60,11 @@ export async function publicMessages(db: Knex, ticketId: number, attachmentBase:
     text: r.visible_text,
     attachments: files
       .filter((f) => f.message_id === r.id)
-      .map((f) => ({ name: f.filename ?? 'attachment', size: formatSize(f.size), url: `${attachmentBase}/${Buffer.from(f.sha256).toString('hex')}` })),
+      .map((f) => ({
+        name: f.filename ?? 'attachment',
+        size: formatSize(f.size),
+        url: `${attachmentBase}/${Buffer.from(f.sha256).toString('hex')}`,
+      })),
   }));
 }
 
@@ -58,24 +79,54 @@ export async function ticketAddresses(db: Knex, ticketId: number): Promise<Set<s
   return new Set(rows.map((r) => r.address));
 }
 
-export async function postCustomerReply(db: Knex, r: { ticketId: number; email: string; text: string; ip: string }): Promise<number> {
+export async function postCustomerReply(
+  db: Knex,
+  r: { ticketId: number; email: string; text: string; ip: string },
+): Promise<number> {
   return db.transaction(async (trx) => {
     const t = await trx('tickets').where({ id: r.ticketId }).forUpdate().first('id', 'subject', 'status');
-    const customer = await trx('customer_emails as e').join('customers as c', 'c.id', 'e.customer_id').where('e.address', r.email).first('c.id', 'c.name');
+    const customer = await trx('customer_emails as e')
+      .join('customers as c', 'c.id', 'e.customer_id')
+      .where('e.address', r.email)
+      .first('c.id', 'c.name');
     const [m] = await trx('messages')
       .insert({
-        ticket_id: t.id, direction: 'inbound', author_type: 'customer', author_customer_id: customer?.id ?? null,
-        subject: /^re:/i.test(t.subject) ? t.subject : `Re: ${t.subject}`, from_address: r.email, from_name: customer?.name ?? null,
-        text: r.text, visible_text: r.text,
+        ticket_id: t.id,
+        direction: 'inbound',
+        author_type: 'customer',
+        author_customer_id: customer?.id ?? null,
+        subject: /^re:/i.test(t.subject) ? t.subject : `Re: ${t.subject}`,
+        from_address: r.email,
+        from_name: customer?.name ?? null,
+        text: r.text,
+        visible_text: r.text,
       })
       .returning('id');
     const reopen = t.status !== 'open';
-    await trx('tickets').where({ id: t.id }).update({
-      last_message_at: trx.fn.now(), updated_at: trx.fn.now(), ...(reopen && { status: 'open', closed_at: null }),
-    });
+    await trx('tickets')
+      .where({ id: t.id })
+      .update({
+        last_message_at: trx.fn.now(),
+        updated_at: trx.fn.now(),
+        ...(reopen && { status: 'open', closed_at: null }),
+      });
     await trx('events').insert([
-      { type: 'ticket.customer_replied', ticket_id: t.id, customer_id: customer?.id ?? null, data: { via: 'ticket page', message_id: m.id, ip: r.ip } },
-      ...(reopen ? [{ type: 'ticket.reopened', ticket_id: t.id, customer_id: customer?.id ?? null, data: { from: t.status, via: 'ticket page' } }] : []),
+      {
+        type: 'ticket.customer_replied',
+        ticket_id: t.id,
+        customer_id: customer?.id ?? null,
+        data: { via: 'ticket page', message_id: m.id, ip: r.ip },
+      },
+      ...(reopen
+        ? [
+            {
+              type: 'ticket.reopened',
+              ticket_id: t.id,
+              customer_id: customer?.id ?? null,
+              data: { from: t.status, via: 'ticket page' },
+            },
+          ]
+        : []),
     ]);
     return m.id;
   });
@@ -85,7 +136,13 @@ export async function closeTicketByCustomer(db: Knex, ticketId: number, tokenId:
   await db.transaction(async (trx) => {
     const t = await trx('tickets').where({ id: ticketId }).forUpdate().first('status');
     if (t.status === 'closed') return;
-    await trx('tickets').where({ id: ticketId }).update({ status: 'closed', closed_at: trx.fn.now(), updated_at: trx.fn.now() });
-    await trx('events').insert({ type: 'ticket.closed', ticket_id: ticketId, data: { from: t.status, via: 'ticket page', token_id: tokenId } });
+    await trx('tickets')
+      .where({ id: ticketId })
+      .update({ status: 'closed', closed_at: trx.fn.now(), updated_at: trx.fn.now() });
+    await trx('events').insert({
+      type: 'ticket.closed',
+      ticket_id: ticketId,
+      data: { from: t.status, via: 'ticket page', token_id: tokenId },
+    });
   });
 }
