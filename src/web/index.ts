@@ -55,12 +55,10 @@ export function buildWeb({ db, boss, log, trustProxy }: WebDeps): FastifyInstanc
       ),
     ]);
     const ready = database && queue;
-    return res
-      .code(ready ? 200 : 503)
-      .send({
-        status: ready ? 'ready' : 'unavailable',
-        checks: { database: database ? 'ok' : 'down', queue: queue ? 'ok' : 'down' },
-      });
+    return res.code(ready ? 200 : 503).send({
+      status: ready ? 'ready' : 'unavailable',
+      checks: { database: database ? 'ok' : 'down', queue: queue ? 'ok' : 'down' },
+    });
   });
 
   app.register(apiPlugin, { prefix: '/api/v1', db, boss, log });

@@ -65,11 +65,9 @@ export async function apiPlugin(app: FastifyInstance, deps: ApiDeps): Promise<vo
   });
 
   app.setNotFoundHandler((request, reply) =>
-    reply
-      .code(404)
-      .send({
-        error: { code: 'not_found', message: `no such endpoint: ${request.method} ${request.url.split('?')[0]}` },
-      }),
+    reply.code(404).send({
+      error: { code: 'not_found', message: `no such endpoint: ${request.method} ${request.url.split('?')[0]}` },
+    }),
   );
 
   api.mount(app);
