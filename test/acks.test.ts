@@ -1,5 +1,6 @@
 // Acknowledgements end to end: mail in over SMTP, processed by the worker, the ack rendered and
 // sent to a live SMTP sink, and its magic link opened on the live web role.
+import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApi, type TestApi } from './helpers/api.ts';
@@ -65,6 +66,7 @@ async function mail(lines: string[], envelope: { from: string; to?: string }) {
   return { rawId, messageId, outcome: row.outcome };
 }
 
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const acksTo = (address: string) => t.db('outbound_messages').where({ kind: 'ack', recipient: address });
 const settle = () => new Promise((r) => setTimeout(r, 2500)); // past a relay tick and a send
 
@@ -79,7 +81,12 @@ describe('acks', () => {
     expect(ack.mail.subject).toBe(`[#${ticket.number}] Cannot log in`);
     expect(ack.mail.inReplyTo).toBe(first.messageId);
     expect(ack.mail.references).toContain(first.messageId);
-    expect(ack.mail.replyTo?.value[0]?.address).toBe(`support+${ticket.reply_token}@localhost`);
+    // the reply address is the recipient's own: its token is stored as a hash on the mail we sent
+    const replyTo = ack.mail.replyTo?.value[0]?.address ?? '';
+    expect(replyTo).toMatch(/^support\+[a-z2-7]{26}@localhost$/);
+    const sent = await t.db('outbound_messages').where({ kind: 'ack', recipient: 'ada@sender.test' }).first();
+    expect(sent.reply_token_hash.toString('hex')).toBe(sha256(replyTo.slice(8, 34)));
+    expect(sent.customer_id).toBe(ticket.requester_id);
     expect(ack.mail.headers.get('auto-submitted')).toBe('auto-replied');
     expect(ack.mail.headers.get('list-unsubscribe')).toBeUndefined();
     expect(ack.from).toMatch(/^support\+[A-Za-z0-9_-]+@localhost$/);

@@ -123,7 +123,6 @@ describe('DKIM and DMARC', () => {
       dmarc: 'pass',
       fromDomain: 'example.com',
       fromAligned: true,
-      untrustedFrom: false,
     });
     expect(result.header.startsWith(`${MTA};`)).toBe(true);
     expect(result.header).toMatch(/dkim=pass/);
@@ -138,7 +137,7 @@ describe('DKIM and DMARC', () => {
       dkim: 'pass',
       dkimDomains: ['mail.example.com'],
       dmarc: 'pass',
-      untrustedFrom: false,
+      fromAligned: true,
     });
   });
 
@@ -155,7 +154,6 @@ describe('DKIM and DMARC', () => {
       dkimDomains: [],
       dmarc: 'fail',
       fromAligned: false,
-      untrustedFrom: true,
     });
   });
 
@@ -166,7 +164,7 @@ describe('DKIM and DMARC', () => {
     );
     const zone = { 'TXT:sel._domainkey.example.com': keyRecord(ed25519), 'TXT:_dmarc.example.com': REJECT };
     const result = await authenticateMail(input(raw, zone));
-    expect(result).toMatchObject({ dkim: 'fail', dmarc: 'fail', untrustedFrom: true });
+    expect(result).toMatchObject({ dkim: 'fail', dmarc: 'fail', fromAligned: false });
   });
 
   it('a valid signature by another domain does not authenticate the From: DMARC fails under p=reject', async () => {
@@ -179,7 +177,6 @@ describe('DKIM and DMARC', () => {
       dmarc: 'fail',
       fromDomain: 'example.com',
       fromAligned: false,
-      untrustedFrom: true,
     });
   });
 
@@ -187,7 +184,7 @@ describe('DKIM and DMARC', () => {
     const raw = await signed(mail('ceo@example.com'), 'example.net', rsa);
     const zone = { 'TXT:sel._domainkey.example.net': keyRecord(rsa), 'TXT:_dmarc.example.com': [['v=DMARC1; p=none']] };
     const result = await authenticateMail(input(raw, zone));
-    expect(result).toMatchObject({ dmarc: 'fail', untrustedFrom: true });
+    expect(result).toMatchObject({ dmarc: 'fail', fromAligned: false });
   });
 
   it('with no DMARC record, nothing signed and no SPF, the From is untrusted', async () => {
@@ -201,26 +198,25 @@ describe('DKIM and DMARC', () => {
       dmarc: 'none',
       fromDomain: 'example.com',
       fromAligned: false,
-      untrustedFrom: true,
     });
   });
 
   it('with no DMARC record, an aligned DKIM pass authenticates the From', async () => {
     const raw = await signed(mail('joe@example.com'), 'example.com', ed25519);
     const result = await authenticateMail(input(raw, { 'TXT:sel._domainkey.example.com': keyRecord(ed25519) }));
-    expect(result).toMatchObject({ dkim: 'pass', dmarc: 'none', fromAligned: true, untrustedFrom: false });
+    expect(result).toMatchObject({ dkim: 'pass', dmarc: 'none', fromAligned: true });
   });
 
   it('with no DMARC record, an unaligned DKIM pass does not', async () => {
     const raw = await signed(mail('joe@example.com'), 'example.net', ed25519);
     const result = await authenticateMail(input(raw, { 'TXT:sel._domainkey.example.net': keyRecord(ed25519) }));
-    expect(result).toMatchObject({ dkim: 'pass', dmarc: 'none', fromAligned: false, untrustedFrom: true });
+    expect(result).toMatchObject({ dkim: 'pass', dmarc: 'none', fromAligned: false });
   });
 
   it('a signature whose key is not published is neutral, and authenticates nothing', async () => {
     const raw = await signed(mail('joe@example.com'), 'example.com', rsa);
     const result = await authenticateMail(input(raw, { 'TXT:_dmarc.example.com': REJECT }));
-    expect(result).toMatchObject({ dkim: 'neutral', dkimDomains: [], dmarc: 'fail', untrustedFrom: true });
+    expect(result).toMatchObject({ dkim: 'neutral', dkimDomains: [], dmarc: 'fail', fromAligned: false });
   });
 
   it('the best of several signatures counts: one passing is enough', async () => {
@@ -228,7 +224,7 @@ describe('DKIM and DMARC', () => {
     const raw = await signed(once, 'example.com', ed25519, 'sel');
     const zone = { 'TXT:sel._domainkey.example.com': keyRecord(ed25519), 'TXT:_dmarc.example.com': REJECT };
     const result = await authenticateMail(input(raw, zone));
-    expect(result).toMatchObject({ dkim: 'pass', dmarc: 'pass', untrustedFrom: false });
+    expect(result).toMatchObject({ dkim: 'pass', dmarc: 'pass', fromAligned: true });
     expect(result.header).toMatch(/dkim=neutral/);
   });
 
@@ -238,7 +234,7 @@ describe('DKIM and DMARC', () => {
       'From: joe@example.com, ann@example.net',
     );
     const result = await authenticateMail(input(raw, { 'TXT:_dmarc.example.com': REJECT }));
-    expect(result).toMatchObject({ dmarc: 'permerror', fromAligned: false, untrustedFrom: true });
+    expect(result).toMatchObject({ dmarc: 'permerror', fromAligned: false });
     expect(result.fromDomain).toBeUndefined();
   });
 });
@@ -250,7 +246,7 @@ describe('SPF', () => {
     const result = await authenticateMail(
       input(mail('joe@example.com'), spfZone, { ip: '192.0.2.10', mailFrom: 'bounces@example.com' }),
     );
-    expect(result).toMatchObject({ spf: 'pass', dkim: 'none', dmarc: 'pass', fromAligned: true, untrustedFrom: false });
+    expect(result).toMatchObject({ spf: 'pass', dkim: 'none', dmarc: 'pass', fromAligned: true });
     expect(result.header).toMatch(/spf=pass/);
   });
 
@@ -258,7 +254,7 @@ describe('SPF', () => {
     const result = await authenticateMail(
       input(mail('joe@example.com'), spfZone, { ip: '198.51.100.7', mailFrom: 'bounces@example.com' }),
     );
-    expect(result).toMatchObject({ spf: 'fail', dmarc: 'fail', untrustedFrom: true });
+    expect(result).toMatchObject({ spf: 'fail', dmarc: 'fail', fromAligned: false });
   });
 
   it('an SPF pass for the From domain authenticates it when there is no DMARC record', async () => {
@@ -266,7 +262,7 @@ describe('SPF', () => {
     const result = await authenticateMail(
       input(mail('joe@example.com'), zone, { ip: '192.0.2.10', mailFrom: 'bounces@example.com' }),
     );
-    expect(result).toMatchObject({ spf: 'pass', dmarc: 'none', fromAligned: true, untrustedFrom: false });
+    expect(result).toMatchObject({ spf: 'pass', dmarc: 'none', fromAligned: true });
   });
 
   it('an SPF pass for another envelope domain does not', async () => {
@@ -274,7 +270,7 @@ describe('SPF', () => {
     const result = await authenticateMail(
       input(mail('joe@example.com'), zone, { ip: '192.0.2.10', mailFrom: 'bounces@example.net' }),
     );
-    expect(result).toMatchObject({ spf: 'pass', dmarc: 'none', fromAligned: false, untrustedFrom: true });
+    expect(result).toMatchObject({ spf: 'pass', dmarc: 'none', fromAligned: false });
   });
 
   it('a null sender is checked against the HELO name', async () => {
@@ -289,7 +285,7 @@ describe('SPF', () => {
     const result = await authenticateMail(
       input(mail('joe@example.com'), spfZone, { ip: '127.0.0.1', helo: 'localhost', mailFrom: 'joe@example.com' }),
     );
-    expect(result).toMatchObject({ spf: 'fail', dmarc: 'fail', untrustedFrom: true });
+    expect(result).toMatchObject({ spf: 'fail', dmarc: 'fail', fromAligned: false });
   });
 });
 
@@ -309,11 +305,10 @@ describe('DNS failures', () => {
       dkim: 'temperror',
       dmarc: 'temperror',
       fromAligned: false,
-      untrustedFrom: true,
     });
   });
 
-  it('a DMARC lookup that fails does not undo an aligned DKIM pass', async () => {
+  it('a DMARC lookup that fails leaves the From unaligned, even with an aligned DKIM pass (the policy may be reject)', async () => {
     const raw = await signed(mail('joe@example.com'), 'example.com', rsa);
     const zone = staticResolver({ 'TXT:sel._domainkey.example.com': keyRecord(rsa) });
     const resolver: DnsResolver = async (name, rrtype) => {
@@ -321,7 +316,12 @@ describe('DNS failures', () => {
       return zone(name, rrtype);
     };
     const result = await authenticateMail(input(raw, {}, { resolver }));
-    expect(result).toMatchObject({ dkim: 'pass', dmarc: 'temperror', fromAligned: true, untrustedFrom: false });
+    expect(result).toMatchObject({
+      dkim: 'pass',
+      dkimDomains: ['example.com'],
+      dmarc: 'temperror',
+      fromAligned: false,
+    });
   });
 
   it('a resolver that never answers cannot hang the worker', async () => {
@@ -340,14 +340,14 @@ describe('DNS failures', () => {
       spf: 'temperror',
       dkim: 'temperror',
       dmarc: 'temperror',
-      untrustedFrom: true,
+      fromAligned: false,
     });
   });
 
   it('a message without a usable header block resolves, unauthenticated', async () => {
     for (const raw of ['', 'no header block at all', '\r\n\r\n']) {
       const result = await authenticateMail(input(raw, {}));
-      expect(result).toMatchObject({ dkim: 'none', dmarc: 'permerror', fromAligned: false, untrustedFrom: true });
+      expect(result).toMatchObject({ dkim: 'none', dmarc: 'permerror', fromAligned: false });
       expect(result.fromDomain).toBeUndefined();
     }
   });
@@ -364,7 +364,7 @@ describe('DNS failures', () => {
     try {
       const isolated = await import('../src/inbound/auth.ts');
       const result = await isolated.authenticateMail(input(mail('joe@example.com'), {}));
-      expect(result).toMatchObject({ spf: 'permerror', dkim: 'permerror', dmarc: 'permerror', untrustedFrom: true });
+      expect(result).toMatchObject({ spf: 'permerror', dkim: 'permerror', dmarc: 'permerror', fromAligned: false });
       expect(result.header).toBe(`${MTA}; none (authentication failed: parser exploded)`);
     } finally {
       vi.doUnmock('mailauth');
@@ -429,7 +429,7 @@ describe.skipIf(!haveSamples)('mail samples with DKIM signatures', () => {
       dkimDomains: ['football.example.com'],
       dmarc: 'pass',
       fromDomain: 'football.example.com',
-      untrustedFrom: false,
+      fromAligned: true,
     });
     // Each signature on its own, not just the best of the two.
     expect(result.header).toMatch(/dkim=pass[^;]*header\.s=brisbane/);
@@ -439,7 +439,7 @@ describe.skipIf(!haveSamples)('mail samples with DKIM signatures', () => {
   it('the RFC 8463 example with its body changed fails both signatures', async () => {
     const raw = readFileSync(path.join(samples, rfc8463), 'latin1').replace('We lost the game.', 'We won the game.');
     const result = await authenticateMail(input(raw, RFC8463_ZONE));
-    expect(result).toMatchObject({ dkim: 'fail', dkimDomains: [], dmarc: 'fail', untrustedFrom: true });
+    expect(result).toMatchObject({ dkim: 'fail', dkimDomains: [], dmarc: 'fail', fromAligned: false });
   });
 
   it('the other samples resolve, without a pass, when no key is published', async () => {
@@ -450,7 +450,7 @@ describe.skipIf(!haveSamples)('mail samples with DKIM signatures', () => {
       const result = await authenticateMail(input(readFileSync(path.join(samples, sample.path)), {}));
       expect(allowed, `${sample.path} (${sample.notes})`).toContain(result.dkim);
       expect(result.dkimDomains, sample.path).toEqual([]);
-      expect(result.untrustedFrom, sample.path).toBe(true);
+      expect(result.fromAligned, sample.path).toBe(false);
     }
   });
 });

@@ -53,14 +53,14 @@ describe('DKIM fixtures signed by dkimpy', () => {
       expect(r.dkimDomains).toEqual(['signed.example']);
       expect(r.dmarc).toBe('pass');
       expect(r.fromAligned).toBe(true);
-      expect(r.untrustedFrom).toBe(false);
+      expect(r.fromAligned).toBe(true);
     });
 
     it('fails when a signed header is altered', async () => {
       const r = await check(alter(raw, 'Message-ID: <', 'Message-ID: <x', 'header'));
       expect(r.dkim).toBe('fail');
       expect(r.dmarc).toBe('fail');
-      expect(r.untrustedFrom).toBe(true);
+      expect(r.fromAligned).toBe(false);
     });
 
     it('fails when the body is altered', async () => {

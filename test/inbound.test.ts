@@ -215,7 +215,7 @@ describe('threading', () => {
     expect(await t.db('customer_emails').where({ address: 'tom.private@home.example' })).toHaveLength(1);
   });
 
-  it('refuses subject threading when the From fails DMARC, and flags the new ticket', async () => {
+  it('an untrusted From (DMARC fail) joins no ticket, by subject or by token, and opens a flagged one', async () => {
     const first = await deliver({ from: 'Sam <sam@strict.test>', subject: 'Invoice' });
     const own = await ticketOf(first.rawId);
     const d = await deliver({ from: 'Sam <sam@strict.test>', subject: `Re: [#${own.number}] Invoice` });
@@ -225,9 +225,12 @@ describe('threading', () => {
     const message = await t.db('messages').where({ raw_message_id: d.rawId }).first();
     expect(message.auth.dmarc).toBe('fail');
     expect(message.untrusted_from).toBe(true);
-    // a DMARC failure does not stop threading by a secret the sender could only have from us
+    expect(message.sender_trust).toBe('untrusted');
+    // not by a reply token either: a forged From with a leaked token must not post as the customer
     const byToken = await deliver({ from: 'Sam <sam@strict.test>', rcpt: [`support+${own.reply_token}@localhost`] });
-    expect((await ticketOf(byToken.rawId)).id).toBe(own.id);
+    const other = await ticketOf(byToken.rawId);
+    expect(other.id).not.toBe(own.id);
+    expect(other.needs_review).toBe(true);
   });
 });
 
@@ -354,6 +357,7 @@ describe('automatic mail', () => {
         ticket_id: ticket.id,
         recipient: 'bea@bounce.example',
         message_id: '<out-1@help.inbound.test>',
+        verp_token: 'verpBea123',
         status: 'sent',
       })
       .returning('id');
@@ -391,7 +395,16 @@ describe('automatic mail', () => {
       '--b1--',
       '',
     ].join('\r\n');
-    const reply = await sendRaw(app.port, '', ['support@localhost'], dsn);
+    // naming our Message-ID proves nothing: anyone can write such a "bounce"
+    const forged = await sendRaw(app.port, '', ['support@localhost'], dsn.replace('dsn-1@', 'dsn-0@'));
+    const forgedId = Number(/queued as (\d+)/.exec(forged.text)![1]);
+    const unmatched = await eventually(() => t.db('raw_messages').where({ id: forgedId, status: 'processed' }).first());
+    expect(unmatched.outcome).toBe('bounce_unmatched');
+    expect(await t.db('outbound_messages').where({ id: out.id }).first()).toMatchObject({ status: 'sent' });
+    expect(await t.db('suppressions').where({ address: 'bea@bounce.example' }).first()).toBeUndefined();
+
+    // delivered to the VERP return path of the message we sent: genuine
+    const reply = await sendRaw(app.port, '', ['support+verpBea123@localhost'], dsn);
     const rawId = Number(/queued as (\d+)/.exec(reply.text)![1]);
     const row = await eventually(() => t.db('raw_messages').where({ id: rawId, status: 'processed' }).first());
     expect(row.outcome).toBe('bounce');

@@ -102,7 +102,13 @@ describe('agent replies', () => {
     expect(m.subject).toBe(`Re: [#${ticket.number}] Invoice missing`);
     expect(m.inReplyTo).toBe(messageId);
     expect(m.references).toContain(messageId);
-    expect(m.replyTo?.value[0]?.address).toBe(`support+${ticket.reply_token}@localhost`);
+    // each recipient gets a reply address of their own
+    const ritaReply = m.replyTo?.value[0]?.address ?? '';
+    const finnReply = toFinn.mail.replyTo?.value[0]?.address ?? '';
+    expect(ritaReply).toMatch(/^support\+[a-z2-7]{26}@localhost$/);
+    expect(finnReply).toMatch(/^support\+[a-z2-7]{26}@localhost$/);
+    expect(finnReply).not.toBe(ritaReply);
+    expect(ritaReply).not.toContain(ticket.reply_token);
     expect(m.headers.get('auto-submitted')).toBeUndefined(); // a person wrote it
     expect(toFinn.mail.headers.get('auto-submitted')).toBe('auto-replied');
     expect(m.html).toContain('<strong>attached</strong>');
@@ -115,7 +121,11 @@ describe('agent replies', () => {
 
     // the magic link names a live ticket_link token for this ticket, stored only as its hash
     const secret = /http:\/\/help\.inbound\.test\/t\/([A-Za-z0-9_-]{43})/.exec(m.text!)![1]!;
-    expect(await findToken(t.db, 'ticket_link', secret)).toMatchObject({ ticket_id: ticketId });
+    // ... issued to Rita: the page posts as her and nobody else
+    expect(await findToken(t.db, 'ticket_link', secret)).toMatchObject({
+      ticket_id: ticketId,
+      customer_id: ticket.requester_id,
+    });
     expect(
       await t
         .db('tokens')
@@ -130,6 +140,10 @@ describe('agent replies', () => {
       `References: ${messageId} ${m.messageId}`,
     ]);
     expect(answer.ticketId).toBe(ticketId);
+
+    // Finn's References hold his conversation only: no Message-ID of the mail to Rita
+    expect(toFinn.mail.references).toContain(messageId);
+    expect(toFinn.mail.references).not.toContain(m.messageId);
   });
 
   it('carry their attachments, stored once, attached and linked', async () => {

@@ -1,6 +1,7 @@
-// The public ticket page in a real browser: a magic link from a real mail opens the thread; a
-// reply with an address of the ticket is posted, one with another address is refused; closing;
-// revoked and expired links stop working, and a fresh link comes by mail.
+// The public ticket page in a real browser: a magic link from a real mail opens the thread and
+// posts as the customer it was mailed to, and nobody else; a follower's link dies when they are
+// removed; a link from before links named their customer cannot post; closing; revoked and expired
+// links stop working, and a fresh link comes by mail.
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
@@ -75,6 +76,11 @@ beforeAll(async () => {
   return () => outbound.stop();
 });
 
+/** The reply form's CSRF token on an open page. */
+async function csrfOf(page: Page): Promise<string> {
+  return (await page.locator('form[aria-label="Reply"] input[name=csrf]').getAttribute('value')) ?? '';
+}
+
 async function open(url: string): Promise<Page> {
   const page = await browser.newPage();
   await page.goto(url);
@@ -101,27 +107,75 @@ describe('public ticket page', () => {
     await page.close();
   });
 
-  it('posts a reply from an address of the ticket (an alternate one too) and refuses another', async () => {
+  it('posts a reply as the customer the link was mailed to, with no address to type', async () => {
     const page = await open(link);
-    await page.fill('#email', 'someone@else.test');
-    await page.fill('#body', 'Let me in');
-    await page.click('form[aria-label="Reply"] button');
-    expect(await page.locator('.error').textContent()).toContain('could not add your reply');
-    expect(await page.locator('#body').inputValue()).toBe('Let me in'); // kept for another try
-    expect(await t.db('messages').where({ ticket_id: ticketId, text: 'Let me in' }).first()).toBeUndefined();
-
-    await page.fill('#email', 'Paula@Home.test');
+    expect(await page.locator('#email').count()).toBe(0);
     await page.fill('#body', 'Restarted it, works now. Thanks!');
     await page.click('form[aria-label="Reply"] button');
     expect(await page.locator('.notice').textContent()).toContain('Your reply has been added');
     expect(await page.locator('article').last().textContent()).toContain('Restarted it, works now.');
     const m = await t.db('messages').where({ ticket_id: ticketId, text: 'Restarted it, works now. Thanks!' }).first();
+    const paula = await t.db('customer_emails').where({ address: 'paula@customer.test' }).first();
     expect(m).toMatchObject({
       direction: 'inbound',
       author_type: 'customer',
-      from_address: 'paula@home.test',
+      author_customer_id: paula.customer_id,
+      from_address: 'paula@customer.test',
       internal: false,
     });
+    // an address in the form changes nothing: the link is Paula's
+    const r = await fetch(`${link}/reply`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `email=someone%40else.test&body=as+someone+else&csrf=${encodeURIComponent(await csrfOf(page))}`,
+      redirect: 'manual',
+    });
+    expect(r.status).toBe(303);
+    const posted = await t.db('messages').where({ ticket_id: ticketId, text: 'as someone else' }).first();
+    expect(posted).toMatchObject({ author_customer_id: paula.customer_id, from_address: 'paula@customer.test' });
+    await page.close();
+  });
+
+  it("a follower's link posts as the follower, and dies when they are removed from the ticket", async () => {
+    const added = await api.call('POST', `/tickets/${ticketId}/followers`, { email: 'fred@customer.test' });
+    expect(added.status).toBeLessThan(300);
+    const before = sink.mails.length;
+    await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'Fred, FYI.' }, api.agentToken);
+    const toFred = await eventually(
+      async () => sink.mails.slice(before).find((m) => m.to.includes('fred@customer.test')),
+      15_000,
+    );
+    const fredLink = linkIn(toFred.mail.text!);
+    const page = await open(fredLink);
+    await page.fill('#body', 'Fred here');
+    await page.click('form[aria-label="Reply"] button');
+    const fred = await t.db('customer_emails').where({ address: 'fred@customer.test' }).first();
+    expect(await t.db('messages').where({ ticket_id: ticketId, text: 'Fred here' }).first()).toMatchObject({
+      author_customer_id: fred.customer_id,
+    });
+    expect((await api.call('DELETE', `/tickets/${ticketId}/followers/${fred.customer_id}`)).status).toBeLessThan(300);
+    const gone = await page.goto(fredLink);
+    expect(gone!.status()).toBe(410);
+    await page.close();
+  });
+
+  it('a link that names no customer (issued before links did) shows the thread but cannot post', async () => {
+    const { issueToken } = await import('../src/access/index.ts');
+    const { secret } = await issueToken(t.db, 'ticket_link', { ticketId }, 3600);
+    const page = await open(`${web}/t/${secret}`);
+    expect(await page.locator('article').count()).toBeGreaterThanOrEqual(2);
+    expect(await page.locator('form[aria-label="Reply"]').count()).toBe(0);
+    expect(await page.locator('section[aria-label="Reply"]').textContent()).toContain('reply to the email');
+    const csrf = await page.locator('form[aria-label="Close ticket"] input[name=csrf]').getAttribute('value');
+    expect(csrf).toBeTruthy();
+    const r = await fetch(`${web}/t/${secret}/reply`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'email=paula%40customer.test&body=legacy+post',
+      redirect: 'manual',
+    });
+    expect(r.status).toBe(403);
+    expect(await t.db('messages').where({ ticket_id: ticketId, text: 'legacy post' }).first()).toBeUndefined();
     await page.close();
   });
 
@@ -129,7 +183,7 @@ describe('public ticket page', () => {
     const r = await fetch(`${link}/reply`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'email=paula%40customer.test&body=forged',
+      body: 'body=forged',
       redirect: 'manual',
     });
     expect(r.status).toBe(403);
@@ -172,7 +226,7 @@ describe('public ticket page', () => {
     const newLink = linkIn(fresh.mail.text!);
     expect(newLink).not.toBe(link);
     await page.goto(newLink);
-    expect(await page.locator('article').count()).toBe(3);
+    expect(await page.locator('article').count()).toBeGreaterThanOrEqual(5);
     await page.close();
   });
 

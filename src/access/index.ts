@@ -49,7 +49,12 @@ export async function verifyPassword(password: string, stored: string | null): P
 
 export const TOKEN_PURPOSES = ['ticket_link', 'password_set', 'session', 'signup'] as const;
 export type TokenPurpose = (typeof TOKEN_PURPOSES)[number];
-export type TokenSubject = { agentId: number } | { customerId: number } | { ticketId: number };
+/** A token's subject: one agent, customer or ticket; or, for a ticket link, one customer of one ticket. */
+export type TokenSubject =
+  | { agentId: number }
+  | { customerId: number }
+  | { ticketId: number }
+  | { ticketId: number; customerId: number };
 
 export interface TokenRow {
   id: number;
@@ -101,12 +106,14 @@ export async function useToken(db: Db, id: number): Promise<boolean> {
   return n === 1;
 }
 
+/** Revokes the live tokens of a purpose whose subject matches every field given (a ticket's: all of its links). */
 export async function revokeTokens(db: Db, purpose: TokenPurpose, subject: TokenSubject): Promise<number> {
-  const column = 'agentId' in subject ? 'agent_id' : 'customerId' in subject ? 'customer_id' : 'ticket_id';
-  const value =
-    'agentId' in subject ? subject.agentId : 'customerId' in subject ? subject.customerId : subject.ticketId;
+  const where: Record<string, number> = {};
+  if ('agentId' in subject) where.agent_id = subject.agentId;
+  if ('customerId' in subject) where.customer_id = subject.customerId;
+  if ('ticketId' in subject) where.ticket_id = subject.ticketId;
   return db('tokens')
-    .where({ purpose, [column]: value })
+    .where({ purpose, ...where })
     .whereNull('revoked_at')
     .whereNull('used_at')
     .update({ revoked_at: db.fn.now() });

@@ -1,5 +1,5 @@
-// SPF, DKIM and DMARC of one inbound mail, reduced to the verdicts the worker keeps on the message
-// and the one decision threading needs: may the From address alone pick the ticket?
+// SPF, DKIM and DMARC of one inbound mail, reduced to the verdicts the worker keeps on the message.
+// What they make of the From (its trust) is decided in trust.ts.
 //
 // Mail from 127.0.0.1 (local testing) gets no exemption: no sender domain lists loopback in SPF,
 // so SPF comes out none/neutral/fail and only an aligned DKIM signature can authenticate such a
@@ -23,10 +23,8 @@ export interface AuthResult {
   dmarc: Verdict;
   /** the domain of the From header DMARC evaluated */
   fromDomain?: string;
-  /** true when the From domain is authenticated: DMARC pass. When the domain publishes no DMARC record (dmarc 'none'), true if SPF or DKIM passed for a domain aligned (relaxed) with the From domain. */
+  /** DMARC pass; or, when the domain publishes no DMARC record (dmarc 'none'), SPF or DKIM passed for a domain aligned (relaxed) with the From domain */
   fromAligned: boolean;
-  /** true when the From header must not be trusted to thread by address alone: DMARC 'fail' (any policy), or dmarc none/temperror with no aligned pass */
-  untrustedFrom: boolean;
   /** the Authentication-Results header value mailauth produced, for display/debug */
   header: string;
 }
@@ -137,10 +135,9 @@ async function summarize(result: AuthenticateResult): Promise<AuthResult> {
   const spfDomains = spf === 'pass' && result.spf ? [result.spf.domain] : [];
   const fromAligned =
     dmarcVerdict === 'pass' ||
-    // No policy to ask, or it could not be fetched: the From is still authenticated by an aligned pass.
-    ((dmarcVerdict === 'none' || dmarcVerdict === 'temperror') &&
-      fromDomain !== undefined &&
-      (await alignedPass(fromDomain, spfDomains, signatures)));
+    // No policy to ask: the From is still authenticated by an aligned pass. A policy that could not
+    // be fetched (temperror) may say p=reject: that is no authentication.
+    (dmarcVerdict === 'none' && fromDomain !== undefined && (await alignedPass(fromDomain, spfDomains, signatures)));
   return {
     spf,
     dkim: bestDkim(signatures),
@@ -148,8 +145,6 @@ async function summarize(result: AuthenticateResult): Promise<AuthResult> {
     dmarc: dmarcVerdict,
     ...(fromDomain === undefined ? {} : { fromDomain }),
     fromAligned,
-    // Whatever does not authenticate the From domain leaves the address a claim anyone can make.
-    untrustedFrom: !fromAligned,
     header: authResultsValue(result.headers),
   };
 }
@@ -240,7 +235,6 @@ function unauthenticated(mta: string, err: unknown): AuthResult {
     dkimDomains: [],
     dmarc: 'permerror',
     fromAligned: false,
-    untrustedFrom: true,
     header: `${mta}; none (authentication failed: ${reason})`,
   };
 }

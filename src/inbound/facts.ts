@@ -8,11 +8,18 @@ import { corked, type Sql } from '../db/index.ts';
 import { inboxAddressOf } from '../inboxes/index.ts';
 import { findCustomersByAddress, normalizeAddress, type Customer } from '../customers/index.ts';
 import { candidateDomains, companiesByDomain } from '../companies/index.ts';
-import { findTicketByMessageIds, findTicketByNumber, findTicketsByToken, type Ticket } from '../tickets/index.ts';
+import {
+  findTicketByMessageIds,
+  findTicketByNumber,
+  findTicketsByReplyToken,
+  type Ticket,
+  type TicketByToken,
+} from '../tickets/index.ts';
 import type { ParsedMail } from './parse.ts';
 import type { Classification } from './classify.ts';
 import type { AuthResult } from './auth.ts';
-import { addressList, firstAddress, messageIdsOf, type Address } from './mail-fields.ts';
+import { addressList, messageIdsOf, type Address } from './mail-fields.ts';
+import { authorship, type Trust } from './trust.ts';
 
 /** Deterministic problems with a mail: retrying cannot help, so it is quarantined at once. */
 export class UnprocessableMail extends Error {
@@ -51,17 +58,18 @@ export interface Described {
   inboxByAddress: Map<string, InboxRef>;
   /** machine mail: joins the ticket it answers, opens nothing */
   automatic: boolean;
-  /** the From failed DMARC: it may be forged */
-  untrustedFrom: boolean;
+  /** how far the author (sender) is believed: trust.ts */
+  trust: Trust;
+  trustReason: string;
   /** reply tokens in recipient addresses of our inboxes, in the order they count */
   tokens: { token: string; inboxId: number }[];
   /** In-Reply-To and References */
   refs: string[];
-  /** set for mail that is not automatic */
+  /** the author: the From mailbox (trust.ts); always set for mail that is not automatic */
   sender?: Address;
   /** CC and the other To addresses: they follow the ticket */
   followers: Address[];
-  /** [#n] in the subject, when the From can be trusted with it */
+  /** [#n] in the subject, unless the author is untrusted */
   subjectNumber?: number;
 }
 
@@ -75,10 +83,7 @@ export function describeMail(work: Work, inboxes: InboxRef[], ownDomains: string
   const receivedBy = row.rcpt_to.map((r) => inboxByAddress.get(inboxAddressOf(r))).find(Boolean);
   if (!receivedBy) throw new UnprocessableMail('no inbox among the recipients (the inbox may have been deleted)');
 
-  // A From that fails DMARC may be forged: such mail never joins a ticket on the strength of its
-  // sender address (the subject number). Domains without a DMARC policy ('none') are most of the
-  // world's small senders; they are not refused, their verdicts are kept on the message.
-  const untrustedFrom = auth?.dmarc === 'fail';
+  const who = authorship(mail, row.mail_from, auth);
   // Machine mail joins the ticket it answers and opens nothing: auto-replies; bulk and list mail
   // (newsletters to a support address are noise, not requests); and mail with the null reverse
   // path, which RFC 5321 reserves for notifications that must not be answered.
@@ -88,17 +93,17 @@ export function describeMail(work: Work, inboxes: InboxRef[], ownDomains: string
     receivedBy,
     inboxByAddress,
     automatic,
-    untrustedFrom,
+    trust: who.trust,
+    trustReason: who.reason,
     tokens: replyTokens(work, inboxByAddress),
     refs: messageIdsOf(mail),
     followers: [],
+    ...(who.author && { sender: who.author }),
   };
   if (automatic) return d;
 
-  const sender = firstAddress(mail, row.mail_from);
-  if (!sender)
-    throw new UnprocessableMail('no sender address (From, Reply-To and envelope sender are all empty or invalid)');
-  d.sender = sender;
+  const sender = who.author;
+  if (!sender) throw new UnprocessableMail('no sender address (the From and the envelope sender are empty or invalid)');
   // CC and the other To addresses follow the ticket (not our inboxes, not ourselves, not the sender)
   d.followers = addressList(mail, ['to', 'cc'])
     .filter((a) => !inboxByAddress.has(inboxAddressOf(a.address)))
@@ -106,7 +111,7 @@ export function describeMail(work: Work, inboxes: InboxRef[], ownDomains: string
     .filter((a) => a.address !== normalizeAddress(sender.address))
     .slice(0, MAX_FOLLOWERS_PER_MAIL);
   const m = /\[#(\d{1,9})\]/.exec(mail.subject ?? '');
-  if (m && !untrustedFrom) d.subjectNumber = Number(m[1]);
+  if (m && who.trust !== 'untrusted') d.subjectNumber = Number(m[1]);
   return d;
 }
 
@@ -139,7 +144,8 @@ export interface Facts {
   recentAcks: Map<string, number>;
   /** company by domain, for the domains of new customers */
   companies: Map<string, number>;
-  byToken: Map<string, Ticket>;
+  /** by reply token: the ticket, and the customer the token was issued to (legacy ticket-wide tokens: none) */
+  byToken: Map<string, TicketByToken>;
   /** by position in the batch */
   byRefs: (Ticket | undefined)[];
   bySubject: ((Ticket & { associated: boolean }) | undefined)[];
@@ -147,11 +153,12 @@ export interface Facts {
 }
 
 /** A mail of the batch: to deliver, or a bounce that names the message it answers. */
-export type Asking = { deliver: Described } | { bounce: { verpToken?: string; originalMessageId?: string } };
+export type Asking = { deliver: Described } | { bounce: { verpToken?: string } };
 
 /** Sends every read of the batch at once and waits for the answers together. */
 export async function gatherFacts(client: pg.ClientBase, sql: Sql, batch: Asking[]): Promise<Facts> {
   const described = batch.map((a) => ('deliver' in a ? a.deliver : undefined));
+  // every author (automatic mail too: whether it may join a ticket depends on who wrote it) and follower
   const addresses = [
     ...new Set(
       described.flatMap((d) =>
@@ -161,17 +168,21 @@ export async function gatherFacts(client: pg.ClientBase, sql: Sql, batch: Asking
   ];
   const tokens = [...new Set(described.flatMap((d) => d?.tokens.map((t) => t.token) ?? []))];
   const senders = [
-    ...new Set(described.flatMap((d) => (d?.sender && d.tokens.length ? [normalizeAddress(d.sender.address)] : []))),
+    ...new Set(
+      described.flatMap((d) =>
+        d?.sender && !d.automatic && d.tokens.length ? [normalizeAddress(d.sender.address)] : [],
+      ),
+    ),
   ];
   const reads = corked(client, () => ({
     customers: findCustomersByAddress(sql, addresses),
     agents: findAgents(sql, senders),
     recentAcks: recentAcks(
       sql,
-      described.flatMap((d) => (d?.sender ? [normalizeAddress(d.sender.address)] : [])),
+      described.flatMap((d) => (d?.sender && !d.automatic ? [normalizeAddress(d.sender.address)] : [])),
     ),
     companies: companiesByDomain(sql, candidateDomains(addresses)),
-    byToken: findTicketsByToken(sql, tokens),
+    byToken: findTicketsByReplyToken(sql, tokens),
     byRefs: described.map((d) => (d ? findTicketByMessageIds(sql, d.refs) : undefined)),
     bySubject: described.map((d) =>
       d?.sender && d.subjectNumber !== undefined
@@ -226,17 +237,15 @@ async function findAgents(sql: Sql, addresses: string[]): Promise<Map<string, { 
   return new Map(rows.map((r) => [r.email, { id: Number(r.id) }]));
 }
 
-/** The message a bounce answers: by the token of our VERP return path, else by its Message-ID. */
-async function findOutbound(
-  sql: Sql,
-  b: { verpToken?: string; originalMessageId?: string },
-): Promise<Outbound | undefined> {
-  if (!b.verpToken && !b.originalMessageId) return undefined;
-  const { rows } = await sql<Outbound>(
-    `SELECT id, recipient, ticket_id FROM outbound_messages
-      WHERE verp_token = $1 OR message_id = $2
-      ORDER BY coalesce(verp_token = $1, false) DESC LIMIT 1`,
-    [b.verpToken ?? null, b.originalMessageId ?? null],
-  );
+/**
+ * The message a bounce answers: only through the token of our VERP return path, the address the
+ * DSN was delivered to. A Message-ID quoted in a bounce proves nothing: anyone can write a
+ * "bounce" naming a message of ours and so silence its recipient.
+ */
+async function findOutbound(sql: Sql, b: { verpToken?: string }): Promise<Outbound | undefined> {
+  if (!b.verpToken) return undefined;
+  const { rows } = await sql<Outbound>('SELECT id, recipient, ticket_id FROM outbound_messages WHERE verp_token = $1', [
+    b.verpToken,
+  ]);
   return rows[0];
 }

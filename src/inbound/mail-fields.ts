@@ -14,6 +14,11 @@ export function plainText(s: string): string {
   return s.includes('\u0000') ? s.replace(/\u0000/g, '') : s;
 }
 
+/** A plain address we can store and write to: one @, a dotted domain, no spaces or specials. */
+export function isMailAddress(s: string): boolean {
+  return s.length <= 320 && VALID.test(s.trim());
+}
+
 function flatten(list: EmailAddress[]): Address[] {
   const out: Address[] = [];
   for (const e of list) {
@@ -45,16 +50,6 @@ export function addressList(mail: ParsedMail, fields: ('to' | 'cc' | 'from' | 'r
     }
   }
   return out;
-}
-
-/** Who wrote: the From address, else Reply-To, else the envelope sender. */
-export function firstAddress(mail: ParsedMail, envelopeFrom: string): Address | undefined {
-  const [from] = addressList(mail, ['from']);
-  if (from) return from;
-  const [replyTo] = addressList(mail, ['replyTo']);
-  if (replyTo) return replyTo;
-  const env = normalizeAddress(envelopeFrom);
-  return VALID.test(env) ? { address: env, name: undefined } : undefined;
 }
 
 /** In-Reply-To and References, newest first, each once, in <id> form. */

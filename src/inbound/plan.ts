@@ -3,7 +3,7 @@
 // that a whole batch is decided first and its writes are sent together.
 import { companyForAddress } from '../companies/index.ts';
 import { customerName, normalizeAddress, type NewCustomer } from '../customers/index.ts';
-import { newReplyToken, type NewTicket, type Ticket } from '../tickets/index.ts';
+import { isMember, newReplyToken, type NewTicket, type Ticket } from '../tickets/index.ts';
 import type { Described, Facts, Outbound, Work } from './facts.ts';
 import { plainText } from './mail-fields.ts';
 import { messageContent, type MessageContent } from './store-message.ts';
@@ -38,44 +38,70 @@ export function planDelivery(
   reopenDays: number,
   ackLimitPerHour = 5,
 ): Delivery {
-  const { work, untrustedFrom } = d;
+  const { work, trust } = d;
   const rawId = work.row.id;
   const uses = d.refs.map((r) => `message:${r}`);
   const makes = work.mail.messageId ? [`message:${work.mail.messageId}`] : [];
+  const authorAddress = d.sender && normalizeAddress(d.sender.address);
+  const customer = authorAddress ? facts.customers.get(authorAddress) : undefined;
 
-  // 1. a reply token in a recipient address: support+<token>@...
-  const byToken = d.tokens
-    .map((t) => facts.byToken.get(t.token))
-    .find((t, i) => t && t.inbox_id === d.tokens[i]!.inboxId);
-  let ticket: Ticket | undefined = byToken;
+  // 1. a reply token in a recipient address (support+<token>@) of the inbox it was issued for
+  const viaToken = d.tokens
+    .map((t) => ({ t, hit: facts.byToken.get(t.token) }))
+    .find(({ t, hit }) => hit && hit.ticket.inbox_id === t.inboxId)?.hit;
 
-  // An agent answering by mail: their own address, to the ticket's reply address, and a From that
-  // passes DMARC (an agent's address is easy to forge, and this mail goes out to customers).
-  const agent = !d.automatic && d.sender ? facts.agents.get(normalizeAddress(d.sender.address)) : undefined;
-  if (agent && byToken && d.work.auth?.dmarc === 'pass') {
+  // An agent answering by mail: their own address, to a reply address of the ticket, from an
+  // authenticated From (an agent's address is easy to forge, and this mail goes out to customers).
+  const agent = !d.automatic && authorAddress ? facts.agents.get(authorAddress) : undefined;
+  if (agent && viaToken && trust === 'authenticated') {
+    const ticket = viaToken.ticket;
     return {
       outcome: 'agent_reply',
       newCustomers: [],
-      replyToken: byToken.reply_token,
-      message: { content: content(work, false, null), event: { rawId, outcome: 'agent_reply', agentId: agent.id } },
+      replyToken: ticket.reply_token,
+      message: {
+        content: content(d, null),
+        event: { rawId, outcome: 'agent_reply', agentId: agent.id },
+      },
       agentReply: { agentId: agent.id, rawId },
-      touch: { ticketId: byToken.id, needsReview: false },
+      touch: { ticketId: ticket.id, needsReview: false },
       followers: [],
-      uses: [...uses, `ticket:${byToken.id}`],
-      makes: [...makes, `ticket:${byToken.id}`],
+      uses: [...uses, `ticket:${ticket.id}`],
+      makes: [...makes, `ticket:${ticket.id}`],
     };
   }
-  // 2. In-Reply-To / References naming a message of a ticket
-  ticket ??= facts.byRefs[index];
+
+  // 2. In-Reply-To / References naming a message of a ticket; 3. [#n] in the subject. Each links the
+  // mail to a ticket, and the mail joins it only when its author belongs to it (the requester or a
+  // follower, by any of their addresses) and is not untrusted. A recipient's reply address joins
+  // only mail of the customer it was issued to.
+  const claims: { ticket: Ticket; onlyFor?: number }[] = [];
+  if (viaToken)
+    claims.push({
+      ticket: viaToken.ticket,
+      ...(viaToken.customerId !== undefined && { onlyFor: viaToken.customerId }),
+    });
+  const byRefs = facts.byRefs[index];
+  if (byRefs) claims.push({ ticket: byRefs });
+  const bySubject = facts.bySubject[index];
+  if (bySubject) claims.push({ ticket: bySubject });
+  const mayJoin = (c: { ticket: Ticket; onlyFor?: number }) =>
+    trust !== 'untrusted' &&
+    customer !== undefined &&
+    isMember(c.ticket, customer.id) &&
+    (c.onlyFor === undefined || c.onlyFor === customer.id);
+  const ticket: Ticket | undefined = claims.find(mayJoin)?.ticket;
+  const claimed = ticket ? undefined : claims[0]?.ticket;
 
   if (d.automatic) {
     const kind = work.classification.kind === 'auto-reply' ? 'auto_reply' : 'automatic';
+    // machine mail never opens a ticket, and joins only one its author belongs to
     if (!ticket) return { outcome: `${kind}_unmatched`, newCustomers: [], followers: [], uses, makes };
     return {
       outcome: kind,
       newCustomers: [],
       replyToken: ticket.reply_token,
-      message: { content: content(work, untrustedFrom, null) },
+      message: { content: content(d, null) },
       touch: { ticketId: ticket.id, needsReview: false },
       followers: [],
       uses: [...uses, `ticket:${ticket.id}`],
@@ -86,7 +112,6 @@ export function planDelivery(
   const sender = d.sender!;
   const senderAddress = normalizeAddress(sender.address);
   const newCustomers: NewCustomer[] = [];
-  const customer = facts.customers.get(senderAddress);
   const companyId = customer ? customer.company_id : (companyForAddress(senderAddress, facts.companies) ?? null);
   if (!customer) {
     newCustomers.push({
@@ -97,14 +122,11 @@ export function planDelivery(
     });
   }
 
-  // 3. a ticket number in the subject, only from someone the ticket knows, with a From we can trust
-  if (!ticket) {
-    const bySubject = facts.bySubject[index];
-    if (bySubject?.associated) ticket = bySubject;
-  }
-
   const plan: Delivery = { outcome: 'reply', newCustomers, followers: [], uses, makes };
   const subject = plainText(work.mail.subject ?? '');
+  // A mail that names a ticket its author may not join opens a ticket of its own, flagged so that
+  // an agent looks at it: never silently into someone else's conversation.
+  const review = trust === 'untrusted' || claimed !== undefined;
   if (!ticket) {
     plan.outcome = 'ticket_created';
     plan.newTicket = {
@@ -113,8 +135,15 @@ export function planDelivery(
       companyId,
       subject,
       replyToken: newReplyToken(),
-      needsReview: untrustedFrom,
-      event: { rawId },
+      needsReview: review,
+      event: {
+        rawId,
+        trust,
+        ...(claimed && {
+          claimedTicketId: claimed.id,
+          reason: 'the author does not belong to the ticket the mail names',
+        }),
+      },
     };
   } else if (ticket.status === 'closed' || ticket.status === 'resolved') {
     const closedDays = ticket.closed_at ? (Date.now() - ticket.closed_at.getTime()) / 86_400_000 : 0;
@@ -127,7 +156,7 @@ export function planDelivery(
         subject: plainText(work.mail.subject ?? ticket.subject),
         replyToken: newReplyToken(),
         previousTicketId: ticket.id,
-        needsReview: untrustedFrom,
+        needsReview: false,
         event: { previousTicketId: ticket.id, rawId },
       };
     } else {
@@ -140,11 +169,15 @@ export function planDelivery(
     makes.push(`ticket:${ticket.id}`);
   }
   plan.replyToken = plan.newTicket?.replyToken ?? ticket!.reply_token;
-  plan.message = { content: content(work, untrustedFrom, senderAddress), event: { rawId, outcome: plan.outcome } };
+  plan.message = { content: content(d, senderAddress), event: { rawId, outcome: plan.outcome } };
   // a new ticket was created with its time stamps and flag already
-  if (!plan.newTicket) plan.touch = { ticketId: ticket!.id, needsReview: untrustedFrom };
+  if (!plan.newTicket) plan.touch = { ticketId: ticket!.id, needsReview: false };
 
-  for (const a of d.followers) {
+  // To and Cc follow the ticket: on a ticket the mail opens, unless its author is untrusted; on an
+  // existing ticket only from an authenticated author (anyone can write a Cc line).
+  const addsFollowers = plan.newTicket ? trust !== 'untrusted' : trust === 'authenticated';
+  const followers = addsFollowers ? d.followers : [];
+  for (const a of followers) {
     if (!facts.customers.has(a.address)) {
       newCustomers.push({
         address: a.address,
@@ -153,15 +186,18 @@ export function planDelivery(
       });
     }
   }
-  plan.followers = d.followers.map((a) => a.address);
-  // Never an answer to automatic mail (it opens no ticket, above). The hourly limit counts the
-  // acks of the last hour (read with the batch's facts) and those this batch plans, in order; the
-  // insert checks the stored count again.
-  if (plan.newTicket && !customer) plan.welcome = { address: senderAddress };
-  const acked = facts.recentAcks.get(senderAddress) ?? 0;
-  if (plan.newTicket && acked < ackLimitPerHour) {
-    plan.ack = { address: senderAddress, limitPerHour: ackLimitPerHour };
-    facts.recentAcks.set(senderAddress, acked + 1);
+  plan.followers = followers.map((a) => a.address);
+  // Nothing automatic goes to an untrusted author: it may be someone else's forged address. Never
+  // an answer to automatic mail either (it opens no ticket, above). The hourly limit counts the acks
+  // of the last hour (read with the batch's facts) and those this batch plans, in order; the insert
+  // checks the stored count again.
+  if (trust !== 'untrusted') {
+    if (plan.newTicket && !customer) plan.welcome = { address: senderAddress };
+    const acked = facts.recentAcks.get(senderAddress) ?? 0;
+    if (plan.newTicket && acked < ackLimitPerHour) {
+      plan.ack = { address: senderAddress, limitPerHour: ackLimitPerHour };
+      facts.recentAcks.set(senderAddress, acked + 1);
+    }
   }
   const addresses = [senderAddress, ...plan.followers];
   uses.push(...addresses.map((a) => `address:${a}`));
@@ -169,9 +205,17 @@ export function planDelivery(
   return plan;
 }
 
-function content(work: Work, untrustedFrom: boolean, author: string | null): MessageContent {
-  const { row, mail, classification, auth } = work;
-  return messageContent({ rawId: row.id, mail, classification, auth, untrustedFrom, author });
+function content(d: Described, author: string | null): MessageContent {
+  const { row, mail, classification, auth } = d.work;
+  return messageContent({
+    rawId: row.id,
+    mail,
+    classification,
+    auth,
+    trust: d.trust,
+    trustReason: d.trustReason,
+    author,
+  });
 }
 
 /** What to write for a bounce: the outbound message it marks, and whether its recipient is suppressed. */

@@ -6,6 +6,7 @@ import { CUSTOMER_BY_ADDRESS } from '../customers/index.ts';
 import { TICKET_BY_TOKEN } from '../tickets/index.ts';
 import type { Classification } from './classify.ts';
 import type { AuthResult } from './auth.ts';
+import type { Trust } from './trust.ts';
 import { sanitizeHtml, visibleText, visibleTextFromHtml } from './content.ts';
 import { addressList, messageIdsOf, plainText } from './mail-fields.ts';
 
@@ -14,8 +15,9 @@ export interface NewMessage {
   mail: ParsedMail;
   classification: Classification;
   auth: AuthResult | undefined;
-  /** the From failed DMARC */
-  untrustedFrom: boolean;
+  /** how far the author is believed, and why (trust.ts) */
+  trust: Trust;
+  trustReason: string;
   /** the address of the customer who wrote it; none for automatic mail (the system is the author) */
   author: string | null;
 }
@@ -109,7 +111,9 @@ export function messageContent(m: NewMessage): MessageContent {
       m.classification.kind,
       m.classification.reasons,
       m.auth ? JSON.stringify(m.auth).replace(/\\u0000/g, '') : null,
-      m.untrustedFrom,
+      m.trust === 'untrusted',
+      m.trust,
+      m.trustReason,
     ],
     files: files.map((f) => ({
       sha256: f.sha256,
@@ -138,13 +142,13 @@ export function storeMessage(
       `WITH m AS (
          INSERT INTO messages (ticket_id, direction, raw_message_id, author_type, author_customer_id, message_id, in_reply_to,
                                "references", subject, from_address, from_name, to_addresses, cc_addresses, sent_at, text, html,
-                               visible_text, classification, classification_reasons, auth, untrusted_from)
+                               visible_text, classification, classification_reasons, auth, untrusted_from, sender_trust, trust_reason)
          VALUES (${TICKET_BY_TOKEN('$1')}, 'inbound', $2, $3, ${CUSTOMER_BY_ADDRESS('$4')}, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                 $16, $17, $18, $19, $20)
+                 $16, $17, $18, $19, $20, $21, $22)
          RETURNING ticket_id, author_customer_id
        )
        INSERT INTO events (type, ticket_id, customer_id, data)
-       SELECT 'message.received', ticket_id, author_customer_id, $21::jsonb FROM m WHERE $21::jsonb IS NOT NULL`,
+       SELECT 'message.received', ticket_id, author_customer_id, $23::jsonb FROM m WHERE $23::jsonb IS NOT NULL`,
       [replyToken, ...content.values, event ?? null],
     ),
   ];

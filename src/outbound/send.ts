@@ -2,7 +2,7 @@
 // suppressed address), render the template at send time, send, and record what the receiving
 // server said. A 5xx answer is final; anything else is retried by the queue with backoff, and the
 // last try marks the mail failed.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Transporter } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
@@ -66,7 +66,7 @@ interface Context extends OutboundRow {
     settings: { locale?: string } | null;
   } | null;
   customer: { id: number; name: string; locale: string | null } | null;
-  /** the conversation's Message-IDs, oldest first (the last 20): In-Reply-To and References */
+  /** the recipient's conversation, oldest first (the last 20): In-Reply-To and References */
   thread: string[] | null;
 }
 
@@ -87,12 +87,28 @@ async function loadContext(db: Knex, id: number): Promise<Context | undefined> {
                SELECT message_id, at FROM (
                  SELECT message_id, created_at AS at FROM messages WHERE ticket_id = o.ticket_id AND message_id IS NOT NULL AND NOT internal
                  UNION ALL
-                 SELECT message_id, sent_at FROM outbound_messages WHERE ticket_id = o.ticket_id AND message_id IS NOT NULL AND status IN ('sent', 'bounced')
+                 -- our mails to this recipient only: another recipient's Message-IDs are theirs
+                 SELECT message_id, sent_at FROM outbound_messages
+                  WHERE ticket_id = o.ticket_id AND message_id IS NOT NULL AND status IN ('sent', 'bounced')
+                    AND lower(btrim(recipient)) = lower(btrim(o.recipient))
                ) m ORDER BY at DESC LIMIT 20) last) AS thread
        FROM outbound_messages o WHERE o.id = ?`,
     [id],
   );
   return rows[0];
+}
+
+/**
+ * A reply address for one recipient of one ticket: 130 random bits as 26 characters of [a-z2-7]
+ * (the local part of an address, which some mail systems lower-case). Only its sha256 is stored,
+ * on the outbound message that carried it.
+ */
+function newRecipientReplyToken(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  const bytes = randomBytes(26);
+  let out = '';
+  for (const b of bytes) out += alphabet[b & 31];
+  return out;
 }
 
 export class PermanentSendError extends Error {}
@@ -135,6 +151,9 @@ export async function sendOutbound(
         status: 'sent',
         message_id: mail.messageId,
         verp_token: mail.verpToken,
+        reply_token_hash: mail.replyTokenHash,
+        // whose reply address and link this mail carries
+        customer_id: row.customer?.id ?? row.customer_id,
         subject: mail.subject,
         raw: deps.transport ? null : mail.raw,
         smtp_response: response.slice(0, 1000),
@@ -173,6 +192,8 @@ interface Composed {
   verpToken: string;
   envelopeFrom: string;
   subject: string;
+  /** sha256 of the recipient's reply token, when the mail carries one */
+  replyTokenHash: Buffer | null;
 }
 
 async function compose(deps: SendDeps, row: Context): Promise<Composed> {
@@ -189,7 +210,9 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
   let vars: Record<string, unknown>;
   let files: { filename: string; contentType: string; content: Buffer }[] = [];
   if (ticket) {
-    const { secret } = await issueToken(db, 'ticket_link', { ticketId: ticket.id }, deps.ticketLinkDays * 86400);
+    // the link is the recipient's: the page posts as them and nobody else
+    const subject = customer ? { ticketId: ticket.id, customerId: customer.id } : { ticketId: ticket.id };
+    const { secret } = await issueToken(db, 'ticket_link', subject, deps.ticketLinkDays * 86400);
     vars = {
       ...base,
       ticket: { number: ticket.number, subject: ticket.subject, status: ticket.status },
@@ -210,6 +233,9 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
 
   const [local, domain] = splitAddress(inbox.address);
   const verpToken = randomBytes(12).toString('base64url');
+  // Replies come back to an address of this mail's own, issued to its recipient (like VERP): a
+  // reply through it counts as that customer only.
+  const replyToken = ticket && customer ? newRecipientReplyToken() : undefined;
   const messageId = `<o${row.id}.${randomBytes(6).toString('hex')}@${deps.messageIdDomain}>`;
   const thread = row.thread?.length ? { inReplyTo: row.thread[row.thread.length - 1], references: row.thread } : {};
   const headers: Record<string, string> = { [LOOP_HEADER]: String(row.id) };
@@ -221,8 +247,7 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
   const composer = new MailComposer({
     from: { name: inbox.from_name || inbox.name, address: inbox.address },
     to: customer ? { name: customer.name, address: row.recipient } : row.recipient,
-    // replies come back to the ticket's own address, whatever the mail client does with threading
-    replyTo: ticket ? `${local}+${ticket.reply_token}@${domain}` : inbox.address,
+    replyTo: replyToken ? `${local}+${replyToken}@${domain}` : inbox.address,
     subject: rendered.subject,
     messageId,
     ...thread,
@@ -236,7 +261,14 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
     composer.compile().build((err, out) => (err ? reject(err) : resolve(out))),
   );
   // bounces come back to inbox+<verp token>@, which finds this message even without its Message-ID
-  return { raw, messageId, verpToken, envelopeFrom: `${local}+${verpToken}@${domain}`, subject: rendered.subject };
+  return {
+    raw,
+    messageId,
+    verpToken,
+    envelopeFrom: `${local}+${verpToken}@${domain}`,
+    subject: rendered.subject,
+    replyTokenHash: replyToken ? createHash('sha256').update(replyToken).digest() : null,
+  };
 }
 
 async function replyVars(deps: SendDeps, row: Context, attachmentBase: string) {

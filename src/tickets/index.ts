@@ -20,12 +20,27 @@ export interface Ticket {
   status: TicketStatus;
   reply_token: string;
   closed_at: Date | null;
+  /** the customers who follow it (with the requester, its members) */
+  follower_ids: number[];
 }
 
-const COLUMNS = 'id, inbox_id, number, requester_id, company_id, subject, status, reply_token, closed_at';
-const T_COLUMNS = COLUMNS.split(', ')
-  .map((c) => `t.${c}`)
-  .join(', ');
+/** A ticket found by a reply token, and the customer the token was issued to (none for a legacy ticket-wide token). */
+export interface TicketByToken {
+  ticket: Ticket;
+  customerId: number | undefined;
+}
+
+const T_COLUMNS = [
+  ...['id', 'inbox_id', 'number', 'requester_id', 'company_id', 'subject', 'status', 'reply_token', 'closed_at'].map(
+    (c) => `t.${c}`,
+  ),
+  'ARRAY(SELECT f.customer_id::int FROM ticket_followers f WHERE f.ticket_id = t.id) AS follower_ids',
+].join(', ');
+
+/** Whether the customer is the ticket's requester or one of its followers. */
+export function isMember(ticket: Pick<Ticket, 'requester_id' | 'follower_ids'>, customerId: number): boolean {
+  return Number(ticket.requester_id) === customerId || ticket.follower_ids.some((id) => Number(id) === customerId);
+}
 
 /**
  * 100 random bits as 20 characters of [a-z2-7]: it travels in the local part of a reply address,
@@ -85,18 +100,38 @@ export function createTicket(sql: Sql, t: NewTicket): Promise<unknown> {
   );
 }
 
-/** The tickets these reply tokens name, by token. */
-export async function findTicketsByToken(sql: Sql, tokens: string[]): Promise<Map<string, Ticket>> {
+/**
+ * The tickets these reply tokens name, by token: a recipient's token (issued with one outbound
+ * mail to one customer) or, from before those, the ticket's own token, which names no customer.
+ */
+export async function findTicketsByReplyToken(sql: Sql, tokens: string[]): Promise<Map<string, TicketByToken>> {
   if (tokens.length === 0) return new Map();
-  const { rows } = await sql<Ticket>(`SELECT ${COLUMNS} FROM tickets WHERE reply_token = ANY($1::text[])`, [tokens]);
-  return new Map(rows.map((t) => [t.reply_token, t]));
+  const { rows } = await sql<Ticket & { token: string; via_customer_id: number | null }>(
+    `SELECT k.token, m.customer_id AS via_customer_id, ${T_COLUMNS}
+       FROM unnest($1::text[]) AS k(token)
+       CROSS JOIN LATERAL (
+         SELECT o.ticket_id, o.customer_id FROM outbound_messages o
+          WHERE o.reply_token_hash = sha256(convert_to(k.token, 'UTF8')) AND o.ticket_id IS NOT NULL
+         UNION ALL
+         SELECT id, NULL FROM tickets WHERE reply_token = k.token
+         LIMIT 1
+       ) m
+       JOIN tickets t ON t.id = m.ticket_id`,
+    [tokens],
+  );
+  return new Map(
+    rows.map(({ token, via_customer_id, ...ticket }) => [
+      token,
+      { ticket, customerId: via_customer_id === null ? undefined : Number(via_customer_id) },
+    ]),
+  );
 }
 
 /** The ticket of the newest message (ours or the customer's) carrying one of these Message-IDs. */
 export async function findTicketByMessageIds(sql: Sql, messageIds: string[]): Promise<Ticket | undefined> {
   if (messageIds.length === 0) return undefined;
   const { rows } = await sql<Ticket>(
-    `SELECT ${COLUMNS} FROM tickets WHERE id = (
+    `SELECT ${T_COLUMNS} FROM tickets t WHERE id = (
        SELECT ticket_id FROM (
          SELECT ticket_id, id FROM messages WHERE message_id = ANY($1::text[])
          UNION ALL

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import type { Db } from '../db/index.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import { showTicket, type TicketDetail } from './views.ts';
+import { revokeTokens } from '../access/index.ts';
 import { enqueueOutbound } from '../outbound/index.ts';
 import type { Boss } from '../queue/index.ts';
 import { TICKET_STATUSES, type TicketStatus } from './status.ts';
@@ -201,6 +202,9 @@ export async function removeFollower(db: Knex, ticketId: number, customerId: num
     if (!(await trx('tickets').where({ id: ticketId }).first('id'))) throw new NotFoundError(`no ticket ${ticketId}`);
     const n = await trx('ticket_followers').where({ ticket_id: ticketId, customer_id: customerId }).delete();
     if (n === 0) throw new NotFoundError(`customer ${customerId} does not follow ticket ${ticketId}`);
+    // their magic links die with it; their reply addresses stop joining mail because they are no
+    // longer a member of the ticket (inbound/plan.ts)
+    await revokeTokens(trx, 'ticket_link', { ticketId, customerId });
     await trx('events').insert({
       type: 'ticket.follower_removed',
       ticket_id: ticketId,

@@ -1,6 +1,7 @@
 // The public ticket page behind a magic link (/t/<secret>): the ticket's public conversation,
-// attachments, a reply form for the ticket's own addresses, closing, and a fresh link by mail
-// when the link has expired. Server-rendered with eta; every form carries a CSRF token; replies
+// attachments, a reply form, closing, and a fresh link by mail when the link has expired. A link
+// is mailed to one customer of one ticket, and the page posts as that customer only; links from
+// before links named their customer show the conversation and answer a reply with a fresh link. Server-rendered with eta; every form carries a CSRF token; replies
 // and resends are rate limited; nothing here names an address or shows an internal note.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
@@ -14,11 +15,12 @@ import { hit, serverKey } from '../../access/index.ts';
 import { enqueueOutbound } from '../../outbound/index.ts';
 import { normalizeAddress } from '../../customers/index.ts';
 import {
+  closeTicketByCustomer,
+  isTicketMember,
+  PUBLIC_CLASSIFICATIONS,
+  postCustomerReply,
   publicMessages,
   ticketAddresses,
-  postCustomerReply,
-  closeTicketByCustomer,
-  PUBLIC_CLASSIFICATIONS,
 } from './ticket-page.ts';
 
 export interface PublicDeps {
@@ -71,8 +73,8 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
   /** The ticket's page for a live link, with a notice, or a form error and what was typed. */
   async function ticketPage(
     reply: FastifyReply,
-    link: { secret: string; token: { id: number }; ticketId: number },
-    extra: { notice?: string; error?: string; form?: { email: string; body: string } },
+    link: Link,
+    extra: { notice?: string; error?: string; form?: { body: string } },
     status = 200,
   ) {
     const ticket = await db('tickets as t')
@@ -88,19 +90,27 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
         messages: await publicMessages(db, link.ticketId, `/t/${link.secret}/attachments`),
         base: `/t/${link.secret}`,
         csrf: { reply: csrf(link.token.id, 'reply'), close: csrf(link.token.id, 'close') },
+        // a link that names no customer cannot post: it offers a fresh one instead
+        canPost: link.customerId !== undefined,
         notice: extra.notice,
         error: extra.error,
-        form: extra.form ?? { email: '', body: '' },
+        form: extra.form ?? { body: '' },
       },
       status,
     );
   }
 
-  /** The live link, or the page that offers a fresh one. */
+  /**
+   * The live link, or the page that offers a fresh one. A link mailed to a customer who has left
+   * the ticket since is dead too (removing a follower also revokes their links at once).
+   */
   async function live(request: FastifyRequest<{ Params: { secret: string } }>, reply: FastifyReply) {
     const { secret } = request.params;
     const token = SECRET.test(secret) ? await findToken(db, 'ticket_link', secret) : undefined;
-    if (!token) {
+    const alive =
+      token?.ticket_id != null &&
+      (token.customer_id === null || (await isTicketMember(db, token.ticket_id, token.customer_id)));
+    if (!token || !alive) {
       await page(
         reply,
         'link-expired',
@@ -109,7 +119,7 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
       );
       return undefined;
     }
-    return { secret, token, ticketId: token.ticket_id! };
+    return { secret, token, ticketId: token.ticket_id!, customerId: token.customer_id ?? undefined } satisfies Link;
   }
 
   app.get<{ Params: { secret: string }; Querystring: { done?: string } }>('/t/:secret', async (request, reply) => {
@@ -129,7 +139,6 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
         { title: 'This form has expired', text: 'Reload the ticket page and try again.' },
         403,
       );
-    const email = normalizeAddress(String(body.email ?? ''));
     const text = String(body.body ?? '').trim();
     const allowed =
       (await hit(db, `reply:ip:${clientKey(request.ip)}`, REPLY_LIMIT)) &&
@@ -137,17 +146,14 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     let error: string | undefined;
     let status = 422;
     if (!allowed) [error, status] = ['Too many attempts. Please wait a few minutes and try again.', 429];
-    else if (!text) error = 'Please write a message.';
+    else if (link.customerId === undefined) {
+      [error, status] = ['This link cannot post replies: reply to the email it came with.', 403];
+    } else if (!text) error = 'Please write a message.';
     else if (text.length > 100_000) error = 'The message is too long.';
-    else if (!(await ticketAddresses(db, link.ticketId)).has(email)) {
-      // the same answer for every address that cannot post: no hint which ones can
-      error =
-        'We could not add your reply with this email address. Use the address this ticket was sent to, or reply to our email.';
+    if (error || link.customerId === undefined) {
+      return ticketPage(reply, link, { error, form: { body: text } }, status);
     }
-    if (error) {
-      return ticketPage(reply, link, { error, form: { email: String(body.email ?? ''), body: text } }, status);
-    }
-    await postCustomerReply(db, { ticketId: link.ticketId, email, text, ip: request.ip });
+    await postCustomerReply(db, { ticketId: link.ticketId, customerId: link.customerId, text, ip: request.ip });
     return reply.redirect(`/t/${link.secret}?done=reply`, 303);
   });
 
@@ -180,16 +186,18 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
       if (!csrfOk(0, `resend:${secret}`, request.body?.csrf))
         return page(reply, 'notice', { title: 'This form has expired', text: 'Reload the page and try again.' }, 403);
       const email = normalizeAddress(String(request.body?.email ?? ''));
-      // limits by client, by link (its hash: no secret in the table) and by the address mailed
+      // limits by client and by link (its hash: no secret in the table); the limit per address
+      // counts only what would really be mailed (resendLink), so strangers cannot use up a
+      // customer's resends with links that are not theirs
       const linkKey = hashSecret(secret).toString('hex').slice(0, 32);
       const allowed =
         (await hit(db, `resend:ip:${clientKey(request.ip)}`, RESEND_LIMIT)) &&
-        (await hit(db, `resend:link:${linkKey}`, RESEND_LIMIT)) &&
-        (await hit(db, `resend:addr:${email.slice(0, 254)}`, RESEND_LIMIT));
+        (await hit(db, `resend:link:${linkKey}`, RESEND_LIMIT));
       if (allowed && SECRET.test(secret)) {
         // Any link that ever existed (expired or revoked) names its ticket; a fresh one goes only
-        // to an address of that ticket. Decided after the answer is sent, so neither the page nor
-        // its timing tells whether the address belongs to the ticket.
+        // to an address of that ticket (of the link's own customer, for links that name one).
+        // Decided after the answer is sent, so neither the page nor its timing tells whether the
+        // address belongs to the ticket.
         reply.raw.once('finish', () => {
           void resendLink(secret, email).catch((err: unknown) => deps.log.error({ err }, 'fresh ticket link failed'));
         });
@@ -206,12 +214,24 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
   async function resendLink(secret: string, email: string): Promise<void> {
     const old = await db('tokens')
       .where({ token_hash: hashSecret(secret), purpose: 'ticket_link' })
-      .first('ticket_id');
-    if (old?.ticket_id && (await ticketAddresses(db, old.ticket_id)).has(email)) {
-      await db.transaction((trx) =>
-        enqueueOutbound(deps.boss, trx, { kind: 'ticket_link', recipient: email, ticketId: old.ticket_id }),
-      );
-    }
+      .first('ticket_id', 'customer_id');
+    if (!old?.ticket_id) return;
+    const owner = await db('customer_emails').where({ address: email }).first('customer_id');
+    const mayHave =
+      owner !== undefined &&
+      (old.customer_id === null
+        ? (await ticketAddresses(db, old.ticket_id)).has(email)
+        : Number(owner.customer_id) === Number(old.customer_id) &&
+          (await isTicketMember(db, old.ticket_id, Number(old.customer_id))));
+    if (!mayHave || !(await hit(db, `resend:addr:${email.slice(0, 254)}`, RESEND_LIMIT))) return;
+    await db.transaction((trx) =>
+      enqueueOutbound(deps.boss, trx, {
+        kind: 'ticket_link',
+        recipient: email,
+        ticketId: old.ticket_id,
+        customerId: Number(owner.customer_id),
+      }),
+    );
   }
 
   app.get<{ Params: { secret: string; sha: string } }>('/t/:secret/attachments/:sha', async (request, reply) => {
@@ -237,6 +257,14 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
       .header('content-security-policy', "default-src 'none'; sandbox")
       .send(a.content);
   });
+}
+
+interface Link {
+  secret: string;
+  token: { id: number };
+  ticketId: number;
+  /** the customer the link was mailed to; undefined for links from before links named one */
+  customerId: number | undefined;
 }
 
 /** An IPv6 client is counted by its /64 (one household or host has them all); IPv4 by address. */

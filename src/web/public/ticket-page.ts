@@ -79,16 +79,29 @@ export async function ticketAddresses(db: Knex, ticketId: number): Promise<Set<s
   return new Set(rows.map((r) => r.address));
 }
 
+/** Whether the customer is the ticket's requester or one of its followers. */
+export async function isTicketMember(db: Knex, ticketId: number, customerId: number): Promise<boolean> {
+  const { rows } = await db.raw<{ rows: { member: boolean }[] }>(
+    `SELECT EXISTS (SELECT 1 FROM tickets WHERE id = ? AND requester_id = ?)
+         OR EXISTS (SELECT 1 FROM ticket_followers WHERE ticket_id = ? AND customer_id = ?) AS member`,
+    [ticketId, customerId, ticketId, customerId],
+  );
+  return rows[0]?.member === true;
+}
+
+/** A reply from the page, as the customer the link was mailed to. */
 export async function postCustomerReply(
   db: Knex,
-  r: { ticketId: number; email: string; text: string; ip: string },
+  r: { ticketId: number; customerId: number; text: string; ip: string },
 ): Promise<number> {
   return db.transaction(async (trx) => {
     const t = await trx('tickets').where({ id: r.ticketId }).forUpdate().first('id', 'subject', 'status');
-    const customer = await trx('customer_emails as e')
-      .join('customers as c', 'c.id', 'e.customer_id')
-      .where('e.address', r.email)
-      .first('c.id', 'c.name');
+    const customer = await trx('customers as c')
+      .leftJoin('customer_emails as e', function primary() {
+        this.on('e.customer_id', 'c.id').andOnVal('e.is_primary', true);
+      })
+      .where('c.id', r.customerId)
+      .first('c.id', 'c.name', 'e.address');
     const [m] = await trx('messages')
       .insert({
         ticket_id: t.id,
@@ -96,7 +109,7 @@ export async function postCustomerReply(
         author_type: 'customer',
         author_customer_id: customer?.id ?? null,
         subject: /^re:/i.test(t.subject) ? t.subject : `Re: ${t.subject}`,
-        from_address: r.email,
+        from_address: customer?.address ?? null,
         from_name: customer?.name ?? null,
         text: r.text,
         visible_text: r.text,
