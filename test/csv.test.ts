@@ -144,13 +144,14 @@ describe('customers import', () => {
     const first = await inbound(['customers', 'export']);
     expect(first.code).toBe(0);
     await writeFile(exported, first.stdout);
+    // every cell quoted, the header and empty cells too
     expect(first.stdout.split('\n')[0]).toBe(
-      'name,email,alternate_emails,company,phone,portal_access,view_company_tickets,create_tickets',
+      '"name","email","alternate_emails","company","phone","portal_access","view_company_tickets","create_tickets"',
     );
-    expect(first.stdout).toContain("'=cmd|calc!A1,formula@example.test");
-    expect(first.stdout).toContain("'+1 555 0100");
+    expect(first.stdout).toContain(`"'=cmd|calc!A1","formula@example.test"`);
+    expect(first.stdout).toContain(`"'+1 555 0100"`);
     expect(first.stdout).toContain(
-      'Anna Smith-Jones,anna.smith@acme.test,anna@home.test;a.smith@acme.test;anna@work.test,Acme Corp,',
+      `"Anna Smith-Jones","anna.smith@acme.test","anna@home.test;a.smith@acme.test;anna@work.test","Acme Corp","'+1 555 0100",`,
     );
     const before = await snapshot();
     for (const flags of [[], ['--update-existing']]) {
@@ -191,7 +192,7 @@ describe('customers import', () => {
     const portal = await inbound(['portal-users', 'export']);
     const records = parse(portal.stdout, { columns: true }) as Record<string, string>[];
     expect(portal.stdout.split('\n')[0]).toBe(
-      'name,email,alternate_emails,company,phone,portal_access,view_company_tickets,create_tickets,portal_status,last_sign_in_at',
+      '"name","email","alternate_emails","company","phone","portal_access","view_company_tickets","create_tickets","portal_status","last_sign_in_at"',
     );
     expect(records).toEqual([
       expect.objectContaining({

@@ -71,7 +71,7 @@ describe('template store', () => {
     const err = await store.save(bad).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TemplateError);
     expect((err as TemplateError).problems.map((p) => `${p.part}:${p.line}`)).toEqual(['subject:1', 'text:1']);
-    expect((err as Error).message).toMatch(/ack \(de\) subject line 1: unknown field it\.ticket\.nope/);
+    expect((err as Error).message).toMatch(/ack \(de\) subject line 1, column \d+: unknown field it\.ticket\.nope/);
     expect((await store.versions('ack', 'de')).length).toBe(2);
     expect((await renderTemplate(t.db, 'ack', 'de', sampleVariables('ack'))).version).toBe(2);
   });

@@ -190,7 +190,7 @@ describe('the template language refuses code', () => {
     expect((err as TemplateError).problems).toEqual([
       expect.objectContaining({ name: 'ack', locale: 'de', part: 'html', line: 3 }),
     ]);
-    expect((err as Error).message).toContain('ack (de) html line 3: unknown field it.nope');
+    expect((err as Error).message).toContain('ack (de) html line 3, column 10: unknown field it.nope');
   });
 
   it('keeps counting lines past a broken tag', async () => {

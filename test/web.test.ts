@@ -49,7 +49,7 @@ describe('secrets in URLs and client addresses', () => {
     const { redactUrl } = await import('../src/web/index.ts');
     expect(redactUrl('/t/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-abcde')).toBe('/t/…');
     expect(redactUrl('/t/AbC/attachments/ff00')).toBe('/t/…/attachments/ff00');
-    expect(redactUrl('/portal/password/secret123?x=1')).toBe('/portal/password/…?x=1');
+    expect(redactUrl('/portal/password/secret123?x=1')).toBe('/portal/password/…?x=…');
     expect(redactUrl('/api/v1/tickets/3')).toBe('/api/v1/tickets/3');
   });
 

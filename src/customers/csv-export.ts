@@ -30,7 +30,15 @@ interface ExportRow {
 
 export async function exportCustomers(db: Db, out: Writable, opts: ExportOptions = {}): Promise<number> {
   const columns = [...CSV_COLUMNS, ...(opts.portalUsers ? PORTAL_USER_COLUMNS : [])];
-  const csv = stringify({ header: true, columns: [...columns], record_delimiter: 'unix' });
+  // every cell quoted, the header and empty cells too: a spreadsheet then takes each cell whole
+  // as text rather than guessing at it, and the formula escape (escapeCell) covers the rest
+  const csv = stringify({
+    header: true,
+    columns: [...columns],
+    record_delimiter: 'unix',
+    quoted: true,
+    quoted_empty: true,
+  });
   csv.pipe(out);
   let after = 0;
   let count = 0;

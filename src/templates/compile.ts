@@ -156,6 +156,7 @@ async function mjmlToNodes(
   for (const p of again.problems) {
     p.message = `after MJML (line ${p.line} of its output): ${p.message}`;
     p.line = 0;
+    delete p.column; // it counted in MJML's output, not in what the admin wrote
   }
   return again;
 

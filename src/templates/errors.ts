@@ -18,5 +18,6 @@ export class TemplateError extends AppError {
 
 /** `ack (de) html line 12: unknown field it.x` */
 export function describeProblem(p: TemplateProblem): string {
-  return `${p.name} (${p.locale}) ${p.part}${p.line ? ` line ${p.line}` : ''}: ${p.message}`;
+  const where = p.line ? ` line ${p.line}${p.column ? `, column ${p.column}` : ''}` : '';
+  return `${p.name} (${p.locale}) ${p.part}${where}: ${p.message}`;
 }

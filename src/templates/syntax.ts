@@ -8,7 +8,11 @@
 //   <% for (const file of it.message.attachments) { %> <%= file.name %> <% } %>
 //   <% } %>                                  closes an if or a for
 //
-// Anything else between <% and %> is refused, with the line and the reason.
+// Anything else between <% and %> is refused, with the line, the column and the reason.
+//
+// A loop's list is read where the loop starts, before its variable exists, so it names a field of
+// it. or of an outer loop, never the loop's own variable (`<% for (const x of x.list) { %>` is
+// refused). A loop variable never shadows an outer loop's: the inner loop is refused.
 import { diagnose } from './refusals.ts';
 import type { Field } from './schemas.ts';
 
@@ -18,6 +22,12 @@ export interface Problem {
   part: Part;
   /** 1-based line in the part's source; 0 when the problem is about the part as a whole. */
   line: number;
+  /**
+   * 1-based column in that line (in UTF-16 code units, as editors count): where the offending
+   * name is when the problem is about one, else the tag's `<%`. Absent when the problem is not
+   * about one place in the source.
+   */
+  column?: number;
   message: string;
 }
 
@@ -44,7 +54,8 @@ const IF = new RegExp(`^if\\s*\\(\\s*(!?)\\s*(${PATH})\\s*\\)\\s*\\{$`);
 const ELSE_IF = new RegExp(`^\\}\\s*else\\s+if\\s*\\(\\s*(!?)\\s*(${PATH})\\s*\\)\\s*\\{$`);
 const ELSE = /^\}\s*else\s*\{$/;
 const END = /^\}$/;
-const FOR = new RegExp(`^for\\s*\\(\\s*const\\s+(${IDENT})\\s+of\\s+(${PATH})\\s*\\)\\s*\\{$`);
+// `d`: the list's place in the tag, for the column of a problem about it
+const FOR = new RegExp(`^for\\s*\\(\\s*const\\s+(${IDENT})\\s+of\\s+(${PATH})\\s*\\)\\s*\\{$`, 'd');
 
 // Names that reach into JavaScript's objects rather than our data; refused even before the
 // field check so the message says why.
@@ -85,6 +96,7 @@ const RESERVED = new Set([
 interface Open {
   kind: 'if' | 'for';
   line: number;
+  column: number;
   sawElse: boolean;
   /** for loops: the variable name and the item's field */
   name?: string;
@@ -95,38 +107,54 @@ export function parseTemplate(source: string, rootFields: Field, part: Part): { 
   const nodes: Node[] = [];
   const problems: Problem[] = [];
   const stack: Open[] = [];
-  const problem = (line: number, message: string) => problems.push({ part, line, message });
+  const problem = (line: number, column: number, message: string) => problems.push({ part, line, column, message });
   let pos = 0;
   let line = 1;
+  /** where the current line starts in the source, for columns */
+  let lineStart = 0;
+  /** the column of the tag being read (its `<%`) */
+  let tagColumn = 1;
+  /** set by parseTag when a refusal is about a place inside the tag: its offset in the tag's inner text */
+  let refusedAt: number | undefined;
+  const advance = (from: number, to: number) => {
+    const n = count(source.slice(from, to), '\n');
+    if (n) {
+      line += n;
+      lineStart = source.lastIndexOf('\n', to - 1) + 1;
+    }
+  };
 
   while (pos <= source.length) {
     const open = source.indexOf('<%', pos);
     const text = source.slice(pos, open === -1 ? source.length : open);
     if (text) nodes.push({ kind: 'text', text });
-    line += count(text, '\n');
+    advance(pos, open === -1 ? source.length : open);
     if (open === -1) break;
+    tagColumn = open - lineStart + 1;
     const close = source.indexOf('%>', open + 2);
     const nextOpen = source.indexOf('<%', open + 2);
     if (close === -1 || (nextOpen !== -1 && nextOpen < close)) {
-      problem(line, `a tag is opened with <% and not closed with %>: ${excerpt(source.slice(open))}`);
+      problem(line, tagColumn, `a tag is opened with <% and not closed with %>: ${excerpt(source.slice(open))}`);
       pos = nextOpen === -1 ? source.length + 1 : nextOpen;
-      line += count(source.slice(open, pos), '\n');
+      advance(open, Math.min(pos, source.length));
       continue;
     }
     const inner = source.slice(open + 2, close);
     pos = close + 2;
     if (inner.includes('\n')) {
-      problem(line, `a tag must fit on one line: <%${excerpt(inner)}%>`);
-      line += count(inner, '\n');
+      problem(line, tagColumn, `a tag must fit on one line: <%${excerpt(inner)}%>`);
+      advance(open, pos);
       continue;
     }
+    refusedAt = undefined;
     const node = parseTag(inner, line);
     if (typeof node === 'string') {
-      if (node) problem(line, `${node}: <%${inner}%>`);
+      // the tag is on one line: a place inside it is its column plus the `<%` and the offset
+      if (node) problem(line, refusedAt === undefined ? tagColumn : tagColumn + 2 + refusedAt, `${node}: <%${inner}%>`);
     } else nodes.push(node);
   }
   for (const o of stack.reverse())
-    problem(o.line, `the ${o.kind} opened on line ${o.line} is never closed with <% } %>`);
+    problem(o.line, o.column, `the ${o.kind} opened on line ${o.line} is never closed with <% } %>`);
   return { nodes, problems };
 
   // Returns the node, or why the tag is refused ('' when the reason was given already).
@@ -152,7 +180,7 @@ export function parseTemplate(source: string, rootFields: Field, part: Part): { 
     let m = IF.exec(code);
     if (m) {
       // pushed before the field is checked, so one bad field does not also unbalance the rest
-      stack.push({ kind: 'if', line, sawElse: false });
+      stack.push({ kind: 'if', line, column: tagColumn, sawElse: false });
       const ref = resolve(m[2]!);
       return typeof ref === 'string' ? ref : { kind: 'if', not: m[1] === '!', ref, line };
     }
@@ -176,14 +204,38 @@ export function parseTemplate(source: string, rootFields: Field, part: Part): { 
     m = FOR.exec(code);
     if (m) {
       const name = m[1]!;
-      const loop: Open = { kind: 'for', line, sawElse: false, name };
+      const list = m[2]!;
+      // the list is resolved before the loop is pushed: it is read where the loop starts, in the
+      // enclosing scope, where the loop's own variable does not exist yet
+      const ref = resolve(list);
+      const loop: Open = { kind: 'for', line, column: tagColumn, sawElse: false, name };
+      // pushed whatever follows, so a refused loop's } still balances
       stack.push(loop);
-      if (RESERVED.has(name) || FORBIDDEN.has(name) || name.startsWith('__'))
+      const indices = m.indices!;
+      const at = (group: 1 | 2) => {
+        // offset in `inner`: what trim() took off its front, plus the group's place in `code`
+        refusedAt = inner.length - inner.trimStart().length + indices[group]![0];
+      };
+      if (RESERVED.has(name) || FORBIDDEN.has(name) || name.startsWith('__')) {
+        at(1);
         return `${name} cannot be a loop variable`;
-      if (stack.slice(0, -1).some((o) => o.name === name)) return `${name} is already the variable of an outer loop`;
-      const ref = resolve(m[2]!);
-      if (typeof ref === 'string') return ref;
-      if (ref.field.kind !== 'list') return `${display(ref)} is not a list`;
+      }
+      if (stack.slice(0, -1).some((o) => o.name === name)) {
+        at(1);
+        return `${name} is already the variable of an outer loop; give this loop's variable another name`;
+      }
+      if (list.split('.')[0] === name) {
+        at(2);
+        return `the loop's list ${list} uses the loop's own variable ${name}, which does not exist before the loop; loop over a field of it. or of an outer loop`;
+      }
+      if (typeof ref === 'string') {
+        at(2);
+        return ref;
+      }
+      if (ref.field.kind !== 'list') {
+        at(2);
+        return `${display(ref)} is not a list`;
+      }
       loop.item = ref.field.item;
       return { kind: 'for', name, depth: stack.length - 1, ref, line };
     }

@@ -18,9 +18,70 @@ export interface WebDeps {
   trustProxy?: readonly string[];
 }
 
-/** Paths that carry a secret (magic links, password links) are logged without it. */
+/** Path segments whose next segment is a secret: magic links, password links. */
+const SECRET_AFTER: readonly (readonly string[])[] = [['t'], ['portal', 'password'], ['admin', 'password']];
+/** A query parameter name logged as it is: short snake_case, as the API's are. Anything else could be a secret. */
+const PLAIN_NAME = /^[a-z][a-z0-9_]{0,31}$/;
+
+/**
+ * The request URL as it is logged: without the secret of /t/<secret>, /portal/password/<secret> and
+ * /admin/password/<secret>, and without the query's values.
+ *
+ * The router matches the percent-decoded path (find-my-way: the path ends at the first ? or #, is
+ * split on its raw /, and an encoded %2F stays inside its segment), so the match here is on decoded
+ * segments too: /%74/<secret> and /portal/%70assword/<secret> are the same routes as /t/<secret> and
+ * /portal/password/<secret>. To err on the side of redacting, empty and . segments are skipped
+ * (//t/<secret>, /t/./<secret>: what a proxy in front may fold), names are compared ignoring case,
+ * an encoded / or \ inside a segment also separates names (the whole raw segment that holds the
+ * secret goes), and the names are matched anywhere in the path, not only at its start. A
+ * malformed escape never throws: what is not valid UTF-8 decodes to U+FFFD.
+ *
+ * The query can carry anything a client puts there, a secret too, so every value is dropped and
+ * only names that look like the API's are kept (`?done=…`); the fragment, which browsers never
+ * send, is dropped too. Linear in the URL's length: one pass to split, one decode per segment, and
+ * comparisons of a fixed size; the regexes have no quantifier that can backtrack over another.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/\/(t|portal\/password|admin\/password)\/[^/?#]+/, '/$1/…');
+  const found = url.search(/[?#]/);
+  const end = found === -1 ? url.length : found;
+  const segments = url.slice(0, end).split('/');
+  // every name in the path, decoded, with the raw segment it came from
+  const names: { name: string; segment: number }[] = [];
+  segments.forEach((raw, segment) => {
+    for (const name of percentDecode(raw).split(/[/\\]/)) {
+      if (name !== '' && name !== '.') names.push({ name: name.toLowerCase(), segment });
+    }
+  });
+  const secret = new Set<number>();
+  names.forEach((_, at) => {
+    for (const prefix of SECRET_AFTER) {
+      const next = names[at + prefix.length];
+      if (next && prefix.every((p, i) => names[at + i]!.name === p)) secret.add(next.segment);
+    }
+  });
+  const path = segments.map((raw, i) => (secret.has(i) ? '…' : raw)).join('/');
+  return path + redactQuery(url.slice(end));
+}
+
+/** `?a=1&b` to `?a=…&b`; names that could be anything become …; a fragment goes. */
+function redactQuery(rest: string): string {
+  if (!rest.startsWith('?')) return '';
+  const hash = rest.indexOf('#');
+  const query = rest.slice(1, hash === -1 ? rest.length : hash);
+  if (query === '') return '';
+  const params = query.split('&').map((param) => {
+    if (param === '') return '';
+    const eq = param.indexOf('=');
+    const name = percentDecode((eq === -1 ? param : param.slice(0, eq)).replaceAll('+', ' '));
+    return `${PLAIN_NAME.test(name) ? name : '…'}${eq === -1 ? '' : '=…'}`;
+  });
+  return `?${params.join('&')}`;
+}
+
+/** Percent-decoding that never throws: a run of %XX escapes is read as UTF-8, invalid bytes as U+FFFD. */
+function percentDecode(s: string): string {
+  if (!s.includes('%')) return s;
+  return s.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => Buffer.from(run.replaceAll('%', ''), 'hex').toString('utf8'));
 }
 
 export function buildWeb({ db, boss, log, trustProxy }: WebDeps): FastifyInstance {
