@@ -40,6 +40,7 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(30_000),
   REOPEN_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
   ACK_LIMIT_PER_HOUR: z.coerce.number().int().min(0).max(1000).default(5),
+  MAIL_CPU_BUDGET_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   TICKET_LINK_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -78,6 +79,8 @@ export interface Config {
   readonly ackLimitPerHour: number;
   /** How long the magic link in a mail about a ticket works. */
   readonly ticketLinkDays: number;
+  /** How long parsing, classifying and rendering one mail may take before it is quarantined. */
+  readonly mailCpuBudgetMs: number;
   readonly shutdownTimeoutMs: number;
   readonly logLevel: string;
 }
@@ -137,6 +140,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     reopenDays: e.REOPEN_DAYS,
     ackLimitPerHour: e.ACK_LIMIT_PER_HOUR,
     ticketLinkDays: e.TICKET_LINK_DAYS,
+    mailCpuBudgetMs: e.MAIL_CPU_BUDGET_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
   });

@@ -30,6 +30,7 @@ export function inboundSettings(config: Config): InboundSettings {
     loopHeader: LOOP_HEADER,
     mta: config.smtp.hostname,
     ackLimitPerHour: config.ackLimitPerHour,
+    cpuBudgetMs: config.mailCpuBudgetMs,
   };
 }
 

@@ -43,6 +43,12 @@ export interface AuthInput {
   resolver?: DnsResolver;
 }
 
+/**
+ * Signatures verified per mail at most: each costs a DNS query and a public-key operation, and a
+ * hostile mail can carry hundreds. Real mail carries one to three (author, list, ESP).
+ */
+export const MAX_DKIM_SIGNATURES = 5;
+
 /** One query may take this long; past it the lookup fails with ETIMEOUT, which mailauth reports as temperror. */
 const QUERY_TIMEOUT_MS = 5_000;
 /** All lookups of one mail together: SPF may chain 10 queries and a mail may carry any number of signatures. */
@@ -84,7 +90,7 @@ export async function authenticateMail(input: AuthInput): Promise<AuthResult> {
   const timer = setTimeout(() => budget.abort(), MAIL_DNS_BUDGET_MS);
   try {
     const resolver = bounded(input.resolver ?? systemResolver, budget.signal);
-    const result = await authenticate(input.raw, {
+    const result = await authenticate(withoutExtraSignatures(input.raw, MAX_DKIM_SIGNATURES), {
       ip: input.ip,
       helo: input.helo,
       // '' (null sender): mailauth then checks SPF for postmaster@<helo>, as RFC 7208 2.4 asks.
@@ -105,6 +111,46 @@ export async function authenticateMail(input: AuthInput): Promise<AuthResult> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The mail with only its first `max` DKIM-Signature fields (continuation lines included), for
+ * verification only; the stored mail keeps all of them. One pass over the header block.
+ */
+export function withoutExtraSignatures(raw: Buffer, max: number): Buffer {
+  const keep: [number, number][] = [];
+  let seen = 0;
+  let skipping = false;
+  let from = 0;
+  let at = 0;
+  for (;;) {
+    const nl = raw.indexOf(10, at);
+    const end = nl < 0 ? raw.length : nl + 1;
+    const first = raw[at];
+    if (end - at <= 2 && (first === 13 || first === 10)) break; // the empty line: end of the header
+    const continuation = first === 32 || first === 9;
+    if (!continuation) {
+      const isSignature =
+        end - at > 15 &&
+        raw
+          .subarray(at, at + 15)
+          .toString('latin1')
+          .toLowerCase() === 'dkim-signature:';
+      if (isSignature && ++seen > max) {
+        if (!skipping) keep.push([from, at]);
+        skipping = true;
+      } else if (skipping) {
+        skipping = false;
+        from = at;
+      }
+    }
+    if (nl < 0) break;
+    at = end;
+  }
+  if (seen <= max) return raw;
+  if (!skipping) keep.push([from, raw.length]);
+  else keep.push([at, raw.length]);
+  return Buffer.concat(keep.map(([a, b]) => raw.subarray(a, b)));
 }
 
 /** A resolver over an in-memory zone: { 'TXT:example.com': [['v=spf1 -all']], 'TXT:sel._domainkey.example.com': [['v=DKIM1; k=rsa; p=...']], ... }; unknown names throw ENOTFOUND. For tests and for local development. */

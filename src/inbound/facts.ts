@@ -18,6 +18,7 @@ import {
 import type { ParsedMail } from './parse.ts';
 import type { Classification } from './classify.ts';
 import type { AuthResult } from './auth.ts';
+import type { RenderedContent } from './store-message.ts';
 import { addressList, messageIdsOf, type Address } from './mail-fields.ts';
 import { authorship, type Trust } from './trust.ts';
 
@@ -42,6 +43,8 @@ export interface Work {
   mail: ParsedMail;
   classification: Classification;
   auth: AuthResult | undefined;
+  /** sanitized HTML, text and visible text, made in the mail pool; none for our own mail and bounces */
+  rendered: RenderedContent | undefined;
 }
 
 export interface InboxRef {

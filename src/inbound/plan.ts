@@ -206,8 +206,10 @@ export function planDelivery(
 }
 
 function content(d: Described, author: string | null): MessageContent {
-  const { row, mail, classification, auth } = d.work;
+  const { row, mail, classification, auth, rendered } = d.work;
+  if (!rendered) throw new Error(`mail ${row.id} has no rendered content`);
   return messageContent({
+    rendered,
     rawId: row.id,
     mail,
     classification,

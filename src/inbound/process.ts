@@ -11,8 +11,8 @@
 import type pg from 'pg';
 import type { Logger } from '../log.ts';
 import { prepared, corked, type Sql } from '../db/index.ts';
-import { parseMail } from './parse.ts';
-import { classify } from './classify.ts';
+import type { Analysed } from './analyse.ts';
+import { analyseInPool, BudgetExceeded } from './mail-pool.ts';
 import { authenticateMail, type DnsResolver } from './auth.ts';
 import {
   describeMail,
@@ -41,7 +41,11 @@ export interface InboundSettings {
   resolver?: DnsResolver;
   /** At most this many acks to one address in an hour (0: no acks). Undefined: 5. */
   ackLimitPerHour?: number;
+  /** The time one mail's parse, classification and rendering may take (ms). Undefined: DEFAULT_CPU_BUDGET_MS. */
+  cpuBudgetMs?: number;
 }
+
+export const DEFAULT_CPU_BUDGET_MS = 5_000;
 
 export interface InboundContext {
   /** a pipelined pool (createPgPool with pipeline: true) */
@@ -120,20 +124,43 @@ async function processOn(ctx: InboundContext, client: pg.PoolClient, sql: Sql, j
   const byId = new Map(rows.map((r) => [r.id, r]));
   const writes: Item[] = [];
   const toQuarantine = new Map<Item, string>();
+  const fail = (item: Item, err: unknown) => {
+    if (err instanceof Unparseable || err instanceof UnprocessableMail || item.job.finalAttempt)
+      toQuarantine.set(item, (err as Error).message);
+    else item.result = { error: err as Error };
+  };
+  const todo: { item: Item; row: RawRow }[] = [];
+  for (const item of items) {
+    const row = byId.get(item.job.rawId);
+    if (!row || row.raw === null || row.status === 'processed' || row.status === 'duplicate')
+      item.result = { outcome: 'skipped' };
+    else todo.push({ item, row });
+  }
+  // the CPU work of the whole batch in one task of the mail pool; then the DNS-bound checks
+  let analysed: (Analysed | BudgetExceeded)[] = [];
+  try {
+    analysed = await analyseInPool(
+      todo.map(({ row }) => ({
+        raw: row.raw!,
+        mailFrom: row.mail_from,
+        rcptTo: row.rcpt_to,
+        ownMessageIdDomains: ctx.settings.ownDomains,
+        loopHeader: ctx.settings.loopHeader,
+      })),
+      ctx.settings.cpuBudgetMs ?? DEFAULT_CPU_BUDGET_MS,
+    );
+  } catch (err) {
+    for (const { item } of todo) fail(item, err);
+  }
   await Promise.all(
-    items.map(async (item) => {
-      const row = byId.get(item.job.rawId);
-      if (!row || row.raw === null || row.status === 'processed' || row.status === 'duplicate') {
-        item.result = { outcome: 'skipped' };
-        return;
-      }
+    todo.map(async ({ item, row }, k) => {
+      const a = analysed[k];
+      if (!a) return; // the pool failed: handled above
       try {
-        item.work = await prepare(ctx, row);
+        item.work = await prepare(ctx, row, a);
         writes.push(item);
       } catch (err) {
-        if (err instanceof Unparseable || err instanceof UnprocessableMail || item.job.finalAttempt)
-          toQuarantine.set(item, (err as Error).message);
-        else item.result = { error: err as Error };
+        fail(item, err);
       }
     }),
   );
@@ -156,20 +183,14 @@ async function processOn(ctx: InboundContext, client: pg.PoolClient, sql: Sql, j
 
 class Unparseable extends Error {}
 
-/** Parsing and the DNS-bound sender checks: all that is known before the database is asked. */
-async function prepare(ctx: InboundContext, row: RawRow): Promise<Work> {
-  let mail: Awaited<ReturnType<typeof parseMail>>;
-  try {
-    mail = await parseMail(row.raw!);
-  } catch (err) {
-    throw new Unparseable(`cannot parse: ${(err as Error).message}`);
-  }
-  const classification = classify(mail, {
-    mailFrom: row.mail_from,
-    rcptTo: row.rcpt_to,
-    ownMessageIdDomains: ctx.settings.ownDomains,
-    loopHeader: ctx.settings.loopHeader,
-  });
+/**
+ * What is known of a mail before the database is asked: its analysis from the mail pool (parse,
+ * classification, rendering, within the per-mail budget) and the DNS-bound sender checks.
+ */
+async function prepare(ctx: InboundContext, row: RawRow, analysed: Analysed | BudgetExceeded): Promise<Work> {
+  if (analysed instanceof BudgetExceeded) throw new Unparseable(analysed.message);
+  if (!analysed.ok) throw new Unparseable(analysed.error);
+  const { mail, classification, rendered } = analysed;
   const auth =
     classification.kind === 'own' || classification.kind === 'bounce'
       ? undefined
@@ -181,7 +202,7 @@ async function prepare(ctx: InboundContext, row: RawRow): Promise<Work> {
           mta: ctx.settings.mta,
           resolver: ctx.settings.resolver,
         });
-  return { row, mail, classification, auth };
+  return { row, mail, classification, auth, rendered };
 }
 
 /** One round of facts, decisions and writes; sets each mail's result unless deferred or failed. */

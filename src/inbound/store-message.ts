@@ -13,6 +13,8 @@ import { addressList, messageIdsOf, plainText } from './mail-fields.ts';
 export interface NewMessage {
   rawId: number;
   mail: ParsedMail;
+  /** the CPU-bound part, done in the mail pool (renderContent) */
+  rendered: RenderedContent;
   classification: Classification;
   auth: AuthResult | undefined;
   /** how far the author is believed, and why (trust.ts) */
@@ -56,17 +58,22 @@ export interface MessageContent {
   }[];
 }
 
-/** The CPU-bound part (sanitizing, visible text), done before anything is sent to the database. */
-export function messageContent(m: NewMessage): MessageContent {
-  const { mail } = m;
-  const files = mail.attachments.map((a, position) => ({
-    a,
-    position,
-    sha256: createHash('sha256').update(a.content).digest(),
-  }));
-  const byCid = new Map(
-    files.filter((f) => f.a.cid).map((f) => [f.a.cid!.replace(/^<|>$/g, ''), f.sha256.toString('hex')]),
-  );
+/** What a message shows: its sanitized HTML, its text and the visible part of the reply. */
+export interface RenderedContent {
+  html: string | null;
+  text: string;
+  visible: string;
+  /** sha256 of each attachment, hex, in the mail's order */
+  files: string[];
+}
+
+/** The CPU-bound part (sanitizing, visible text): run in the mail pool, off the event loop. */
+export function renderContent(mail: ParsedMail): RenderedContent {
+  const files = mail.attachments.map((a) => createHash('sha256').update(a.content).digest('hex'));
+  const byCid = new Map<string, string>();
+  mail.attachments.forEach((a, i) => {
+    if (a.cid) byCid.set(a.cid.replace(/^<|>$/g, ''), files[i]!);
+  });
   let html: string | null = null;
   if (typeof mail.html === 'string') {
     const shown = head(mail.html, MAX_DISPLAY_HTML);
@@ -89,6 +96,18 @@ export function messageContent(m: NewMessage): MessageContent {
         ? visibleTextFromHtml(head(mail.html, MAX_VISIBLE_SOURCE).html)
         : '',
   );
+  return { html, text, visible, files };
+}
+
+/** The message's row and attachments, from the mail and what renderContent made of it. */
+export function messageContent(m: NewMessage): MessageContent {
+  const { mail } = m;
+  const { html, text, visible } = m.rendered;
+  const files = mail.attachments.map((a, position) => ({
+    a,
+    position,
+    sha256: Buffer.from(m.rendered.files[position]!, 'hex'),
+  }));
   const [from] = addressList(mail, ['from']);
   return {
     rawId: m.rawId,

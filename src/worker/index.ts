@@ -2,7 +2,7 @@
 import type pg from 'pg';
 import type { Logger } from '../log.ts';
 import { INBOUND_CHANNEL, INBOUND_RETRY_LIMIT, listenForWakeups, QUEUES, type Boss, type Job } from '../queue/index.ts';
-import { processRawMessages, type InboundSettings } from '../inbound/index.ts';
+import { closeMailPool, processRawMessages, warmMailPool, type InboundSettings } from '../inbound/index.ts';
 
 export interface WorkerDeps {
   /** For the LISTEN connection that wakes the inbound handler. */
@@ -47,6 +47,7 @@ export async function startWorker({
   inbound,
   onFollowUps,
 }: WorkerDeps): Promise<Worker> {
+  await warmMailPool();
   async function handle(jobs: Job<{ rawId: number }>[]) {
     const started = performance.now();
     const results = await processRawMessages(
@@ -104,6 +105,7 @@ export async function startWorker({
     async stop() {
       await listener.close();
       await boss.offWork(QUEUES.inboundProcess, { wait: true });
+      await closeMailPool();
     },
   };
 }

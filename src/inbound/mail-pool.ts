@@ -1,0 +1,130 @@
+// Worker threads for the CPU work on mail content (analyse.ts), with a time budget per mail.
+//
+// Mails wait in one queue and go to the threads in batches, as commits do in the ingest: while
+// every thread is busy, new mail waits, and the next free thread takes all of it (up to
+// MAX_BATCH) as one task. Sending each mail as a task of its own cost more in messaging than
+// parsing it, on a small machine. The thread notes in shared memory which mail it is on and since
+// when; a watchdog here ends the task when one mail runs past its budget. That terminates the
+// thread (piscina replaces it), the mail comes back as over budget (to be quarantined), and the
+// batch's other mails go back to the head of the queue. SMTP, the web and the other threads go on
+// meanwhile: none of this runs on the event loop. One pool per process, a thread per core.
+import os from 'node:os';
+import { Piscina } from 'piscina';
+import { type Analysed, type AnalyseInput, revive } from './analyse.ts';
+
+/** What a thread may hold: a mail is at most tens of MB, and its parse a few times that. */
+const THREAD_HEAP_MB = 512;
+/** Mails per task at most. */
+const MAX_BATCH = 64;
+
+export class BudgetExceeded extends Error {
+  override readonly name = 'BudgetExceeded';
+}
+
+interface Waiting {
+  input: AnalyseInput;
+  budgetMs: number;
+  resolve: (a: Analysed | BudgetExceeded) => void;
+  reject: (err: unknown) => void;
+}
+
+const size = () => Math.max(1, Number(process.env.INBOUND_MAIL_THREADS) || os.availableParallelism());
+
+let pool: Piscina | undefined;
+const queue: Waiting[] = [];
+let running = 0;
+
+function threads(): Piscina {
+  pool ??= new Piscina({
+    filename: new URL('./analyse.ts', import.meta.url).href,
+    name: 'analyseMany',
+    minThreads: size(),
+    maxThreads: size(),
+    // idle threads go, so a process that stops processing mail does not keep them
+    idleTimeout: 30_000,
+    resourceLimits: { maxOldGenerationSizeMb: THREAD_HEAP_MB },
+  });
+  return pool;
+}
+
+/**
+ * Parses, classifies and renders each mail in a worker thread; a mail that takes longer than
+ * `budgetMs` (or more memory than a thread has) comes back as a BudgetExceeded in its place.
+ */
+export function analyseInPool(inputs: AnalyseInput[], budgetMs: number): Promise<(Analysed | BudgetExceeded)[]> {
+  const done = inputs.map(
+    (input) =>
+      new Promise<Analysed | BudgetExceeded>((resolve, reject) => queue.push({ input, budgetMs, resolve, reject })),
+  );
+  pump();
+  return Promise.all(done);
+}
+
+function pump(): void {
+  while (running < size() && queue.length > 0) {
+    const batch = queue.splice(0, MAX_BATCH);
+    running++;
+    void runBatch(batch).finally(() => {
+      running--;
+      pump();
+    });
+  }
+}
+
+async function runBatch(batch: Waiting[]): Promise<void> {
+  const progress = new SharedArrayBuffer(16);
+  const now = new Float64Array(progress);
+  now[0] = -1;
+  const controller = new AbortController();
+  const budget = Math.min(...batch.map((w) => w.budgetMs));
+  const watchdog = setInterval(
+    () => {
+      const k = now[0]!;
+      if (k >= 0 && Date.now() - now[1]! > batch[k]!.budgetMs) controller.abort();
+    },
+    Math.max(5, Math.min(250, budget / 10)),
+  );
+  try {
+    const out: Analysed[] = await threads().run(
+      { mails: batch.map((w) => w.input), progress },
+      { signal: controller.signal },
+    );
+    for (const [k, r] of out.entries()) batch[k]!.resolve(revive(r));
+  } catch (err) {
+    const oom = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
+    const k = now[0]!;
+    if (!(controller.signal.aborted || oom) || k < 0) {
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    const offender = batch[k]!;
+    offender.resolve(
+      new BudgetExceeded(
+        oom ? `memory budget exceeded (${THREAD_HEAP_MB} MB)` : `time budget exceeded (${offender.budgetMs} ms)`,
+      ),
+    );
+    // the others were not at fault: first in line again
+    queue.unshift(...batch.filter((_, j) => j !== k));
+  } finally {
+    clearInterval(watchdog);
+  }
+}
+
+/**
+ * Starts the threads and has each load the parsing code and analyse a small mail, so that the
+ * first real mails find them ready (loading and compiling it takes about a second of CPU).
+ */
+export async function warmMailPool(): Promise<void> {
+  const raw = Buffer.from('From: warm@localhost\r\nSubject: warm-up\r\n\r\n<p>warm</p>\r\n');
+  const input = { raw, mailFrom: '', rcptTo: [], ownMessageIdDomains: [], loopHeader: 'X-Warm' };
+  await Promise.all(
+    Array.from({ length: size() }, () => threads().run({ mails: [input], progress: new SharedArrayBuffer(16) })),
+  );
+}
+
+/** Ends the threads; the next mail starts them again. */
+export async function closeMailPool(): Promise<void> {
+  const p = pool;
+  pool = undefined;
+  await p?.destroy();
+}
