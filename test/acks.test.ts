@@ -8,13 +8,13 @@ import {
   eventually,
   startBossFor,
   startTestIngest,
+  startTestOutbound,
   startTestWorker,
   testInboundSettings,
   testLog,
 } from './helpers/app.ts';
 import { sendRaw } from './helpers/smtp-client.ts';
 import { startSink, type Sink } from './helpers/sink.ts';
-import { startOutboundWorker } from '../src/outbound/worker.ts';
 
 let t: TestDatabase;
 let api: TestApi;
@@ -40,17 +40,7 @@ beforeAll(async () => {
     .update({ name: 'Hilfe', settings: { locale: 'de', portal_welcome: true } });
   const boss = await startBossFor(t.url, true);
   await startTestWorker(t.url, boss, 1, { ...testInboundSettings, ackLimitPerHour: 2 });
-  const outbound = await startOutboundWorker({
-    db: t.db,
-    boss,
-    log: testLog,
-    outboundSmtpUrl: sink.url,
-    publicUrl: web,
-    messageIdDomain: 'help.inbound.test',
-    ticketLinkDays: 30,
-    pollSeconds: 1,
-  });
-  return () => outbound.stop();
+  await startTestOutbound(t.db, boss, sink.url, web);
 });
 
 /** Sends a mail and waits until it is processed; returns its raw id and Message-ID. */

@@ -4,12 +4,18 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApi, type TestApi } from './helpers/api.ts';
-import { eventually, startBossFor, startTestIngest, startTestWorker, testInboundSettings } from './helpers/app.ts';
+import {
+  eventually,
+  startBossFor,
+  startTestIngest,
+  startTestOutbound,
+  startTestWorker,
+  testInboundSettings,
+} from './helpers/app.ts';
 import { staticResolver } from '../src/inbound/auth.ts';
 import { createAgent } from '../src/agents/index.ts';
 import { sendRaw } from './helpers/smtp-client.ts';
 import { refusal, startSink, type Sink, type SunkMail } from './helpers/sink.ts';
-import { startOutboundWorker } from '../src/outbound/worker.ts';
 import { findToken } from '../src/access/index.ts';
 import { hashSecret } from '../src/access/index.ts';
 
@@ -31,17 +37,7 @@ beforeAll(async () => {
     'TXT:_dmarc.agents.test': [['v=DMARC1; p=reject']],
   });
   await startTestWorker(t.url, workerBoss, 1, { ...testInboundSettings, resolver });
-  const outbound = await startOutboundWorker({
-    db: t.db,
-    boss: workerBoss,
-    log: (await import('./helpers/app.ts')).testLog,
-    outboundSmtpUrl: sink.url,
-    publicUrl: 'http://help.inbound.test',
-    messageIdDomain: 'help.inbound.test',
-    ticketLinkDays: 30,
-    pollSeconds: 1,
-  });
-  return () => outbound.stop();
+  await startTestOutbound(t.db, workerBoss, sink.url, 'http://help.inbound.test');
 });
 
 /** A customer's mail over SMTP; resolves with the ticket it became part of. */

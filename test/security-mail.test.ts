@@ -12,6 +12,7 @@ import {
   eventually,
   startBossFor,
   startTestIngest,
+  startTestOutbound,
   startTestWorker,
   testInboundSettings,
   testLog,
@@ -20,7 +21,6 @@ import { staticResolver } from '../src/inbound/auth.ts';
 import { createAgent } from '../src/agents/index.ts';
 import { sendRaw } from './helpers/smtp-client.ts';
 import { startSink, type Sink, type SunkMail } from './helpers/sink.ts';
-import { startOutboundWorker } from '../src/outbound/worker.ts';
 
 let t: TestDatabase;
 let sink: Sink;
@@ -44,18 +44,8 @@ beforeAll(async () => {
     'TXT:evil.test': [['v=spf1 ip4:127.0.0.1 -all']],
   });
   await startTestWorker(t.url, boss, 1, { ...testInboundSettings, resolver });
-  const outbound = await startOutboundWorker({
-    db: t.db,
-    boss,
-    log: testLog,
-    outboundSmtpUrl: sink.url,
-    publicUrl: 'http://help.inbound.test',
-    messageIdDomain: 'help.inbound.test',
-    ticketLinkDays: 30,
-    pollSeconds: 1,
-  });
+  await startTestOutbound(t.db, boss, sink.url, 'http://help.inbound.test');
   await createAgent(t.db, { email: 'alex@agents.test', name: 'Alex Agent', role: 'agent' });
-  return () => outbound.stop();
 });
 
 interface Spec {

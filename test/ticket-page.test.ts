@@ -6,11 +6,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApi, type TestApi } from './helpers/api.ts';
-import { eventually, startBossFor, startTestIngest, startTestWorker, testLog } from './helpers/app.ts';
+import { eventually, startBossFor, startTestIngest, startTestOutbound, startTestWorker } from './helpers/app.ts';
 import { sendRaw } from './helpers/smtp-client.ts';
 import { startSink, type Sink } from './helpers/sink.ts';
 import { startBrowser } from './helpers/browser.ts';
-import { startOutboundWorker } from '../src/outbound/worker.ts';
 
 let t: TestDatabase;
 let api: TestApi;
@@ -30,16 +29,7 @@ beforeAll(async () => {
   const { port } = await startTestIngest(t.url, { inboxes: ['support@localhost'] });
   const boss = await startBossFor(t.url, true);
   await startTestWorker(t.url, boss, 1);
-  const outbound = await startOutboundWorker({
-    db: t.db,
-    boss,
-    log: testLog,
-    outboundSmtpUrl: sink.url,
-    publicUrl: web,
-    messageIdDomain: 'help.inbound.test',
-    ticketLinkDays: 30,
-    pollSeconds: 1,
-  });
+  await startTestOutbound(t.db, boss, sink.url, web);
   browser = await startBrowser();
 
   // Paula writes in (from her work address; her home address is known as an alternate)
@@ -73,7 +63,6 @@ beforeAll(async () => {
   await api.call('POST', `/tickets/${ticketId}/replies`, { body: 'She sounds upset, be gentle', internal: true });
   const mail = await eventually(async () => sink.mails.find((m) => m.to.includes('paula@customer.test')), 15_000);
   link = linkIn(mail.mail.text!);
-  return () => outbound.stop();
 });
 
 /** The reply form's CSRF token on an open page. */

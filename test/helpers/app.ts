@@ -1,4 +1,5 @@
 // Roles started in-process against the test file's database.
+import { startOutboundWorker } from '../../src/outbound/index.ts';
 import { afterAll } from 'vitest';
 import { createDb, createPgPool, type Knex } from '../../src/db/index.ts';
 import { createLogger } from '../../src/log.ts';
@@ -101,4 +102,24 @@ export async function eventually<T>(fn: () => Promise<T | undefined | null | fal
     if (Date.now() > until) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** The outbound worker, sending to a live SMTP sink (test/helpers/sink.ts); stopped after the file. */
+export async function startTestOutbound(
+  db: Knex,
+  boss: Boss,
+  sinkUrl: string,
+  publicUrl = 'http://help.inbound.test',
+): Promise<void> {
+  const outbound = await startOutboundWorker({
+    db,
+    boss,
+    log: testLog,
+    outboundSmtpUrl: sinkUrl,
+    publicUrl,
+    messageIdDomain: 'help.inbound.test',
+    ticketLinkDays: 30,
+    pollSeconds: 1,
+  });
+  afterAll(() => outbound.stop());
 }
