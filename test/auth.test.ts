@@ -265,6 +265,29 @@ describe('SPF', () => {
     expect(result).toMatchObject({ spf: 'pass', dmarc: 'none', fromAligned: true });
   });
 
+  it.each([
+    ['evil.com', 'victim.com'],
+    ['evil.co.uk', 'victim.co.uk'],
+    ['mail.evil.com', 'victim.com'],
+  ])(
+    'an SPF pass for %s does not authenticate a From at %s (one suffix is no organization)',
+    async (envelope, from) => {
+      const zone = { [`TXT:${envelope}`]: [['v=spf1 ip4:192.0.2.10 -all']] };
+      const result = await authenticateMail(
+        input(mail(`vera@${from}`), zone, { ip: '192.0.2.10', mailFrom: `mallory@${envelope}` }),
+      );
+      expect(result).toMatchObject({ spf: 'pass', dmarc: 'none', fromAligned: false });
+    },
+  );
+
+  it('an SPF pass for a subdomain of the From domain authenticates it when there is no DMARC record', async () => {
+    const zone = { 'TXT:bounce.example.com': [['v=spf1 ip4:192.0.2.10 -all']] };
+    const result = await authenticateMail(
+      input(mail('joe@example.com'), zone, { ip: '192.0.2.10', mailFrom: 'b@bounce.example.com' }),
+    );
+    expect(result).toMatchObject({ spf: 'pass', dmarc: 'none', fromAligned: true });
+  });
+
   it('an SPF pass for another envelope domain does not', async () => {
     const zone = { 'TXT:example.net': [['v=spf1 ip4:192.0.2.10 -all']] };
     const result = await authenticateMail(

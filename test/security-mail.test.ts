@@ -15,7 +15,6 @@ import {
   startTestOutbound,
   startTestWorker,
   testInboundSettings,
-  testLog,
 } from './helpers/app.ts';
 import { staticResolver } from '../src/inbound/auth.ts';
 import { createAgent } from '../src/agents/index.ts';
@@ -198,6 +197,20 @@ describe('mail trust', () => {
       const got = await send({ from, mailFrom: 'vera@customer.test', rcpt: [victim.replyTo] });
       expect(got.ticketId).not.toBe(victim.ticketId);
       expect(got.message.sender_trust).toBe('untrusted');
+    });
+
+    it('an SPF pass of another domain under the same suffix authenticates no From of a domain without DMARC', async () => {
+      // plain.test publishes nothing; evil.test's SPF passes for our client: one suffix is no organization
+      const first = await send({ from: 'Pat <pat@plain.test>', subject: 'Plain request' });
+      const number = (await ticket(first.ticketId!)).number;
+      const forged = await send({
+        from: 'Pat <pat@plain.test>',
+        mailFrom: 'mallory@evil.test',
+        subject: `Re: [#${number}] Plain request`,
+        headers: ['Cc: mallory@evil.test'],
+      });
+      expect(forged.message.sender_trust).toBe('unauthenticated');
+      expect(await followersOf(first.ticketId!)).not.toContain('mallory@evil.test');
     });
 
     it('cannot add followers to her ticket with unauthenticated mail', async () => {

@@ -88,11 +88,18 @@ const rows: Row[] = [
     author: 'ann@evil.test',
   },
   {
-    name: 'an IDN From and its A-label are one domain',
+    name: 'an internationalised From domain: no DMARC verdict is relied on',
     from: ['Bea <bea@bücher.example>'],
-    auth: auth('pass', 'xn--bcher-kva.example'),
-    trust: 'authenticated',
+    auth: auth('pass', 'bücher.example'),
+    trust: 'unauthenticated',
     author: 'bea@bücher.example',
+  },
+  {
+    name: 'a From domain in fullwidth look-alike characters',
+    from: ['Vera <vera@ｋustomer.test>'],
+    auth: auth('none', 'ｋustomer.test'),
+    trust: 'untrusted',
+    author: 'vera@ｋustomer.test',
   },
   { name: 'no address in the From', from: ['Just A Name'], auth: auth('none', undefined), trust: 'untrusted' },
 ];

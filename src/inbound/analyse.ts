@@ -24,10 +24,15 @@ export async function analyse(input: AnalyseInput): Promise<Analysed> {
   } catch (err) {
     return { ok: false, error: `cannot parse: ${(err as Error).message}` };
   }
-  const classification = classify(mail, input);
-  // our own mail and bounces are never shown as messages
-  const shown = classification.kind !== 'own' && classification.kind !== 'bounce';
-  return { ok: true, mail, classification, rendered: shown ? renderContent(mail) : undefined };
+  try {
+    const classification = classify(mail, input);
+    // our own mail and bounces are never shown as messages
+    const shown = classification.kind !== 'own' && classification.kind !== 'bounce';
+    return { ok: true, mail, classification, rendered: shown ? renderContent(mail) : undefined };
+  } catch (err) {
+    // a mail our own code cannot read: the same mail would fail again, and alone
+    return { ok: false, error: `cannot process: ${(err as Error).message}` };
+  }
 }
 
 /**

@@ -5,8 +5,7 @@
 // so SPF comes out none/neutral/fail and only an aligned DKIM signature can authenticate such a
 // mail. Exempting loopback would also exempt whatever a local relay or proxy hands us.
 import { Resolver } from 'node:dns/promises';
-import { domainToASCII } from 'node:url';
-import { authenticate, dmarc } from 'mailauth';
+import { authenticate } from 'mailauth';
 import type { AuthenticateResult, DKIMResult, DNSResolver } from 'mailauth';
 
 /** A DNS resolver as mailauth calls it: (name, rrtype) => records; throws an Error with code 'ENOTFOUND'/'ENODATA' when none. */
@@ -21,7 +20,7 @@ export interface AuthResult {
   /** domains whose DKIM signature passed */
   dkimDomains: string[];
   dmarc: Verdict;
-  /** the domain of the From header DMARC evaluated */
+  /** the domain of the From header DMARC evaluated, lower-cased, as written (no IDNA mapping) */
   fromDomain?: string;
   /** DMARC pass; or, when the domain publishes no DMARC record (dmarc 'none'), SPF or DKIM passed for a domain aligned (relaxed) with the From domain */
   fromAligned: boolean;
@@ -114,43 +113,48 @@ export async function authenticateMail(input: AuthInput): Promise<AuthResult> {
 }
 
 /**
- * The mail with only its first `max` DKIM-Signature fields (continuation lines included), for
- * verification only; the stored mail keeps all of them. One pass over the header block.
+ * The mail with only its first `max` DKIM-Signature fields, for verification only; the stored mail
+ * keeps all of them. Fields are read as mailauth reads them: a field is its first line and the
+ * lines that continue it (starting with a space or tab), and its name is what stands before the
+ * first colon of the unfolded field, white space trimmed; so "DKIM-Signature :" and a fold before
+ * the colon count too. One pass over the header block; the body is never looked at.
  */
 export function withoutExtraSignatures(raw: Buffer, max: number): Buffer {
-  const keep: [number, number][] = [];
-  let seen = 0;
-  let skipping = false;
-  let from = 0;
+  const fields: { start: number; end: number; signature: boolean }[] = [];
   let at = 0;
-  for (;;) {
-    const nl = raw.indexOf(10, at);
-    const end = nl < 0 ? raw.length : nl + 1;
+  let headerEnd = raw.length;
+  while (at < raw.length) {
     const first = raw[at];
-    if (end - at <= 2 && (first === 13 || first === 10)) break; // the empty line: end of the header
-    const continuation = first === 32 || first === 9;
-    if (!continuation) {
-      const isSignature =
-        end - at > 15 &&
-        raw
-          .subarray(at, at + 15)
-          .toString('latin1')
-          .toLowerCase() === 'dkim-signature:';
-      if (isSignature && ++seen > max) {
-        if (!skipping) keep.push([from, at]);
-        skipping = true;
-      } else if (skipping) {
-        skipping = false;
-        from = at;
-      }
+    if (first === 13 || first === 10) {
+      headerEnd = at; // the empty line
+      break;
     }
-    if (nl < 0) break;
+    // the field: this line and every continuation line
+    let end = at;
+    do {
+      const nl = raw.indexOf(10, end);
+      end = nl < 0 ? raw.length : nl + 1;
+    } while (end < raw.length && (raw[end] === 32 || raw[end] === 9));
+    fields.push({ start: at, end, signature: isSignatureField(raw, at, end) });
     at = end;
   }
-  if (seen <= max) return raw;
-  if (!skipping) keep.push([from, raw.length]);
-  else keep.push([at, raw.length]);
-  return Buffer.concat(keep.map(([a, b]) => raw.subarray(a, b)));
+  if (fields.filter((f) => f.signature).length <= max) return raw;
+  const kept: Buffer[] = [];
+  let seen = 0;
+  for (const f of fields) if (!f.signature || ++seen <= max) kept.push(raw.subarray(f.start, f.end));
+  kept.push(raw.subarray(headerEnd));
+  return Buffer.concat(kept);
+}
+
+/** Whether the field between start and end is named DKIM-Signature (any case, any white space or fold before the colon). */
+function isSignatureField(raw: Buffer, start: number, end: number): boolean {
+  const name = 'dkim-signature';
+  let i = start;
+  for (let k = 0; k < name.length; k++, i++) {
+    if (i >= end || (raw[i]! | 0x20) !== name.charCodeAt(k)) return false;
+  }
+  while (i < end && (raw[i] === 32 || raw[i] === 9 || raw[i] === 13 || raw[i] === 10)) i++;
+  return raw[i] === 58; // ':'
 }
 
 /** A resolver over an in-memory zone: { 'TXT:example.com': [['v=spf1 -all']], 'TXT:sel._domainkey.example.com': [['v=DKIM1; k=rsa; p=...']], ... }; unknown names throw ENOTFOUND. For tests and for local development. */
@@ -183,7 +187,7 @@ async function summarize(result: AuthenticateResult): Promise<AuthResult> {
     dmarcVerdict === 'pass' ||
     // No policy to ask: the From is still authenticated by an aligned pass. A policy that could not
     // be fetched (temperror) may say p=reject: that is no authentication.
-    (dmarcVerdict === 'none' && fromDomain !== undefined && (await alignedPass(fromDomain, spfDomains, signatures)));
+    (dmarcVerdict === 'none' && fromDomain !== undefined && alignedPass(fromDomain, spfDomains, signatures));
   return {
     spf,
     dkim: bestDkim(signatures),
@@ -216,20 +220,20 @@ function passed(signatures: DKIMResult[]): (DKIMResult & { signingDomain: string
 }
 
 /**
- * Relaxed alignment of the passing SPF and DKIM domains with the From domain, for when the domain
- * publishes no DMARC record. mailauth's dmarc() is asked with a local answer holding the DMARC
- * defaults (relaxed adkim/aspf), so organizational domains come from the same public suffix list
- * mailauth uses, without reaching into its internals or into DNS.
+ * Alignment of the passing SPF and DKIM domains with the From domain, for when the domain
+ * publishes no DMARC record: the same domain, or one a parent of the other (mail.example.com and
+ * example.com). That is relaxed alignment without a public suffix list: organizational domains are
+ * found by DMARC records, and a domain without one has none to compare. Two domains under one
+ * suffix (a.com and b.com, a.co.uk and b.co.uk) never align; a signature or SPF pass for a public
+ * suffix itself (co.uk) would need control of its DNS.
  */
-async function alignedPass(fromDomain: string, spfDomains: string[], signatures: DKIMResult[]): Promise<boolean> {
-  const dkimDomains = passed(signatures).map((s) => ({ domain: s.signingDomain }));
-  if (spfDomains.length === 0 && dkimDomains.length === 0) return false;
-  const defaults: DNSResolver = async (name, rrtype) => {
-    if (rrtype === 'TXT' && name.startsWith('_dmarc.')) return [['v=DMARC1; p=none']];
-    throw dnsError('ENOTFOUND', name, rrtype);
+function alignedPass(fromDomain: string, spfDomains: string[], signatures: DKIMResult[]): boolean {
+  const from = fromDomain.toLowerCase();
+  const related = (d: string) => {
+    const other = d.toLowerCase().replace(/\.$/, '');
+    return other === from || from.endsWith(`.${other}`) || other.endsWith(`.${from}`);
   };
-  const probe = await dmarc({ headerFrom: `postmaster@${fromDomain}`, spfDomains, dkimDomains, resolver: defaults });
-  return probe !== false && probe.status.result === 'pass';
+  return [...spfDomains, ...passed(signatures).map((s) => s.signingDomain)].some(related);
 }
 
 function singleFromDomain(headerFrom: string[]): string | undefined {
@@ -243,9 +247,8 @@ function singleFromDomain(headerFrom: string[]): string | undefined {
           .slice(at + 1)
           .trim()
           .toLowerCase();
-  if (!domain) return undefined;
-  // DMARC looks up the A-label, so store that: an IDN and its punycode are one domain.
-  return domainToASCII(domain) || domain;
+  // as mailauth evaluated it, not mapped: trust.ts compares it with the From our parser read
+  return domain || undefined;
 }
 
 const VERDICTS: ReadonlySet<string> = new Set<Verdict>([

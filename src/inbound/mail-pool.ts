@@ -24,6 +24,8 @@ export class BudgetExceeded extends Error {
 interface Waiting {
   input: AnalyseInput;
   budgetMs: number;
+  /** after a batch failed for no reason of the mail's: try it in a task of its own */
+  alone?: boolean;
   resolve: (a: Analysed | BudgetExceeded) => void;
   reject: (err: unknown) => void;
 }
@@ -62,7 +64,8 @@ export function analyseInPool(inputs: AnalyseInput[], budgetMs: number): Promise
 
 function pump(): void {
   while (running < size() && queue.length > 0) {
-    const batch = queue.splice(0, MAX_BATCH);
+    const alone = queue.findIndex((w) => w.alone);
+    const batch = alone >= 0 ? queue.splice(alone, 1) : queue.splice(0, MAX_BATCH);
     running++;
     void runBatch(batch).finally(() => {
       running--;
@@ -77,10 +80,15 @@ async function runBatch(batch: Waiting[]): Promise<void> {
   now[0] = -1;
   const controller = new AbortController();
   const budget = Math.min(...batch.map((w) => w.budgetMs));
+  // the mail over budget, as the watchdog saw it (the thread may move on while it is ended)
+  let offender = -1;
   const watchdog = setInterval(
     () => {
       const k = now[0]!;
-      if (k >= 0 && Date.now() - now[1]! > batch[k]!.budgetMs) controller.abort();
+      if (k >= 0 && Date.now() - now[1]! > batch[k]!.budgetMs && offender < 0) {
+        offender = k;
+        controller.abort();
+      }
     },
     Math.max(5, Math.min(250, budget / 10)),
   );
@@ -92,15 +100,17 @@ async function runBatch(batch: Waiting[]): Promise<void> {
     for (const [k, r] of out.entries()) batch[k]!.resolve(revive(r));
   } catch (err) {
     const oom = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
-    const k = now[0]!;
-    if (!(controller.signal.aborted || oom) || k < 0) {
-      for (const w of batch) w.reject(err);
+    const k = controller.signal.aborted ? offender : oom ? now[0]! : -1;
+    if (k < 0) {
+      // not one mail's doing that we know of: alone, each mail shows whether it was its own
+      if (batch.length === 1) batch[0]!.reject(err);
+      else queue.unshift(...batch.map((w) => ({ ...w, alone: true })));
       return;
     }
-    const offender = batch[k]!;
-    offender.resolve(
+    const over = batch[k]!;
+    over.resolve(
       new BudgetExceeded(
-        oom ? `memory budget exceeded (${THREAD_HEAP_MB} MB)` : `time budget exceeded (${offender.budgetMs} ms)`,
+        oom ? `memory budget exceeded (${THREAD_HEAP_MB} MB)` : `time budget exceeded (${over.budgetMs} ms)`,
       ),
     );
     // the others were not at fault: first in line again

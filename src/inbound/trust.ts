@@ -14,7 +14,6 @@
 // authenticated agent posts an agent reply by mail; an untrusted author never joins an existing
 // ticket, adds no followers and gets no automatic mail (no backscatter to a forged address); mail
 // that is not authenticated adds no followers to an existing ticket.
-import { domainToASCII } from 'node:url';
 import type { ParsedMail } from 'mailparser';
 import { normalizeAddress } from '../customers/index.ts';
 import type { AuthResult } from './auth.ts';
@@ -50,12 +49,18 @@ export function authorship(mail: ParsedMail, envelopeFrom: string, auth: AuthRes
     name: entry.name ? plainText(entry.name).trim() || undefined : undefined,
   };
 
-  if (!auth) return { author, trust: 'unauthenticated', reason: 'not checked' };
   const domain = author.address.slice(author.address.lastIndexOf('@') + 1);
+  // fullwidth and other compatibility characters that fold into another, ASCII-looking name
+  if (domain.normalize('NFKC') !== domain)
+    return untrusted('the From domain is written with look-alike characters', author);
+  if (!auth) return { author, trust: 'unauthenticated', reason: 'not checked' };
   // mailauth reads the From itself; a From two parsers read differently is a forgery's tool
-  if (auth.fromDomain !== (domainToASCII(domain) || domain))
-    return untrusted('the From domain is not the one DMARC evaluated', author);
+  if (auth.fromDomain !== domain) return untrusted('the From domain is not the one DMARC evaluated', author);
   if (auth.dmarc === 'fail') return untrusted('DMARC fail', author);
+  // DMARC of a domain written in Unicode is looked up as written, not as its A-label: no verdict
+  // of it is relied on
+  if (/[^\x00-\x7f]/.test(domain))
+    return { author, trust: 'unauthenticated', reason: 'an internationalised From domain' };
   if (auth.dmarc === 'pass') return { author, trust: 'authenticated', reason: 'DMARC pass' };
   if (auth.dmarc === 'none' && auth.fromAligned)
     return { author, trust: 'authenticated', reason: 'no DMARC policy; aligned SPF or DKIM pass' };

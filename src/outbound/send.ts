@@ -210,9 +210,15 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
   let vars: Record<string, unknown>;
   let files: { filename: string; contentType: string; content: Buffer }[] = [];
   if (ticket) {
-    // the link is the recipient's: the page posts as them and nobody else
-    const subject = customer ? { ticketId: ticket.id, customerId: customer.id } : { ticketId: ticket.id };
-    const { secret } = await issueToken(db, 'ticket_link', subject, deps.ticketLinkDays * 86400);
+    // the link is the recipient's: the page posts as them and nobody else. Mail about a ticket goes
+    // to its customers only; an address that is nobody's gets no link and no reply address.
+    if (!customer) throw new PermanentSendError(`${row.recipient} is no customer's address`);
+    const { secret } = await issueToken(
+      db,
+      'ticket_link',
+      { ticketId: ticket.id, customerId: customer.id },
+      deps.ticketLinkDays * 86400,
+    );
     vars = {
       ...base,
       ticket: { number: ticket.number, subject: ticket.subject, status: ticket.status },

@@ -199,12 +199,20 @@ export async function addFollower(db: Knex, ticketId: number, customerId: number
 
 export async function removeFollower(db: Knex, ticketId: number, customerId: number, agentId: number): Promise<void> {
   await db.transaction(async (trx) => {
-    if (!(await trx('tickets').where({ id: ticketId }).first('id'))) throw new NotFoundError(`no ticket ${ticketId}`);
+    // the ticket row lock orders this with a post from the ticket page (ticket-page.ts)
+    if (!(await trx('tickets').where({ id: ticketId }).forUpdate().first('id')))
+      throw new NotFoundError(`no ticket ${ticketId}`);
     const n = await trx('ticket_followers').where({ ticket_id: ticketId, customer_id: customerId }).delete();
     if (n === 0) throw new NotFoundError(`customer ${customerId} does not follow ticket ${ticketId}`);
-    // their magic links die with it; their reply addresses stop joining mail because they are no
-    // longer a member of the ticket (inbound/plan.ts)
+    // Their magic links die with it, and so do the ticket's links from before links named their
+    // customer (one of those may be theirs; the others get a fresh one from the page). Their reply
+    // addresses stop joining mail because they are no longer a member (inbound/plan.ts).
     await revokeTokens(trx, 'ticket_link', { ticketId, customerId });
+    await trx('tokens')
+      .where({ purpose: 'ticket_link', ticket_id: ticketId })
+      .whereNull('customer_id')
+      .whereNull('revoked_at')
+      .update({ revoked_at: trx.fn.now() });
     await trx('events').insert({
       type: 'ticket.follower_removed',
       ticket_id: ticketId,

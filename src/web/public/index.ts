@@ -17,6 +17,7 @@ import { normalizeAddress } from '../../customers/index.ts';
 import {
   closeTicketByCustomer,
   isTicketMember,
+  LinkGone,
   PUBLIC_CLASSIFICATIONS,
   postCustomerReply,
   publicMessages,
@@ -100,6 +101,16 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     );
   }
 
+  /** The page of a link that died while the request ran. */
+  function goneNow(reply: FastifyReply, secret: string) {
+    return page(
+      reply,
+      'link-expired',
+      { action: `/t/${secret}/resend`, csrf: csrf(0, `resend:${secret}`), sent: false },
+      410,
+    );
+  }
+
   /**
    * The live link, or the page that offers a fresh one. A link mailed to a customer who has left
    * the ticket since is dead too (removing a follower also revokes their links at once).
@@ -153,7 +164,18 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     if (error || link.customerId === undefined) {
       return ticketPage(reply, link, { error, form: { body: text } }, status);
     }
-    await postCustomerReply(db, { ticketId: link.ticketId, customerId: link.customerId, text, ip: request.ip });
+    try {
+      await postCustomerReply(db, {
+        ticketId: link.ticketId,
+        customerId: link.customerId,
+        tokenId: link.token.id,
+        text,
+        ip: request.ip,
+      });
+    } catch (err) {
+      if (err instanceof LinkGone) return goneNow(reply, link.secret);
+      throw err;
+    }
     return reply.redirect(`/t/${link.secret}?done=reply`, 303);
   });
 
@@ -175,7 +197,20 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
         429,
       );
     }
-    await closeTicketByCustomer(db, link.ticketId, link.token.id);
+    if (link.customerId === undefined) {
+      return page(
+        reply,
+        'notice',
+        { title: 'This link cannot close the ticket', text: 'Reply to the email it came with, or ask us to close it.' },
+        403,
+      );
+    }
+    try {
+      await closeTicketByCustomer(db, link.ticketId, link.token.id, link.customerId);
+    } catch (err) {
+      if (err instanceof LinkGone) return goneNow(reply, link.secret);
+      throw err;
+    }
     return reply.redirect(`/t/${link.secret}?done=close`, 303);
   });
 

@@ -80,7 +80,11 @@ export async function ticketAddresses(db: Knex, ticketId: number): Promise<Set<s
 }
 
 /** Whether the customer is the ticket's requester or one of its followers. */
-export async function isTicketMember(db: Knex, ticketId: number, customerId: number): Promise<boolean> {
+export async function isTicketMember(
+  db: Knex | Knex.Transaction,
+  ticketId: number,
+  customerId: number,
+): Promise<boolean> {
   const { rows } = await db.raw<{ rows: { member: boolean }[] }>(
     `SELECT EXISTS (SELECT 1 FROM tickets WHERE id = ? AND requester_id = ?)
          OR EXISTS (SELECT 1 FROM ticket_followers WHERE ticket_id = ? AND customer_id = ?) AS member`,
@@ -89,13 +93,26 @@ export async function isTicketMember(db: Knex, ticketId: number, customerId: num
   return rows[0]?.member === true;
 }
 
+/** Thrown when the link died (revoked, or its customer left the ticket) while the request ran. */
+export class LinkGone extends Error {}
+
+/**
+ * Within a transaction that holds the ticket's row lock (as removing a follower takes it): the
+ * link is still live and its customer still belongs to the ticket.
+ */
+async function stillLive(trx: Knex.Transaction, ticketId: number, tokenId: number, customerId?: number) {
+  const token = await trx('tokens').where({ id: tokenId }).whereNull('revoked_at').first('id');
+  if (!token || (customerId !== undefined && !(await isTicketMember(trx, ticketId, customerId)))) throw new LinkGone();
+}
+
 /** A reply from the page, as the customer the link was mailed to. */
 export async function postCustomerReply(
   db: Knex,
-  r: { ticketId: number; customerId: number; text: string; ip: string },
+  r: { ticketId: number; customerId: number; tokenId: number; text: string; ip: string },
 ): Promise<number> {
   return db.transaction(async (trx) => {
     const t = await trx('tickets').where({ id: r.ticketId }).forUpdate().first('id', 'subject', 'status');
+    await stillLive(trx, r.ticketId, r.tokenId, r.customerId);
     const customer = await trx('customers as c')
       .leftJoin('customer_emails as e', function primary() {
         this.on('e.customer_id', 'c.id').andOnVal('e.is_primary', true);
@@ -145,9 +162,15 @@ export async function postCustomerReply(
   });
 }
 
-export async function closeTicketByCustomer(db: Knex, ticketId: number, tokenId: number): Promise<void> {
+export async function closeTicketByCustomer(
+  db: Knex,
+  ticketId: number,
+  tokenId: number,
+  customerId: number,
+): Promise<void> {
   await db.transaction(async (trx) => {
     const t = await trx('tickets').where({ id: ticketId }).forUpdate().first('status');
+    await stillLive(trx, ticketId, tokenId, customerId);
     if (t.status === 'closed') return;
     await trx('tickets')
       .where({ id: ticketId })
