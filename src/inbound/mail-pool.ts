@@ -93,9 +93,12 @@ async function runBatch(batch: Waiting[]): Promise<void> {
     Math.max(5, Math.min(250, budget / 10)),
   );
   try {
+    // Each mail's bytes in a buffer of their own, moved to the thread rather than copied: a
+    // driver's Buffer is often a view into a larger one, which a copy would carry whole.
+    const mails = batch.map((w) => ({ ...w.input, raw: new Uint8Array(w.input.raw) }));
     const out: Analysed[] = await threads().run(
-      { mails: batch.map((w) => w.input), progress },
-      { signal: controller.signal },
+      { mails, progress },
+      { signal: controller.signal, transferList: mails.map((m) => m.raw.buffer) },
     );
     for (const [k, r] of out.entries()) batch[k]!.resolve(revive(r));
   } catch (err) {
