@@ -11,7 +11,6 @@ import {
   startTestOutbound,
   startTestWorker,
   testInboundSettings,
-  testLog,
 } from './helpers/app.ts';
 import { sendRaw } from './helpers/smtp-client.ts';
 import { startSink, type Sink } from './helpers/sink.ts';

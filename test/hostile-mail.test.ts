@@ -82,6 +82,10 @@ const hostile: [string, string][] = [
     '300 DKIM signatures with a fold before the colon over a 2 MB body',
     `${Array.from({ length: 300 }, (_, i) => oddDkim(i, 'DKIM-Signature\r\n :')).join('\r\n')}\r\n${head([])}\r\n\r\n${'y'.repeat(2 * 1024 * 1024)}\r\n`,
   ],
+  [
+    'an attachment with an empty Content-Type field',
+    `${head(['MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="e"'])}\r\n\r\n--e\r\nContent-Type: text/plain\r\n\r\nhi\r\n--e\r\nContent-Type:\r\nContent-Disposition: attachment\r\n\r\nAAAA\r\n--e--\r\n`,
+  ],
   ['a 200,000-character line of < and >', `${head([])}\r\n\r\n${'<>'.repeat(100_000)}\r\n`],
   [
     'HTML of 100,000 unclosed tags',

@@ -4,6 +4,25 @@
 // Detection follows RFC 3834 (Auto-Submitted), RFC 3464 (DSN), RFC 5965 (ARF), RFC 8098 (MDN)
 // and what real mailers send (WildDuck lib/autoreply.js, Zammad's filters, Exim, Exchange).
 import type { Attachment, ParsedMail } from 'mailparser';
+import {
+  asMessageId,
+  bareAddress,
+  dsnOutcome,
+  feedbackAddresses,
+  hasInnerAt,
+  humanPart,
+  inlineMessageId,
+  isAddress,
+  MAX_RECIPIENTS,
+  messageIdInHeaderBlock,
+  proseOutcome,
+  proseRecipients,
+  readDsn,
+  toLf,
+  unfold,
+  unique,
+} from './dsn.ts';
+import { headerValue } from './mail-fields.ts';
 
 export type MailKind = 'normal' | 'auto-reply' | 'bulk' | 'bounce' | 'own';
 
@@ -42,11 +61,8 @@ export interface ClassifyContext {
 
 /** Hostile mail can be megabytes of text; every signal we look for sits near the top. */
 const MAX_SCAN_CHARS = 256 * 1024;
-/** The human-readable part of a non-DSN bounce is short; beyond it is usually the returned mail. */
-const MAX_NON_DSN_CHARS = 16 * 1024;
 /** A returned message's header block; its body is of no use here. */
 const MAX_RETURNED_HEADER_CHARS = 64 * 1024;
-const MAX_RECIPIENTS = 20;
 
 export function classify(mail: ParsedMail, ctx: ClassifyContext): Classification {
   const view = readMail(mail, ctx);
@@ -67,6 +83,7 @@ export function classify(mail: ParsedMail, ctx: ClassifyContext): Classification
 // ---------------------------------------------------------------------------------------------
 // What we read from a mail, once
 
+// Every header value below is cut by headerValue (mail-fields.ts) before any pattern reads it.
 interface MailView {
   /** top-level header fields, unfolded raw values, by lower-case name */
   headers: Map<string, string[]>;
@@ -95,12 +112,13 @@ function readMail(mail: ParsedMail, ctx: ClassifyContext): MailView {
   const from = parsed?.from?.value[0] ?? looseAddress(first('from'));
   const type = parseContentType(first('content-type'));
   const text = recovered?.body ?? bodyText(mail);
+  const messageId = parsed?.messageId ?? first('message-id');
   return {
     headers,
-    subject: parsed?.subject ?? first('subject'),
-    fromAddress: (from.address ?? '').toLowerCase(),
-    fromName: from.name,
-    messageId: parsed?.messageId ?? (first('message-id') || undefined),
+    subject: headerValue(parsed?.subject ?? first('subject')),
+    fromAddress: headerValue(from.address ?? '').toLowerCase(),
+    fromName: headerValue(from.name),
+    messageId: messageId ? headerValue(messageId) : undefined,
     contentType: type.type,
     reportType: type.params.get('report-type') ?? '',
     text: toLf(text.slice(0, MAX_SCAN_CHARS)),
@@ -119,14 +137,39 @@ function readMail(mail: ParsedMail, ctx: ClassifyContext): MailView {
 function bodyText(mail: ParsedMail): string {
   if (mail.text) return mail.text;
   if (typeof mail.html !== 'string') return '';
-  return mail.html
-    .slice(0, MAX_SCAN_CHARS)
-    .replace(/<(br|\/p|\/div|\/tr|\/li)\b[^>]*>/gi, '\n')
-    .replace(/<[^>]*>/g, ' ')
+  const lineBreaks = replaceTags(mail.html.slice(0, MAX_SCAN_CHARS), (tag) => (BREAK_TAG.test(tag) ? '\n' : tag));
+  return replaceTags(lineBreaks, () => ' ')
     .replace(/&lt;/g, '<')
     .replace(/&gt;/g, '>')
     .replace(/&nbsp;/g, ' ')
     .replace(/&amp;/g, '&');
+}
+
+const BREAK_TAG = /^<(?:br|\/p|\/div|\/tr|\/li)\b/i;
+
+/**
+ * Each '<' up to the next '>' through `replace`, scanning left to right as /<[^>]*>/g does: a
+ * tag that `replace` keeps is left whole, but a '<' inside it starts a tag of its own. The
+ * patterns this replaces (/<(br|...)\b[^>]*>/gi, /<[^>]*>/g) ran to the end of the text from each
+ * '<' when no '>' followed: quadratic in a run of '<'. Here each '<' finds the next '>' once.
+ */
+function replaceTags(html: string, replace: (tag: string) => string): string {
+  const out: string[] = [];
+  let copied = 0;
+  let close = -1;
+  for (let open = html.indexOf('<'); open !== -1; open = html.indexOf('<', open + 1)) {
+    if (close < open) close = html.indexOf('>', open);
+    if (close === -1) break;
+    const tag = html.slice(open, close + 1);
+    const replaced = replace(tag);
+    if (replaced === tag) continue;
+    out.push(html.slice(copied, open), replaced);
+    copied = close + 1;
+    open = close;
+  }
+  if (copied === 0) return html;
+  out.push(html.slice(copied));
+  return out.join('');
 }
 
 function headerMap(mail: ParsedMail): Map<string, string[]> {
@@ -138,9 +181,9 @@ function headerMap(mail: ParsedMail): Map<string, string[]> {
   };
   if (mail.headerLines?.length) {
     // headerLines keep the exact text; the structured mail.headers lose e.g. "Return-Path: <>"
-    for (const { key, line } of mail.headerLines) add(key, unfold(line.slice(line.indexOf(':') + 1)));
+    for (const { key, line } of mail.headerLines) add(key, unfold(headerValue(line.slice(line.indexOf(':') + 1))));
   } else {
-    for (const [key, value] of mail.headers ?? []) for (const v of headerStrings(value)) add(key, v);
+    for (const [key, value] of mail.headers ?? []) for (const v of headerStrings(value)) add(key, headerValue(v));
   }
   return map;
 }
@@ -174,7 +217,7 @@ function recoverBareCr(mail: ParsedMail): { headers: Map<string, string[]>; body
   const head = end >= 0 ? whole.slice(0, end) : whole;
   const headers = new Map<string, string[]>();
   for (const field of unfold(head).split('\n')) {
-    const m = /^([!-9;-~]+)[ \t]*:(.*)$/.exec(field);
+    const m = /^([!-9;-~]+)[ \t]*:(.*)$/.exec(headerValue(field));
     if (!m?.[1] || m[2] === undefined) continue;
     const key = m[1].toLowerCase();
     const values = headers.get(key);
@@ -186,7 +229,8 @@ function recoverBareCr(mail: ParsedMail): { headers: Map<string, string[]>; body
 
 function nullPathReasons(mailFrom: string, returnPath: string[]): string[] {
   const reasons: string[] = [];
-  if (/^\s*<?\s*>?\s*$/.test(mailFrom)) reasons.push('null-return-path');
+  // was /^\s*<?\s*>?\s*$/: without the brackets three \s* shared one run of spaces (cubic)
+  if (/^\s*(?:<\s*)?(?:>\s*)?$/.test(mailFrom)) reasons.push('null-return-path');
   if (returnPath.some((v) => /^\s*<\s*>/.test(v))) reasons.push('return-path:<>');
   return reasons;
 }
@@ -374,7 +418,7 @@ function bulkReasons(view: MailView): string[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// What a bounce says
+// What a bounce says (its text is read in dsn.ts)
 
 const DSN_TYPES = ['message/delivery-status', 'message/global-delivery-status'];
 const RETURNED_TYPES = [
@@ -387,25 +431,17 @@ const RETURNED_TYPES = [
 ];
 
 function describeBounce(mail: ParsedMail, view: MailView, ctx: ClassifyContext): Bounce {
-  const originalMessageId = returnedMessageId(view) ?? repliedToId(mail) ?? inlineMessageId(view);
+  const originalMessageId = returnedMessageId(view) ?? repliedToId(mail) ?? inlineMessageIdOf(view);
   const verpToken = verpTokenOf(ctx.rcptTo);
   const common = { ...(originalMessageId && { originalMessageId }), ...(verpToken && { verpToken }) };
   if (view.reportType === 'feedback-report') {
     return { format: 'arf', hard: false, recipients: feedbackRecipients(view), ...common };
   }
-  const dsn = dsnRecipients(dsnText(view));
+  const dsn = readDsn(dsnText(view));
   // Some DSNs lose their report part (no MIME boundaries, mangled by a relay): read their prose then.
   const outcome = dsn.length > 0 ? dsnOutcome(dsn) : nonDsnOutcome(view, ctx);
   const isDsn = dsn.length > 0 || view.reportType === 'delivery-status' || hasPart(view, DSN_TYPES);
   return { format: isDsn ? 'dsn' : 'non-dsn', ...outcome, ...common };
-}
-
-interface DsnRecipient {
-  final?: string;
-  original?: string;
-  action?: string;
-  status?: string;
-  diagnostic?: string;
 }
 
 /**
@@ -413,103 +449,16 @@ interface DsnRecipient {
  * (keepDeliveryStatus) or when it is marked as one; by default it is appended to mail.text.
  */
 function dsnText(view: MailView): string {
-  const part = view.attachments.find((a) => DSN_TYPES.includes(a.contentType.toLowerCase()));
+  const part = view.attachments.find((a) => DSN_TYPES.includes(typeOf(a)));
   return part ? toLf(attachmentText(part, MAX_SCAN_CHARS)) : view.text;
-}
-
-/** Per-recipient groups of a DSN (RFC 3464 section 2.3): blank-line separated blocks of fields. */
-function dsnRecipients(text: string): DsnRecipient[] {
-  const groups: DsnRecipient[] = [];
-  for (const block of text.split(/\n[ \t]*\n/)) {
-    const fields = readFields(block);
-    const group: DsnRecipient = {
-      final: dsnAddress(fields.get('final-recipient')),
-      original: dsnAddress(fields.get('original-recipient')),
-      action: fields
-        .get('action')
-        ?.toLowerCase()
-        .split(/[\s(;]/)[0],
-      status: fields.get('status')?.match(STATUS)?.[0],
-      diagnostic: fields.get('diagnostic-code'),
-    };
-    // Status alone also appears in prose; a DSN group names its recipient or its action.
-    if (group.final || group.original || (group.action && group.status)) groups.push(group);
-  }
-  return groups;
-}
-
-function dsnOutcome(groups: DsnRecipient[]): Omit<Bounce, 'format'> {
-  const failing = groups.filter((g) => g.action === 'failed' || g.action === 'delayed' || /^[45]/.test(g.status ?? ''));
-  const chosen = failing.length > 0 ? failing : groups;
-  const status =
-    chosen.find((g) => g.status)?.status ?? chosen.map((g) => g.diagnostic?.match(STATUS)?.[0]).find(Boolean);
-  const code = chosen.map((g) => diagnosticCode(g.diagnostic)).find(Boolean);
-  const delayedOnly = chosen.every((g) => g.action === 'delayed');
-  const recipients = unique(chosen.flatMap((g) => [g.original, g.final]).filter(isString)).slice(0, MAX_RECIPIENTS);
-  return { hard: !delayedOnly && isPermanent(status, code), ...(status && { status }), recipients };
 }
 
 function nonDsnOutcome(view: MailView, ctx: ClassifyContext): Omit<Bounce, 'format'> {
   const prose = humanPart(view.text);
-  const status = prose.match(PROSE_STATUS)?.[0];
-  const code = smtpCodeIn(prose);
-  return { hard: isPermanent(status, code), ...(status && { status }), recipients: nonDsnRecipients(view, prose, ctx) };
+  return { ...proseOutcome(prose), recipients: nonDsnRecipients(view, prose, ctx) };
 }
 
-function isPermanent(status: string | undefined, code: string | undefined): boolean {
-  if (status) return status.startsWith('5');
-  return code?.startsWith('5') ?? false;
-}
-
-/** An RFC 3463 status, not part of a version number, a date or an IP address. */
-const STATUS = /(?<![\w.])[245]\.\d{1,3}\.\d{1,3}(?!\.?\d)/;
-/** In free text only failures count, and only the defined subjects (x.0-7.y): "Postfix 2.10.1" is none. */
-const PROSE_STATUS = /(?<![\w.])[45]\.[0-7]\.\d{1,3}(?!\.?\d)/;
-
-/** "smtp; 550 5.1.1 User unknown" -> "550" */
-function diagnosticCode(value: string | undefined): string | undefined {
-  return /^[\w-]*\s*;\s*#?([245]\d\d)\b/.exec(value ?? '')?.[1] ?? smtpCodeIn(value ?? '');
-}
-
-/** An SMTP reply code where mailers quote one: at a line start, or after "said:", "error:", "...>:". */
-function smtpCodeIn(text: string): string | undefined {
-  const patterns = [
-    /^[\s<>|#'"(]*([45][0-5]\d)[ -](?=[45]\.\d|[A-Za-z<#])/m,
-    /(?:said|error|reply|response|returned|answer|code)\s*:?\s*[('"]?([45][0-5]\d)\b/i,
-    /[>:]\s*:?\s+([45][0-5]\d)[ -](?=[45]\.\d|[A-Za-z<#])/,
-  ];
-  for (const p of patterns) {
-    const m = p.exec(text);
-    if (m?.[1]) return m[1];
-  }
-  return undefined;
-}
-
-/** Where a bounce's inline copy of the returned mail begins. */
-const RETURNED_COPY_MARK = new RegExp(
-  '^[\\s-]*(' +
-    [
-      'original message',
-      'this is a copy of',
-      'below this line is a copy',
-      'returned message',
-      'headers of the original',
-      'the header of the original',
-      'unsent message below',
-      'message headers? follows?',
-    ].join('|') +
-    ')',
-  'im',
-);
-
-/** The bounce's own words, before the copy of the returned mail that often follows inline. */
-function humanPart(text: string): string {
-  const head = text.slice(0, MAX_NON_DSN_CHARS);
-  const cut = head.search(RETURNED_COPY_MARK);
-  return cut > 0 ? head.slice(0, cut) : head;
-}
-
-/** Failed recipients of a bounce without DSN: few, well-known shapes only, to stay conservative. */
+/** Failed recipients of a bounce without DSN, never our own addresses nor a mailer daemon's. */
 function nonDsnRecipients(view: MailView, prose: string, ctx: ClassifyContext): string[] {
   // the bounce goes back to us: our own addresses are never the failed ones
   const to = looseAddress(view.headers.get('to')?.[0] ?? '').address ?? '';
@@ -521,30 +470,18 @@ function nonDsnRecipients(view: MailView, prose: string, ctx: ClassifyContext): 
   // Exim names them exactly; its text also shows the sender alone on a line, so trust the header only.
   const failed = keep((view.headers.get('x-failed-recipients') ?? []).flatMap((v) => v.split(',')));
   if (failed.length > 0) return failed;
-  const found: string[] = [];
-  const shapes = [
-    /^[ \t>]*<?([^\s<>@"'()]+@[^\s<>@"'()]+?)>?:?[ \t]*$/gm, // an address alone on its line (Exim, Gmail)
-    /^[ \t]*<([^\s<>@]+@[^\s<>@]+)>[ \t]*:/gm, // "<addr>: reason" (qmail, Postfix)
-    /RCPT TO:\s*<([^\s<>@]+@[^\s<>@]+)>/gi, // the SMTP transcript
-    // "could not be delivered to: <a>", "error delivering your mail to <a>", "Your message to <a>"
-    /\bdeliver(?:ed|y|ing)?\b[^\n<>@]{0,30}?\bto:?\s+<?([^\s<>@"'()]+@[a-z0-9.-]+\.[a-z]{2,})>?/gi,
-    /\bmessage to:?\s+<?([^\s<>@"'()]+@[a-z0-9.-]+\.[a-z]{2,})>?/gi,
-  ];
-  for (const shape of shapes) for (const m of prose.matchAll(shape)) if (m[1]) found.push(m[1]);
-  return keep(found);
+  return keep(proseRecipients(prose));
 }
 
 function feedbackRecipients(view: MailView): string[] {
-  const part = view.attachments.find((a) => a.contentType.toLowerCase() === 'message/feedback-report');
-  const text = part ? toLf(attachmentText(part, MAX_SCAN_CHARS)) : view.text;
-  const found = [...text.matchAll(/^original-rcpt-to[ \t]*:(.*)$/gim)].map((m) => bareAddress(m[1] ?? ''));
-  return unique(found.filter(isAddress)).slice(0, MAX_RECIPIENTS);
+  const part = view.attachments.find((a) => typeOf(a) === 'message/feedback-report');
+  return feedbackAddresses(part ? toLf(attachmentText(part, MAX_SCAN_CHARS)) : view.text);
 }
 
 /** Message-ID of the returned mail or its returned headers. */
 function returnedMessageId(view: MailView): string | undefined {
   for (const part of view.attachments) {
-    if (!RETURNED_TYPES.includes(part.contentType.toLowerCase())) continue;
+    if (!RETURNED_TYPES.includes(typeOf(part))) continue;
     const id = messageIdInHeaderBlock(toLf(attachmentText(part, MAX_RETURNED_HEADER_CHARS)));
     if (id) return id;
   }
@@ -552,20 +489,15 @@ function returnedMessageId(view: MailView): string | undefined {
 }
 
 function repliedToId(mail: ParsedMail): string | undefined {
-  const refs = typeof mail.references === 'string' ? mail.references.split(/\s+/) : (mail.references ?? []);
-  return asMessageId(mail.inReplyTo?.split(/\s+/)[0]) ?? asMessageId(refs.at(-1));
+  const refs =
+    typeof mail.references === 'string' ? headerValue(mail.references).split(/\s+/) : (mail.references ?? []);
+  const last = refs.at(-1);
+  return asMessageId(headerValue(mail.inReplyTo ?? '').split(/\s+/)[0]) ?? asMessageId(last && headerValue(last));
 }
 
 /** Bounces without parts often paste the returned headers into their text. */
-function inlineMessageId(view: MailView): string | undefined {
-  const m = /^[ \t>]*message-id[ \t]*:[ \t]*(\S.*)$/im.exec(view.text.slice(0, MAX_RETURNED_HEADER_CHARS));
-  return asMessageId(m?.[1]);
-}
-
-function messageIdInHeaderBlock(text: string): string | undefined {
-  const end = text.search(/\n[ \t]*\n/);
-  const fields = readFields(end >= 0 ? text.slice(0, end) : text);
-  return asMessageId(fields.get('message-id'));
+function inlineMessageIdOf(view: MailView): string | undefined {
+  return inlineMessageId(view.text.slice(0, MAX_RETURNED_HEADER_CHARS));
 }
 
 function verpTokenOf(rcptTo: string[]): string | undefined {
@@ -580,7 +512,13 @@ function verpTokenOf(rcptTo: string[]): string | undefined {
 // Small readers
 
 function hasPart(view: MailView, types: string[]): boolean {
-  return view.attachments.some((a) => types.includes(a.contentType.toLowerCase()));
+  return view.attachments.some((a) => types.includes(typeOf(a)));
+}
+
+/** A part's content type, lower-cased; mailparser leaves it other than a string for an empty field. */
+function typeOf(part: Attachment): string {
+  const type: unknown = part.contentType;
+  return typeof type === 'string' ? type.toLowerCase() : '';
 }
 
 function attachmentText(part: Attachment, max: number): string {
@@ -588,29 +526,38 @@ function attachmentText(part: Attachment, max: number): string {
   return Buffer.isBuffer(content) ? content.toString('utf8', 0, Math.min(content.length, max)) : '';
 }
 
-/** Header-style fields of a block (first occurrence wins), names lower-cased. */
-function readFields(block: string): Map<string, string> {
-  const fields = new Map<string, string>();
-  for (const line of unfold(block).split('\n')) {
-    const m = /^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$/.exec(line);
-    if (m?.[1] && m[2] !== undefined && !fields.has(m[1].toLowerCase())) fields.set(m[1].toLowerCase(), m[2].trim());
-  }
-  return fields;
-}
-
+/**
+ * "multipart/report; report-type=delivery-status" -> type and lower-case parameters. A parameter
+ * is `name = value`, the value perhaps in quotes, read by hand: the pattern it replaces,
+ * /^\s*([A-Za-z0-9_*-]+)\s*=\s*"?([^"]*)"?\s*$/, had three quantifiers free to share a run of
+ * spaces (cubic when a stray quote made it fail), and it matched exactly what is read here.
+ */
 function parseContentType(value: string): { type: string; params: Map<string, string> } {
   const [type = '', ...rest] = value.split(';');
   const params = new Map<string, string>();
   for (const p of rest) {
-    const m = /^\s*([A-Za-z0-9_*-]+)\s*=\s*"?([^"]*)"?\s*$/.exec(p);
-    if (m?.[1] && m[2] !== undefined) params.set(m[1].toLowerCase(), m[2].toLowerCase());
+    const param = contentTypeParameter(p);
+    if (param) params.set(param[0].toLowerCase(), param[1].toLowerCase());
   }
   return { type: type.trim().toLowerCase(), params };
 }
 
+function contentTypeParameter(text: string): [string, string] | undefined {
+  const eq = text.indexOf('=');
+  if (eq === -1) return undefined;
+  const name = text.slice(0, eq).trim();
+  if (!/^[A-Za-z0-9_*-]+$/.test(name)) return undefined;
+  let value = text.slice(eq + 1).trimStart();
+  if (value.startsWith('"')) value = value.slice(1);
+  const quote = value.indexOf('"');
+  if (quote === -1) return [name, value];
+  // a closing quote ends the value; only spaces may follow it
+  return value.slice(quote + 1).trim() === '' ? [name, value.slice(0, quote)] : undefined;
+}
+
 /** From a raw From value, when mailparser could not give one (see recoverBareCr). */
 function looseAddress(value: string): { address?: string; name: string } {
-  const address = /<([^<>\s]+)>/.exec(value)?.[1] ?? /[^\s<>"()]+@[^\s<>"()]+/.exec(value)?.[0];
+  const address = /<([^<>\s]+)>/.exec(value)?.[1] ?? bareAddressIn(value);
   const name = value
     .replace(/<[^<>]*>/, '')
     .replace(/["()]/g, '')
@@ -618,33 +565,13 @@ function looseAddress(value: string): { address?: string; name: string } {
   return { ...(address && { address }), name };
 }
 
-/** "rfc822; <Addr@Host>" -> "addr@host"; undefined when no address is there. */
-function dsnAddress(value: string | undefined): string | undefined {
-  if (!value) return undefined;
-  const address = bareAddress(value.includes(';') ? value.slice(value.indexOf(';') + 1) : value);
-  return isAddress(address) ? address : undefined;
-}
-
-/** Something mail can go to: not a pipe to a program, not a phrase (DSNs carry both). */
-function isAddress(value: string): boolean {
-  return /^[^\s@<>|"]+@[^\s@<>"]+$/.test(value);
-}
-
-function bareAddress(value: string): string {
-  return value
-    .trim()
-    .replace(/^<|>$/g, '')
-    .replace(/[.,;:]+$/, '')
-    .trim()
-    .toLowerCase();
-}
-
-function asMessageId(value: string | undefined): string | undefined {
-  if (!value) return undefined;
-  const bracketed = /<[^<>\s]+@[^<>\s]+>/.exec(value)?.[0];
-  if (bracketed) return bracketed;
-  const bare = /^[^<>\s@]+@[^<>\s@]+$/.exec(value.trim())?.[0];
-  return bare ? `<${bare}>` : undefined;
+/**
+ * The first word with an '@' inside it, words split at spaces, brackets, quotes and parentheses:
+ * what /[^\s<>"()]+@[^\s<>"()]+/ found, whose first part could take the '@' too and so went to
+ * the end of a long word from each of its characters.
+ */
+function bareAddressIn(value: string): string | undefined {
+  return value.split(/[\s<>"()]+/).find(hasInnerAt);
 }
 
 function messageIdDomain(messageId: string | undefined): string | undefined {
@@ -666,20 +593,4 @@ function firstToken(values: string[] | undefined): string | undefined {
 function localPart(address: string): string {
   const at = address.lastIndexOf('@');
   return at >= 0 ? address.slice(0, at) : address;
-}
-
-function unfold(text: string): string {
-  return text.replace(/\r?\n[ \t]+/g, ' ').trim();
-}
-
-function toLf(text: string): string {
-  return text.replace(/\r\n?/g, '\n');
-}
-
-function unique(values: string[]): string[] {
-  return [...new Set(values)];
-}
-
-function isString(value: string | undefined): value is string {
-  return typeof value === 'string' && value.length > 0;
 }

@@ -400,11 +400,17 @@ function allowedDeclaration(declaration: string): string[] {
   const colon = declaration.indexOf(':');
   if (colon === -1 || declaration.length > MAX_DECLARATION) return [];
   const property = declaration.slice(0, colon).trim().toLowerCase();
-  const value = declaration
-    .slice(colon + 1)
-    .trim()
-    .replace(/\s*!\s*important$/i, '');
+  const value = withoutImportant(declaration.slice(colon + 1).trim());
   return ALLOWED_STYLES.get(property)?.test(value) ? [`${property}:${value}`] : [];
+}
+
+/**
+ * "red ! important" -> "red". Only the last '!' can be followed by nothing but "important", so
+ * the pattern is tried there alone: /\s*!\s*important$/i started at every space of a run.
+ */
+function withoutImportant(value: string): string {
+  const bang = value.lastIndexOf('!');
+  return bang !== -1 && /^!\s*important$/i.test(value.slice(bang)) ? value.slice(0, bang).trimEnd() : value;
 }
 
 function withFilteredStyle(attribs: Attributes, cache: Map<string, string>): Attributes {
@@ -555,7 +561,8 @@ const SEPARATOR = new RegExp(
     `doorgestuurd bericht|oprindelig besked|oprindelig meddelelse|videresendt meddelelse|` +
     `opprinnelig melding|ursprungligt meddelande|vidarebefordrat meddelande|` +
     `alkuperäinen viesti|wiadomość oryginalna|исходное сообщение|пересылаемое сообщение)` +
-    String.raw`\s*[-_=*]*\s*$`,
+    // after the words: spaces, perhaps a rule and spaces (\s*[-_=*]*\s* let two \s* share a run)
+    String.raw`\s*(?:[-_=*]+\s*)?$`,
   'iu',
 );
 const FORWARD_INTRO =
@@ -834,9 +841,18 @@ function keptText(parts: readonly Part[], lastVisible: number): string {
   }
   // The library drops the blank lines at fragment edges; put one between kept fragments.
   return out
-    .map((text) => text.replace(/^\n+|\n+$/g, ''))
+    .map(trimNewlines)
     .filter((text) => text.trim() !== '')
     .join('\n\n');
+}
+
+/** Without newlines at either end; /\n+$/ scanned to the end of the text from each newline of it. */
+function trimNewlines(text: string): string {
+  let start = 0;
+  let end = text.length;
+  while (start < end && text[start] === '\n') start++;
+  while (end > start && text[end - 1] === '\n') end--;
+  return text.slice(start, end);
 }
 
 /** Kind of the next part with text in it. */

@@ -138,7 +138,9 @@ export function messageContent(m: NewMessage): MessageContent {
       sha256: f.sha256,
       content: f.a.content,
       filename: f.a.filename ? plainText(f.a.filename).slice(0, 255) : null,
-      contentType: plainText(f.a.contentType || 'application/octet-stream').slice(0, 255),
+      contentType: plainText(
+        typeof f.a.contentType === 'string' && f.a.contentType ? f.a.contentType : 'application/octet-stream',
+      ).slice(0, 255),
       contentId: f.a.cid ? plainText(f.a.cid).slice(0, 998) : null,
       inline: f.a.contentDisposition === 'inline' || Boolean(f.a.related),
       position: f.position,

@@ -5,6 +5,12 @@
 const MAX_HEADER_BYTES = 256 * 1024;
 /** Longest Message-ID we keep (RFC 5322 line limit); longer ones are cut, still deterministically. */
 const MAX_MESSAGE_ID = 998;
+/**
+ * Longest field value a pattern reads here: the bound and the reason of MAX_HEADER_CHARS in
+ * inbound/mail-fields.ts (4,096: above a 998-character line, as a field may be folded), kept
+ * apart because the SMTP role does not load the worker's modules.
+ */
+const MAX_FIELD_CHARS = 4_096;
 
 export class HeaderScanner {
   private parts: Buffer[] = [];
@@ -43,12 +49,17 @@ function headerEnd(buf: Buffer): number {
   return Math.min(crlf, lf);
 }
 
+/**
+ * The first Message-ID field of a header block. Linear in the block: the unfolding and the field
+ * pattern are tried at line starts and stop at the line's end, and the value is cut to
+ * MAX_FIELD_CHARS before the '<id>' pattern reads it.
+ */
 export function findMessageId(header: string): string | undefined {
   // unfold continuation lines, then look for the first Message-ID field
   const unfolded = header.replace(/\r?\n[ \t]+/g, ' ');
   const match = /^message-id[ \t]*:(.*)$/im.exec(unfolded);
   if (!match?.[1]) return undefined;
-  const value = match[1].trim();
+  const value = match[1].trimStart().slice(0, MAX_FIELD_CHARS).trimEnd();
   if (!value) return undefined;
   const bracketed = /<[^<>\s]+>/.exec(value);
   return (bracketed ? bracketed[0] : value).slice(0, MAX_MESSAGE_ID);
