@@ -72,13 +72,23 @@ const child = spawn(process.execPath, [path.resolve(import.meta.dirname, '../bin
     LOG_LEVEL: process.env.BENCH_CHILD_LOG_LEVEL ?? 'warn',
     ACK_LIMIT_PER_HOUR: '5',
   },
-  stdio: ['ignore', process.env.BENCH_CHILD_LOG ? 'pipe' : 'inherit', 'inherit'],
+  stdio: ['ignore', process.env.BENCH_CHILD_LOG ? 'pipe' : 'inherit', 'pipe'],
+});
+// Every role up (the worker's mail pool loaded too): the line `inbound start` writes for people.
+// The SMTP port alone opens earlier, and mail sent then waits for the worker to start.
+const ready = new Promise<void>((resolve, reject) => {
+  child.stderr!.on('data', (d: Buffer) => {
+    process.stderr.write(d);
+    if (d.toString().includes('Inbound is running')) resolve();
+  });
+  child.once('exit', (code) => reject(new Error(`inbound start exited (${code})`)));
 });
 
 if (process.env.BENCH_CHILD_LOG)
   child.stdout!.pipe((await import('node:fs')).createWriteStream(process.env.BENCH_CHILD_LOG));
 try {
   await waitForPort(smtpPort, 60_000);
+  await ready;
   const clients = await Promise.all(
     Array.from({ length: CONNECTIONS }, async () => {
       const { client } = await SmtpClient.connect(smtpPort);

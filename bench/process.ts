@@ -6,7 +6,7 @@ import { createDb, createPgPool } from '../src/db/index.ts';
 import { startBoss } from '../src/queue/index.ts';
 import { cachedInboxLookup, createInboxStore } from '../src/inboxes/index.ts';
 import { createSmtpIngest, storeBatch } from '../src/ingest/index.ts';
-import { processRawMessage, type InboundSettings } from '../src/inbound/index.ts';
+import { processRawMessage, warmMailPool, closeMailPool, type InboundSettings } from '../src/inbound/index.ts';
 import { staticResolver } from '../src/inbound/auth.ts';
 import { LOOP_HEADER } from '../src/inbound/mail-fields.ts';
 import { spawn } from 'node:child_process';
@@ -68,6 +68,8 @@ const bigHtml = mail(
   `<html><body><div>${paragraph.repeat(Math.ceil((5 * 1024 * 1024) / paragraph.length))}</div></body></html>`,
 );
 
+// as the worker role does at start: the mail pool's threads loaded before the first mail
+await warmMailPool();
 const single: Record<string, { bytes: number; ms: number; outcome: string }> = {};
 for (const [name, raw] of [
   ['links2000', links],
@@ -184,6 +186,7 @@ await Promise.all(
   ),
 );
 await ingest.close();
+await closeMailPool();
 await boss.stop({ graceful: false });
 await pool.end();
 await db.destroy();

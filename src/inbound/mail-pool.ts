@@ -124,14 +124,42 @@ async function runBatch(batch: Waiting[]): Promise<void> {
 }
 
 /**
- * Starts the threads and has each load the parsing code and analyse a small mail, so that the
- * first real mails find them ready (loading and compiling it takes about a second of CPU).
+ * Starts the threads and has each load the parsing code and analyse a few mails of the usual
+ * kinds, so that the first real mails find them loaded and compiled (cold, the first mails of a
+ * fresh process took over a second).
  */
 export async function warmMailPool(): Promise<void> {
-  const raw = Buffer.from('From: warm@localhost\r\nSubject: warm-up\r\n\r\n<p>warm</p>\r\n');
-  const input = { raw, mailFrom: '', rcptTo: [], ownMessageIdDomains: [], loopHeader: 'X-Warm' };
+  const mail = (i: number) =>
+    Buffer.from(
+      [
+        `From: Warm Up <warm${i}@warm.invalid>`,
+        'To: support@localhost',
+        `Subject: Re: [#${i}] warming up`,
+        `Message-ID: <warm${i}@warm.invalid>`,
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/alternative; boundary="w"',
+        '',
+        '--w',
+        'Content-Type: text/plain; charset=utf-8',
+        '',
+        'Thanks, that works.\n\nOn Mon, 1 Jan 2026, Support wrote:\n> Try again.\n\n-- \nWarm',
+        '--w',
+        'Content-Type: text/html; charset=utf-8',
+        '',
+        '<p>Thanks, <b>that works</b>.</p><blockquote>Try again.</blockquote>',
+        '--w--',
+        '',
+      ].join('\r\n'),
+    );
+  const mails = Array.from({ length: 20 }, (_, i) => ({
+    raw: mail(i),
+    mailFrom: `warm${i}@warm.invalid`,
+    rcptTo: ['support@localhost'],
+    ownMessageIdDomains: [],
+    loopHeader: 'X-Warm',
+  }));
   await Promise.all(
-    Array.from({ length: size() }, () => threads().run({ mails: [input], progress: new SharedArrayBuffer(16) })),
+    Array.from({ length: size() }, () => threads().run({ mails, progress: new SharedArrayBuffer(16) })),
   );
 }
 
