@@ -151,7 +151,7 @@ export interface Facts {
   byToken: Map<string, TicketByToken>;
   /** by position in the batch */
   byRefs: (Ticket | undefined)[];
-  bySubject: ((Ticket & { associated: boolean }) | undefined)[];
+  bySubject: (Ticket | undefined)[];
   outbound: (Outbound | undefined)[];
 }
 
@@ -189,7 +189,7 @@ export async function gatherFacts(client: pg.ClientBase, sql: Sql, batch: Asking
     byRefs: described.map((d) => (d ? findTicketByMessageIds(sql, d.refs) : undefined)),
     bySubject: described.map((d) =>
       d?.sender && d.subjectNumber !== undefined
-        ? findTicketByNumber(sql, d.receivedBy.id, d.subjectNumber, normalizeAddress(d.sender.address))
+        ? findTicketByNumber(sql, d.receivedBy.id, d.subjectNumber)
         : undefined,
     ),
     outbound: batch.map((a) => ('bounce' in a ? findOutbound(sql, a.bounce) : undefined)),

@@ -143,24 +143,12 @@ export async function findTicketByMessageIds(sql: Sql, messageIds: string[]): Pr
   return rows[0];
 }
 
-/**
- * The ticket with this number in this inbox, and whether the address belongs to its requester or
- * one of its followers.
- */
-export async function findTicketByNumber(
-  sql: Sql,
-  inboxId: number,
-  number: number,
-  address: string,
-): Promise<(Ticket & { associated: boolean }) | undefined> {
-  const { rows } = await sql<Ticket & { associated: boolean }>(
-    `SELECT ${T_COLUMNS},
-            coalesce(t.requester_id = e.customer_id
-                     OR EXISTS (SELECT 1 FROM ticket_followers f WHERE f.ticket_id = t.id AND f.customer_id = e.customer_id), false) AS associated
-       FROM tickets t LEFT JOIN customer_emails e ON e.address = $3
-      WHERE t.inbox_id = $1 AND t.number = $2`,
-    [inboxId, number, address],
-  );
+/** The ticket with this number in this inbox (whether the author may join it is plan.ts's rule: isMember). */
+export async function findTicketByNumber(sql: Sql, inboxId: number, number: number): Promise<Ticket | undefined> {
+  const { rows } = await sql<Ticket>(`SELECT ${T_COLUMNS} FROM tickets t WHERE t.inbox_id = $1 AND t.number = $2`, [
+    inboxId,
+    number,
+  ]);
   return rows[0];
 }
 
