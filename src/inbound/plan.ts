@@ -85,6 +85,10 @@ export function planDelivery(
   if (byRefs) claims.push({ ticket: byRefs });
   const bySubject = facts.bySubject[index];
   if (bySubject) claims.push({ ticket: bySubject });
+  // who belongs to a named ticket may change with an earlier mail of the batch (a Cc that makes a
+  // follower): such a mail waits for the next pass, which reads the members afresh
+  for (const c of claims) uses.push(`ticket:${c.ticket.id}`);
+  if (authorAddress) uses.push(`address:${authorAddress}`);
   const mayJoin = (c: { ticket: Ticket; onlyFor?: number }) =>
     trust !== 'untrusted' &&
     customer !== undefined &&
