@@ -8,7 +8,7 @@ import { cachedInboxLookup, createInboxStore } from '../src/inboxes/index.ts';
 import { createSmtpIngest, storeBatch } from '../src/ingest/index.ts';
 import { processRawMessage, warmMailPool, closeMailPool, type InboundSettings } from '../src/inbound/index.ts';
 import { staticResolver } from '../src/inbound/auth.ts';
-import { LOOP_HEADER } from '../src/inbound/mail-fields.ts';
+import { LOOP_HEADER } from '../src/mail/index.ts';
 import { spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import path from 'node:path';

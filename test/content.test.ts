@@ -5,7 +5,9 @@ import path from 'node:path';
 import { Parser } from 'htmlparser2';
 import { simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
-import { sanitizeHtml, visibleText, visibleTextFromHtml } from '../src/inbound/content.ts';
+import { sanitizeHtml } from '../src/mail/index.ts';
+import { visibleText } from '../src/inbound/visible-text.ts';
+import { visibleTextFromHtml } from '../src/inbound/html-text.ts';
 
 const ATTACHMENTS: Record<string, string> = {
   'logo@example.com': '/attachments/17/logo.png',

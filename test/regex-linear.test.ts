@@ -7,7 +7,9 @@
 import type { ParsedMail } from 'mailparser';
 import { afterAll, describe, expect, it } from 'vitest';
 import { classify, type ClassifyContext } from '../src/inbound/classify.ts';
-import { sanitizeHtml, visibleText, visibleTextFromHtml } from '../src/inbound/content.ts';
+import { sanitizeHtml } from '../src/mail/index.ts';
+import { visibleText } from '../src/inbound/visible-text.ts';
+import { visibleTextFromHtml } from '../src/inbound/html-text.ts';
 import {
   asMessageId,
   bareAddress,

@@ -1,6 +1,6 @@
 // What a bounce says, read from its text: the per-recipient fields of an RFC 3464 delivery status
 // report, the prose of a bounce without one (RFC 3463 status, SMTP reply code, recipients), and
-// the Message-ID of the mail it returns. Pure functions over strings; classify.ts picks the parts.
+// the Message-ID of the mail it returns. Pure functions over strings; bounce.ts picks the parts.
 //
 // Every pattern here runs on mail text of up to 256 KB and is linear in it: no two quantifiers of
 // a pattern can take the same characters, and a pattern tried at many start positions only scans

@@ -88,6 +88,3 @@ export function messageIdsOf(mail: ParsedMail): string[] {
     .map((s) => plainText(s).slice(0, 998));
   return [...new Set(ids)].slice(0, 100);
 }
-
-/** Our outbound mail carries this header; seeing it inbound means a loop. */
-export const LOOP_HEADER = 'X-Inbound-Loop';

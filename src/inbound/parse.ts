@@ -17,11 +17,11 @@ export const PARSE_LIMITS = {
  * (a space before the colon, a fold, an encoded word) slips past them.
  */
 export const PARSER_OPTIONS = {
-  // DSN fields stay an attachment of their own (classify.ts reads them), not text of the mail
+  // DSN fields stay an attachment of their own (bounce.ts reads them), not text of the mail
   keepDeliveryStatus: true,
   // cid: links are rewritten to our attachment URLs by sanitizing; never inlined as data: URLs
   keepCidLinks: true,
-  // content.ts turns HTML into text; mailparser's converter is slow on huge HTML
+  // html-text.ts turns HTML into text; mailparser's converter is slow on huge HTML
   skipHtmlToText: true,
   skipTextToHtml: true,
   skipTextLinks: true,

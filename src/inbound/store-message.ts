@@ -7,7 +7,9 @@ import { TICKET_BY_TOKEN } from '../tickets/index.ts';
 import type { Classification } from './classify.ts';
 import type { AuthResult } from './auth.ts';
 import type { Trust } from './trust.ts';
-import { sanitizeHtml, visibleText, visibleTextFromHtml } from './content.ts';
+import { sanitizeHtml } from '../mail/index.ts';
+import { visibleText } from './visible-text.ts';
+import { visibleTextFromHtml } from './html-text.ts';
 import { addressList, messageIdsOf, plainText } from './mail-fields.ts';
 
 export interface NewMessage {

@@ -1,11 +1,11 @@
 // An agent's reply (or internal note) on a ticket: the message and, for a public reply, one
 // outbound mail per recipient (requester and followers), all in one transaction.
-import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { marked } from 'marked';
 import type { Boss } from '../queue/index.ts';
+import { storeAttachments } from '../attachments/index.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
-import { sanitizeHtml } from '../inbound/index.ts';
+import { sanitizeHtml } from '../mail/index.ts';
 import { enqueueOutbound, textToHtml, type OutboundKind } from '../outbound/index.ts';
 
 export interface ReplyInput {
@@ -52,22 +52,7 @@ export async function postAgentReply(db: Knex, boss: Boss, r: ReplyInput): Promi
         visible_text: body,
       })
       .returning('id');
-    for (const [position, a] of (r.attachments ?? []).entries()) {
-      // content-addressed: the same file sent twice is stored once
-      const sha256 = createHash('sha256').update(a.content).digest();
-      await trx('attachments')
-        .insert({ sha256, size: a.content.length, content: a.content })
-        .onConflict('sha256')
-        .ignore();
-      await trx('message_attachments').insert({
-        message_id: message.id,
-        sha256,
-        filename: a.filename,
-        content_type: a.content_type,
-        inline: false,
-        position,
-      });
-    }
+    await storeAttachments(trx, message.id, r.attachments ?? []);
     await trx('tickets').where({ id: t.id }).update({ last_message_at: trx.fn.now(), updated_at: trx.fn.now() });
     const outbound: ReplyResult['outbound'] = [];
     if (!r.internal) {

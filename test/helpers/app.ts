@@ -7,7 +7,8 @@ import { startBoss, type Boss } from '../../src/queue/index.ts';
 import { cachedInboxLookup, createInboxStore } from '../../src/inboxes/index.ts';
 import { createSmtpIngest, type SmtpIngest } from '../../src/ingest/index.ts';
 import { startWorker, type Worker } from '../../src/worker/index.ts';
-import { LOOP_HEADER, type InboundSettings } from '../../src/inbound/index.ts';
+import type { InboundSettings } from '../../src/inbound/index.ts';
+import { LOOP_HEADER } from '../../src/mail/index.ts';
 import { staticResolver } from '../../src/inbound/auth.ts';
 
 export const testLog = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent', 2);
