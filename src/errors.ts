@@ -43,3 +43,12 @@ export class ForbiddenError extends AppError {
     super('forbidden', message, 403);
   }
 }
+
+/**
+ * Whether a database error is PostgreSQL's unique violation (SQLSTATE 23505), optionally of one
+ * constraint: the answer to "someone else inserted it first".
+ */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  const e = err as { code?: unknown; constraint?: unknown } | null;
+  return e?.code === '23505' && (constraint === undefined || e.constraint === constraint);
+}

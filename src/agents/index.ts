@@ -1,7 +1,7 @@
 // Agents (the people answering tickets; admins also manage templates and the directory) and the
 // API tokens they use. A token is "inb_" + 256 random bits; only its sha256 is stored.
 import type { Db } from '../db/index.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { ConflictError, ValidationError } from '../errors.ts';
 import { hashPassword, hashSecret, MIN_PASSWORD_LENGTH, newSecret } from '../access/index.ts';
 import { isValidAddress, normalizeAddress } from '../customers/index.ts';
 
@@ -46,15 +46,6 @@ export async function findAgentByEmail(db: Db, email: string): Promise<Agent | u
   return db('agents')
     .where({ email: normalizeAddress(email) })
     .first<Agent | undefined>(COLUMNS);
-}
-
-export async function setAgentPassword(db: Db, agentId: number, password: string): Promise<void> {
-  if (password.length < MIN_PASSWORD_LENGTH)
-    throw new ValidationError(`a password needs at least ${MIN_PASSWORD_LENGTH} characters`);
-  const n = await db('agents')
-    .where({ id: agentId })
-    .update({ password_hash: await hashPassword(password) });
-  if (n !== 1) throw new NotFoundError(`no agent ${agentId}`);
 }
 
 /** A new API token for an agent; the secret is returned once and stored nowhere. */

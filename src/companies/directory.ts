@@ -33,7 +33,7 @@ function withPermissions(
 
 const HOSTNAME = /^(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/;
 
-export function normalizeDomain(domain: string): string {
+function normalizeDomain(domain: string): string {
   const d = domain.trim().toLowerCase().replace(/^@/, '').replace(/\.$/, '');
   if (!HOSTNAME.test(d)) throw new ValidationError(`not a domain name: ${domain}`);
   // thousands of unrelated people write from free-mail domains: such a domain names nobody's company
@@ -155,7 +155,7 @@ async function setDomains(trx: Db, companyId: number, domains: string[]): Promis
  * Customers not placed by hand whose primary address is at one of these domains (or below one)
  * go to the company of their most specific matching domain, or to none.
  */
-export async function placeByDomain(db: Db, domains: string[]): Promise<number> {
+async function placeByDomain(db: Db, domains: string[]): Promise<number> {
   const { rowCount } = await db.raw(
     `WITH affected AS (
        SELECT c.id, split_part(e.address, '@', 2) AS dom

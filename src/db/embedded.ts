@@ -20,7 +20,7 @@ import pg from 'pg';
 import type { Logger } from '../log.ts';
 
 /** Where clusters go when the postgres user cannot reach DATA_DIR (root only). */
-export const SYSTEM_DATA_ROOT = '/var/lib/inbound';
+const SYSTEM_DATA_ROOT = '/var/lib/inbound';
 
 export interface EmbeddedServer {
   url: string;

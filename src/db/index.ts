@@ -94,10 +94,6 @@ export async function migrateLatest(db: Knex): Promise<string[]> {
   return ran;
 }
 
-export async function migrateRollbackAll(db: Knex): Promise<void> {
-  await db.migrate.rollback({ migrationSource }, true);
-}
-
 /** Is the database reachable right now? */
 export async function ping(db: Db): Promise<boolean> {
   try {

@@ -29,20 +29,28 @@ export function inboxAddressOf(address: string): string {
 }
 
 export function createInboxStore(db: Db) {
+  /** The new inbox; undefined when the address is an inbox already (made by someone else meanwhile too). */
+  async function addIfNew(address: string, name?: string): Promise<Inbox | undefined> {
+    const normalized = address.trim().toLowerCase();
+    if (!ADDRESS.test(normalized)) throw new ValidationError(`not an email address: ${address}`);
+    if (normalized.slice(0, normalized.indexOf('@')).includes('+')) {
+      throw new ValidationError(`an inbox address cannot contain '+' (it carries reply tokens): ${address}`);
+    }
+    const [row] = await db('inboxes')
+      .insert({ address: normalized, name: name?.trim() || normalized })
+      .onConflict('address')
+      .ignore()
+      .returning(COLUMNS);
+    return row as Inbox | undefined;
+  }
+
   return {
+    addIfNew,
+
     async add(address: string, name?: string): Promise<Inbox> {
-      const normalized = address.trim().toLowerCase();
-      if (!ADDRESS.test(normalized)) throw new ValidationError(`not an email address: ${address}`);
-      if (normalized.slice(0, normalized.indexOf('@')).includes('+')) {
-        throw new ValidationError(`an inbox address cannot contain '+' (it carries reply tokens): ${address}`);
-      }
-      const [row] = await db('inboxes')
-        .insert({ address: normalized, name: name?.trim() || normalized })
-        .onConflict('address')
-        .ignore()
-        .returning(COLUMNS);
-      if (!row) throw new ConflictError(`inbox ${normalized} exists already`);
-      return row as Inbox;
+      const row = await addIfNew(address, name);
+      if (!row) throw new ConflictError(`inbox ${address.trim().toLowerCase()} exists already`);
+      return row;
     },
 
     async list(): Promise<Inbox[]> {

@@ -15,6 +15,7 @@
 // rollback, and the batch is written again on the careful path that records duplicates.
 import type pg from 'pg';
 import { prepared, type Sql } from '../db/index.ts';
+import { isUniqueViolation } from '../errors.ts';
 import type { Boss } from '../queue/index.ts';
 import { QUEUES } from '../queue/index.ts';
 
@@ -221,8 +222,6 @@ async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient, query: S
   }
 }
 
-const UNIQUE_VIOLATION = '23505';
-
 /**
  * The one-round-trip path for mails we have not seen: undefined when one of them turns out to be
  * a copy of a stored mail (nothing was written then; the caller takes the careful path).
@@ -252,7 +251,7 @@ async function storeFast(
       await insertJobsAndCommit(client, query, boss, ids);
     } catch (err) {
       const [, ins] = await inserted;
-      if (ins.status === 'rejected' && (ins.reason as { code?: string }).code === UNIQUE_VIOLATION) return undefined;
+      if (ins.status === 'rejected' && isUniqueViolation(ins.reason, 'raw_messages_dedupe_key')) return undefined;
       throw err;
     }
     return ids.map((id) => ({ id }));

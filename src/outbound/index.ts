@@ -3,20 +3,10 @@
 // work that caused it committed. The worker renders and sends at send time.
 import type { Knex } from 'knex';
 import { jobDb, QUEUES, type Boss } from '../queue/index.ts';
+import type { OutboundKind } from './kinds.ts';
 
 export { textToHtml } from './text.ts';
-
-export const OUTBOUND_KINDS = [
-  'ack',
-  'agent_reply',
-  'follower_update',
-  'portal_welcome',
-  'portal_invite',
-  'password_reset',
-  'ticket_closed',
-  'ticket_link',
-] as const;
-export type OutboundKind = (typeof OUTBOUND_KINDS)[number];
+export type { OutboundKind } from './kinds.ts';
 
 export interface OutboundRequest {
   kind: OutboundKind;

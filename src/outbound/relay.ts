@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
 import type { Logger } from '../log.ts';
 import { jobDb, QUEUES, type Boss } from '../queue/index.ts';
 
-export async function relayOutbound(db: Knex, boss: Boss): Promise<number> {
+async function relayOutbound(db: Knex, boss: Boss): Promise<number> {
   return db.transaction(async (trx) => {
     const ids = (await trx('outbound_messages')
       .where({ status: 'queued' })

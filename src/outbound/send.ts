@@ -8,9 +8,10 @@ import type { Transporter } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Logger } from '../log.ts';
 import { issueToken } from '../access/index.ts';
+import { attachmentFiles } from '../attachments/index.ts';
 import { formatSize, renderTemplate } from '../templates/index.ts';
-import { LOOP_HEADER } from '../inbound/index.ts';
-import type { OutboundKind } from './index.ts';
+import { LOOP_HEADER } from '../mail/index.ts';
+import { OUTBOUND_KINDS, type OutboundKind, type OutboundKindSpec } from './kinds.ts';
 import { textToHtml } from './text.ts';
 
 export interface SendDeps {
@@ -30,16 +31,6 @@ export type SendResult = 'sent' | 'kept' | 'skipped' | 'suppressed' | 'failed';
 const PASSWORD_LINK_HOURS = 24;
 /** One plain address: the SMTP envelope must never be handed a list */
 const SINGLE_ADDRESS = /^[^\s@,;<>()"']+@[^\s@,;<>()"']+$/;
-/** Acks and notifications are automatic mail (RFC 3834); an agent's reply is written by a person. */
-const AUTOMATIC: ReadonlySet<OutboundKind> = new Set([
-  'ack',
-  'follower_update',
-  'ticket_closed',
-  'portal_welcome',
-  'portal_invite',
-  'password_reset',
-  'ticket_link',
-]);
 
 interface OutboundRow {
   id: number;
@@ -111,7 +102,7 @@ function newRecipientReplyToken(): string {
   return out;
 }
 
-export class PermanentSendError extends Error {}
+class PermanentSendError extends Error {}
 
 export async function sendOutbound(
   deps: SendDeps,
@@ -199,20 +190,22 @@ interface Composed {
 async function compose(deps: SendDeps, row: Context): Promise<Composed> {
   const { db } = deps;
   const { ticket, inbox, customer } = row;
+  const kind = kindOf(row.kind);
   if (row.ticket_id && !ticket) throw new PermanentSendError(`ticket ${row.ticket_id} is gone`);
   if (!inbox) throw new PermanentSendError('no inbox to send from');
-  const locale = row.locale ?? customer?.locale ?? inbox.settings?.locale ?? 'en';
+  // The links and the reply address are the recipient's: the page posts as them and nobody else.
+  // Mail goes to customers only; an address that is nobody's gets no link and no reply address.
+  if (!customer) throw new PermanentSendError(`${row.recipient} is no customer's address`);
+  const locale = row.locale ?? customer.locale ?? inbox.settings?.locale ?? 'en';
   const base = {
-    customer: { name: customer?.name ?? row.recipient, email: row.recipient },
+    customer: { name: customer.name, email: row.recipient },
     inbox: { name: inbox.from_name || inbox.name, address: inbox.address },
   };
 
   let vars: Record<string, unknown>;
   let files: { filename: string; contentType: string; content: Buffer }[] = [];
-  if (ticket) {
-    // the link is the recipient's: the page posts as them and nobody else. Mail about a ticket goes
-    // to its customers only; an address that is nobody's gets no link and no reply address.
-    if (!customer) throw new PermanentSendError(`${row.recipient} is no customer's address`);
+  if (kind.link === 'ticket') {
+    if (!ticket) throw new PermanentSendError(`${row.kind} mail ${row.id} is about no ticket`);
     const { secret } = await issueToken(
       db,
       'ticket_link',
@@ -225,34 +218,33 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
       link: `${deps.publicUrl}/t/${secret}`,
       link_expires_days: deps.ticketLinkDays,
     };
-    if (row.kind === 'agent_reply' || row.kind === 'follower_update') {
+    if (kind.message) {
       const reply = await replyVars(deps, row, `${deps.publicUrl}/t/${secret}/attachments`);
       vars = { ...vars, ...reply.vars };
       files = reply.files;
     }
   } else {
-    if (!customer) throw new PermanentSendError(`${row.recipient} is no customer's address`);
     const { secret } = await issueToken(db, 'password_set', { customerId: customer.id }, PASSWORD_LINK_HOURS * 3600);
     vars = { ...base, link: `${deps.publicUrl}/portal/password/${secret}`, link_expires_hours: PASSWORD_LINK_HOURS };
   }
-  const rendered = await renderTemplate(db, row.kind, locale, vars);
+  const rendered = await renderTemplate(db, kind.template, locale, vars);
 
   const [local, domain] = splitAddress(inbox.address);
   const verpToken = randomBytes(12).toString('base64url');
   // Replies come back to an address of this mail's own, issued to its recipient (like VERP): a
   // reply through it counts as that customer only.
-  const replyToken = ticket && customer ? newRecipientReplyToken() : undefined;
+  const replyToken = kind.replyAddress ? newRecipientReplyToken() : undefined;
   const messageId = `<o${row.id}.${randomBytes(6).toString('hex')}@${deps.messageIdDomain}>`;
   const thread = row.thread?.length ? { inReplyTo: row.thread[row.thread.length - 1], references: row.thread } : {};
   const headers: Record<string, string> = { [LOOP_HEADER]: String(row.id) };
-  if (AUTOMATIC.has(row.kind)) {
+  if (kind.automatic) {
     headers['Auto-Submitted'] = 'auto-replied';
     // asks Exchange and others not to answer this mail with their own automatic replies
     headers['X-Auto-Response-Suppress'] = 'All';
   }
   const composer = new MailComposer({
     from: { name: inbox.from_name || inbox.name, address: inbox.address },
-    to: customer ? { name: customer.name, address: row.recipient } : row.recipient,
+    to: { name: customer.name, address: row.recipient },
     replyTo: replyToken ? `${local}+${replyToken}@${domain}` : inbox.address,
     subject: rendered.subject,
     messageId,
@@ -287,13 +279,7 @@ async function replyVars(deps: SendDeps, row: Context, attachmentBase: string) {
         .first('m.id', 'm.text', 'm.html', 'a.name as agent')
     : undefined;
   if (!m) throw new PermanentSendError(`the message of outbound mail ${row.id} is gone`);
-  const attachments = await deps
-    .db('message_attachments as a')
-    .join('attachments as b', 'b.sha256', 'a.sha256')
-    .where('a.message_id', m.id)
-    .where('a.inline', false)
-    .orderBy('a.position')
-    .select('a.filename', 'a.content_type', 'b.size', 'a.sha256', 'b.content');
+  const attachments = await attachmentFiles(deps.db, m.id);
   return {
     vars: {
       agent: { name: m.agent ?? 'Support' },
@@ -304,7 +290,7 @@ async function replyVars(deps: SendDeps, row: Context, attachmentBase: string) {
         attachments: attachments.map((a) => ({
           name: a.filename ?? 'attachment',
           size: formatSize(a.size),
-          url: `${attachmentBase}/${Buffer.from(a.sha256).toString('hex')}`,
+          url: `${attachmentBase}/${a.sha256}`,
         })),
       },
     },
@@ -312,9 +298,15 @@ async function replyVars(deps: SendDeps, row: Context, attachmentBase: string) {
     files: attachments.map((a) => ({
       filename: a.filename ?? 'attachment',
       contentType: a.content_type,
-      content: a.content as Buffer,
+      content: a.content,
     })),
   };
+}
+
+/** A row's kind, which the database does not check: an unknown one can never be sent. */
+function kindOf(kind: string): OutboundKindSpec {
+  if (!Object.hasOwn(OUTBOUND_KINDS, kind)) throw new PermanentSendError(`no kind of outbound mail is named ${kind}`);
+  return OUTBOUND_KINDS[kind as OutboundKind];
 }
 
 function splitAddress(address: string): [string, string] {

@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 export type { Job };
 export type Boss = PgBoss;
 
-export const QUEUE_SCHEMA = 'pgboss';
+const QUEUE_SCHEMA = 'pgboss';
 
 /** Every queue we use, with its retry policy and dead-letter queue. */
 export const QUEUES = {
@@ -50,7 +50,7 @@ const SPECS: QueueSpec[] = [
   },
 ];
 
-export const deadLetterOf = (queue: string): string => `${queue}.dead`;
+const deadLetterOf = (queue: string): string => `${queue}.dead`;
 
 export interface BossOptions {
   url: string;

@@ -47,8 +47,8 @@ export function compileNodes(nodes: readonly Node[], part: Part): RenderFunction
   return (vars) => fn.call(eta, vars);
 }
 
-/** The eta template for the nodes; exported for tests that look at what eta gets. */
-export function etaSource(nodes: readonly Node[]): string {
+/** The eta template for the nodes. */
+function etaSource(nodes: readonly Node[]): string {
   let out = '';
   for (const node of standalone(nodes)) {
     switch (node.kind) {

@@ -5,12 +5,12 @@ import path from 'node:path';
 import type { TemplateSource } from './compile.ts';
 import type { TemplateName } from './schemas.ts';
 
-export const DEFAULTS_DIR = path.resolve(import.meta.dirname, '../../templates/mail');
+const DEFAULTS_DIR = path.resolve(import.meta.dirname, '../../templates/mail');
 
 /** Locales every default template comes in; others fall back to `en`. */
 export const DEFAULT_LOCALES = ['en', 'de'] as const;
 
-export const FILES = { subject: 'subject.eta', mjml: 'html.mjml', text: 'text.eta' } as const;
+const FILES = { subject: 'subject.eta', mjml: 'html.mjml', text: 'text.eta' } as const;
 
 const loaded = new Map<string, TemplateSource | null>();
 

@@ -17,7 +17,7 @@ export class TemplateError extends AppError {
 }
 
 /** `ack (de) html line 12: unknown field it.x` */
-export function describeProblem(p: TemplateProblem): string {
+function describeProblem(p: TemplateProblem): string {
   const where = p.line ? ` line ${p.line}${p.column ? `, column ${p.column}` : ''}` : '';
   return `${p.name} (${p.locale}) ${p.part}${where}: ${p.message}`;
 }

@@ -3,8 +3,6 @@
 export {
   renderTemplate,
   publishedTemplate,
-  localeCandidates,
-  FALLBACK_LOCALE,
   type RenderedTemplate,
 } from './render.ts';
 export { compileDefaultTemplates } from './defaults-check.ts';
@@ -22,11 +20,9 @@ export {
   type RenderedMail,
   type TemplateSource,
 } from './compile.ts';
-export { TemplateError, describeProblem, type TemplateProblem } from './errors.ts';
+export { TemplateError, type TemplateProblem } from './errors.ts';
 export {
   TEMPLATE_NAMES,
-  TEMPLATE_SCHEMAS,
-  isTemplateName,
   type TemplateName,
   type TemplateVariables,
 } from './schemas.ts';

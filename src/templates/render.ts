@@ -7,7 +7,7 @@ import { compileTemplate, type CompiledTemplate, type RenderedMail } from './com
 import { defaultSource } from './defaults.ts';
 import { isTemplateName, type TemplateName } from './schemas.ts';
 
-export const FALLBACK_LOCALE = 'en';
+const FALLBACK_LOCALE = 'en';
 
 export interface RenderedTemplate extends RenderedMail {
   /** The locale that was used, after falling back. */
@@ -17,7 +17,7 @@ export interface RenderedTemplate extends RenderedMail {
 }
 
 /** 'de-AT' -> ['de-at', 'de', 'en']: the most specific first, English last. */
-export function localeCandidates(locale: string): string[] {
+function localeCandidates(locale: string): string[] {
   const full = locale.trim().toLowerCase().replace(/_/g, '-');
   const base = full.split('-')[0]!;
   return [...new Set([full, base, FALLBACK_LOCALE])].filter((l) => /^[a-z]{2}(?:-[a-z]{2})?$/.test(l));

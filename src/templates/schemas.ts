@@ -7,7 +7,7 @@ import { z } from 'zod';
  * HTML that was sanitized before it reached us (a stored message's sanitized body). The only
  * kind of field a template may print raw, with `<%~ %>`, and only in the HTML part.
  */
-export const sanitizedHtml = z.string().meta({ sanitizedHtml: true });
+const sanitizedHtml = z.string().meta({ sanitizedHtml: true });
 
 // Links go into href attributes: only http(s), so a value can never become a javascript: link.
 const url = z.url({ protocol: /^https?$/ });

@@ -31,7 +31,7 @@ export interface Worker {
  * whatever the batch's size (see inbound/process.ts); round trips, not SQL, are what a mail costs
  * most here. When idle, a batch is the one mail that just arrived.
  */
-export const DEFAULT_BATCH_SIZE = 32;
+const DEFAULT_BATCH_SIZE = 32;
 
 /** Outcomes that may have written outbound mail for the relay. */
 const FOLLOW_UPS: ReadonlySet<string> = new Set(['ticket_created', 'new_linked_ticket', 'agent_reply']);
@@ -110,4 +110,4 @@ export async function startWorker({
   };
 }
 
-export { housekeep, startHousekeeping } from './housekeeping.ts';
+export { startHousekeeping } from './housekeeping.ts';

@@ -1,5 +1,6 @@
 // The agents' JSON API under /api/v1: bearer API tokens, zod-validated bodies, errors as
-// { error: { code, message } }, cursor pages, and an OpenAPI document built from the same routes.
+// { error: { code, message } } (our own trouble also with the request_id its log line carries),
+// cursor pages, and an OpenAPI document built from the same routes.
 import type { FastifyError, FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import type { Knex } from 'knex';
@@ -21,7 +22,7 @@ export interface ApiDeps {
   log: Logger;
 }
 
-export function apiRoutes(deps: ApiDeps): ApiRoutes {
+function apiRoutes(deps: ApiDeps): ApiRoutes {
   const api = new ApiRoutes();
   ticketRoutes(api, deps);
   customerRoutes(api, deps);
@@ -48,20 +49,23 @@ export async function apiPlugin(app: FastifyInstance, deps: ApiDeps): Promise<vo
   });
 
   app.setErrorHandler((err: FastifyError | AppError, request, reply) => {
-    if (err instanceof AppError) {
+    if (err instanceof AppError && err.status < 500) {
       if (err.status === 401) reply.header('WWW-Authenticate', 'Bearer');
       return reply.code(err.status).send({ error: { code: err.code, message: err.message, ...err.details } });
     }
     const status = (err as FastifyError).statusCode;
-    if (status && status >= 400 && status < 500) {
+    if (!(err instanceof AppError) && status && status >= 400 && status < 500) {
       // Fastify's own: bad JSON, wrong content type, too large, ...
       const code = status === 413 ? 'too_large' : status === 415 ? 'unsupported_media_type' : 'bad_request';
       return reply.code(status).send({ error: { code, message: err.message } });
     }
+    // Our own trouble: the client gets the request id, which the log line carries as reqId, so
+    // what a user reports finds the error; the error itself stays in the log.
     request.log.error({ err }, 'API request failed');
-    return reply
-      .code(500)
-      .send({ error: { code: 'internal', message: 'something went wrong on our side; it has been logged' } });
+    const known = err instanceof AppError ? err : undefined;
+    return reply.code(known?.status ?? 500).send({
+      error: { code: known?.code ?? 'internal', message: known?.message ?? 'internal error', request_id: request.id },
+    });
   });
 
   app.setNotFoundHandler((request, reply) =>

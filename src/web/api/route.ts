@@ -140,7 +140,7 @@ export class ApiRoutes {
   }
 }
 
-export const errorSchema = z.object({
+const errorSchema = z.object({
   error: z.looseObject({ code: z.string(), message: z.string() }),
 });
 
@@ -189,7 +189,7 @@ function errorStatuses(r: RouteSpec): number[] {
 }
 
 /** Cursors are opaque to clients: the position (an id) wrapped so they do not build their own. */
-export function encodeCursor(id: number): string {
+function encodeCursor(id: number): string {
   return Buffer.from(`c${id}`).toString('base64url');
 }
 
