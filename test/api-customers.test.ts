@@ -353,3 +353,13 @@ describe('merge and delete', () => {
     expect((await api.call('DELETE', `/customers/${c.id}`)).status).toBe(404);
   });
 });
+
+describe('customer.created', () => {
+  it('records a customer the API made, with via api', async () => {
+    const r = await api.call('POST', '/customers', { email: 'via-api@example.test' });
+    expect(r.status).toBe(201);
+    expect(await t.db('events').where({ type: 'customer.created', customer_id: r.body.id }).pluck('data')).toEqual([
+      { via: 'api' },
+    ]);
+  });
+});

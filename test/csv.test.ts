@@ -113,6 +113,25 @@ describe('customers import', () => {
     expect(formula.name).toBe('=cmd|calc!A1');
   });
 
+  it('records each customer it made (customer.created, via csv) and the import itself', async () => {
+    const created = await t
+      .db('events as v')
+      .join('customer_emails as e', 'e.customer_id', 'v.customer_id')
+      .where({ 'v.type': 'customer.created', 'e.is_primary': true })
+      .orderBy('e.address')
+      .select('e.address', 'v.data');
+    expect(created).toEqual([
+      { address: 'anna.smith@acme.test', data: { via: 'csv' } },
+      { address: 'bob@gmail.com', data: { via: 'csv' } },
+      { address: 'carla@contoso.test', data: { via: 'csv' } },
+      { address: 'formula@example.test', data: { via: 'csv' } },
+      { address: 'someone@example.test', data: { via: 'api' } },
+    ]);
+    expect(await t.db('events').where({ type: 'customers.imported' }).pluck('data')).toEqual([
+      { created: 4, updated: 0, failed: 7 },
+    ]);
+  });
+
   it('re-running the same file changes nothing, with or without --update-existing', async () => {
     const before = await snapshot();
     const again = await inbound(['customers', 'import', path.join(dir, 'customers.csv')]);

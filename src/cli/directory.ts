@@ -42,12 +42,12 @@ export async function customersCommand(config: Config, args: string[]): Promise<
       ]);
       const boss = await startBoss({ url, worker: false, poolMax: 1, log });
       try {
-        const c = await createCustomer(db, boss, {
-          email: positionals[0]!,
-          name: values.name,
-          company_id: companyId,
-          send_welcome: values['send-welcome'],
-        });
+        const c = await createCustomer(
+          db,
+          boss,
+          { email: positionals[0]!, name: values.name, company_id: companyId, send_welcome: values['send-welcome'] },
+          'cli',
+        );
         console.log(`added customer ${c.id}: ${describe(c)}`);
         return 0;
       } finally {

@@ -20,14 +20,14 @@ export function isFreeMailDomain(domain: string): boolean {
 }
 
 /** The domain and each parent that still has a dot: eu.acme.co.uk -> eu.acme.co.uk, acme.co.uk, co.uk */
-export function parentDomains(domain: string): string[] {
+function parentDomains(domain: string): string[] {
   const labels = domain.toLowerCase().replace(/\.$/, '').split('.');
   const out: string[] = [];
   for (let i = 0; i < labels.length - 1; i++) out.push(labels.slice(i).join('.'));
   return out;
 }
 
-export function domainOf(address: string): string {
+function domainOf(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 }
 
@@ -66,12 +66,20 @@ export function companyForAddress(address: string, byDomain: Map<string, number>
   return undefined;
 }
 
-/** The same rule for one address, its candidate domains read directly (API and CLI place one customer at a time). */
-export async function findCompanyForAddress(db: Db, address: string): Promise<number | undefined> {
+/**
+ * What companiesByDomain finds for one address's candidate domains, read directly (API, CLI and
+ * followers place one customer at a time): the `byDomain` companyForAddress takes.
+ */
+export async function companyDomainsFor(db: Db, address: string): Promise<Map<string, number>> {
   const domain = domainOf(address);
-  if (!domain || isFreeMailDomain(domain)) return undefined;
+  if (!domain || isFreeMailDomain(domain)) return new Map();
   const rows = (await db('company_domains')
     .whereIn('domain', parentDomains(domain))
     .select('domain', 'company_id')) as { domain: string; company_id: number }[];
-  return companyForAddress(address, new Map(rows.map((r) => [r.domain, r.company_id])));
+  return new Map(rows.map((r) => [r.domain, r.company_id]));
+}
+
+/** The same rule for one address, its candidate domains read directly. */
+export async function findCompanyForAddress(db: Db, address: string): Promise<number | undefined> {
+  return companyForAddress(address, await companyDomainsFor(db, address));
 }

@@ -1,17 +1,20 @@
 // The writing half of the CSV import: a batch of checked rows against what is stored (and what
 // earlier batches of the same file made), then its new customers and updates in one transaction.
 import type { Knex } from 'knex';
+import { isUniqueViolation } from '../errors.ts';
+import { insertCustomers } from './create.ts';
+import type { ImportOptions, ImportSummary, RowError } from './csv-import-types.ts';
+import type { NewCustomer } from './new-customer.ts';
 import { PERMISSION_NAMES, type PortalPermissions } from './permissions.ts';
-import type { ImportOptions, ImportSummary, RowError } from './csv-import.ts';
 
 /** A row that passed the cell checks. */
 export interface Row {
   line: number;
+  /** the name cell: an empty one leaves an existing customer's name as it is */
   name: string;
-  email: string;
+  /** the customer the row makes when its address is new; its company, when 'manual', was named */
+  customer: NewCustomer;
   alternates: string[];
-  companyId: number | null;
-  companySource: 'manual' | 'domain' | null;
   phone: string | null;
   permissions: PortalPermissions;
 }
@@ -47,12 +50,12 @@ export async function writeBatch(
     let created: number[];
     try {
       created = await db.transaction(async (trx) => {
-        const ids = plan.creates.length ? await insertCustomers(trx, plan.creates) : [];
+        const ids = await createCustomers(trx, plan.creates);
         for (const c of plan.changes) await applyUpdate(trx, c);
         return ids;
       });
     } catch (err) {
-      if ((err as { code?: string }).code === '23505' && attempt < 3) continue;
+      if (isUniqueViolation(err) && attempt < 3) continue;
       throw err;
     }
     for (const [i, id] of created.entries()) touched.set(id, plan.creates[i]!.line);
@@ -83,7 +86,7 @@ async function planBatch(
   touched: Map<number, number>,
   opts: ImportOptions,
 ): Promise<BatchPlan> {
-  const addresses = batch.flatMap((r) => [r.email, ...r.alternates]);
+  const addresses = batch.flatMap((r) => [r.customer.address, ...r.alternates]);
   const { rows: found } = await db.raw<{ rows: { address: string; customer_id: number }[] }>(
     `SELECT address, customer_id FROM customer_emails WHERE address IN (SELECT json_array_elements_text(?::json))`,
     [JSON.stringify(addresses)],
@@ -94,22 +97,23 @@ async function planBatch(
   // addresses of this batch's new customers, by line
   const placed = new Map<string, number>();
   for (const row of batch) {
-    const mine = [row.email, ...row.alternates];
-    const owner = owners.get(row.email);
+    const email = row.customer.address;
+    const mine = [email, ...row.alternates];
+    const owner = owners.get(email);
     const earlier = (a: string) => {
       const id = owners.get(a);
       return placed.get(a) ?? (id === undefined ? undefined : (touched.get(id) ?? plan.met.get(id)));
     };
     const again = mine.find((a) => earlier(a) !== undefined);
     if (again) {
-      plan.errors.push({ line: row.line, email: row.email, reason: `${again} is already on line ${earlier(again)}` });
+      plan.errors.push({ line: row.line, email, reason: `${again} is already on line ${earlier(again)}` });
       continue;
     }
     const foreign = mine.find((a) => owners.has(a) && owners.get(a) !== owner);
     if (foreign) {
       plan.errors.push({
         line: row.line,
-        email: row.email,
+        email,
         reason: `address owned by another customer: ${foreign} belongs to customer ${owners.get(foreign)}`,
       });
       continue;
@@ -129,39 +133,24 @@ async function planBatch(
 }
 
 /**
- * New customers and their addresses in one statement, after the ids are reserved (so the caller
- * learns which row became which customer). The rows travel as one JSON document: one flat string
- * is cheaper to build than a dozen parameter arrays, and keeps the importer's memory low.
+ * The batch's new customers, their addresses and customer.created events, by the one insert; the
+ * ids in the order of the rows (the caller learns which row became which customer). A parallel
+ * writer's address fails it: the batch is checked again.
  */
-async function insertCustomers(trx: Knex.Transaction, rows: Row[]): Promise<number[]> {
-  const { rows: reserved } = await trx.raw(
-    `SELECT nextval(pg_get_serial_sequence('customers', 'id'))::bigint AS id FROM generate_series(1, ?)`,
-    [rows.length],
-  );
-  const ids = reserved.map((r: { id: string }) => Number(r.id));
-  const doc = JSON.stringify(
-    rows.map((r, i) => ({
-      id: ids[i],
-      name: r.name || r.email.slice(0, r.email.indexOf('@')),
-      company_id: r.companyId,
-      company_source: r.companySource,
+async function createCustomers(trx: Knex.Transaction, rows: Row[]): Promise<number[]> {
+  const created = await insertCustomers(
+    trx,
+    rows.map((r) => ({
+      ...r.customer,
+      via: 'csv' as const,
+      alternates: r.alternates,
       phone: r.phone,
-      portal_permissions: r.permissions,
-      emails: [r.email, ...r.alternates],
+      permissions: r.permissions,
     })),
+    'fail',
   );
-  await trx.raw(
-    `WITH input AS (
-       SELECT * FROM json_to_recordset(?::json)
-         AS x(id bigint, name text, company_id bigint, company_source text, phone text, portal_permissions jsonb, emails text[])
-     ), customer AS (
-       INSERT INTO customers (id, name, company_id, company_source, phone, portal_permissions) OVERRIDING SYSTEM VALUE
-       SELECT id, name, company_id, company_source, phone, portal_permissions FROM input
-     )
-     INSERT INTO customer_emails (customer_id, address, is_primary)
-     SELECT input.id, e.address, e.n = 1 FROM input CROSS JOIN LATERAL unnest(input.emails) WITH ORDINALITY AS e(address, n)`,
-    [doc],
-  );
+  const ids: number[] = [];
+  for (const c of created) ids[c.n - 1] = c.id;
   return ids;
 }
 
@@ -191,8 +180,9 @@ async function planUpdates(db: Knex | Knex.Transaction, updates: { row: Row; exi
     if (row.name && row.name !== c.name) set.name = row.name;
     if (row.phone && row.phone !== c.phone) set.phone = row.phone;
     // a company named in the file is a choice by hand; one the customer already has stays as placed
-    if (row.companySource === 'manual' && row.companyId !== c.company_id)
-      Object.assign(set, { company_id: row.companyId, company_source: 'manual' });
+    const { companyId, companySource } = row.customer;
+    if (companySource === 'manual' && companyId !== c.company_id)
+      Object.assign(set, { company_id: companyId, company_source: 'manual' });
     const perms = { ...c.portal_permissions, ...row.permissions };
     if (PERMISSION_NAMES.some((k) => perms[k] !== c.portal_permissions[k]))
       set.portal_permissions = JSON.stringify(perms);

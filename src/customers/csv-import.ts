@@ -9,11 +9,12 @@ import vm from 'node:vm';
 import { parse, type CsvError } from 'csv-parse';
 import type { Knex } from 'knex';
 import { ValidationError } from '../errors.ts';
-import { companyForAddress } from '../companies/index.ts';
 import { isValidAddress, normalizeAddress } from './address.ts';
 import { PERMISSION_NAMES, type PortalPermissions } from './permissions.ts';
 import { ALTERNATES_SEPARATOR, CSV_COLUMNS, parsePermission, PORTAL_USER_COLUMNS, unescapeCell } from './csv-format.ts';
 import { writeBatch, type Row } from './csv-import-batch.ts';
+import type { ImportOptions, ImportSummary } from './csv-import-types.ts';
+import { newCustomer } from './new-customer.ts';
 
 export const IMPORT_MAX_BYTES = 200 * 1024 * 1024;
 const BATCH = 1000;
@@ -29,28 +30,6 @@ const collect: () => void = (() => {
   v8.setFlagsFromString('--expose-gc');
   return vm.runInNewContext('gc') as () => void;
 })();
-
-export interface RowError {
-  line: number;
-  email: string | null;
-  reason: string;
-}
-
-export interface ImportSummary {
-  created: number;
-  updated: number;
-  skipped: number;
-  failed: number;
-  dry_run: boolean;
-  errors: RowError[];
-}
-
-export interface ImportOptions {
-  dryRun?: boolean;
-  updateExisting?: boolean;
-  /** after each batch: rows read so far and bytes of the file consumed */
-  onProgress?: (p: { rows: number; bytes: number }) => void;
-}
 
 export async function importCustomers(db: Knex, input: Readable, opts: ImportOptions = {}): Promise<ImportSummary> {
   if (!opts.dryRun) return runImport(db, input, opts);
@@ -182,16 +161,10 @@ function readRow(r: Record<string, string>, line: number, companies: Companies):
     if (a !== email && !alternates.includes(a)) alternates.push(a);
   }
   const companyName = cell(r.company);
-  let companyId: number | null;
-  let companySource: Row['companySource'];
+  let chosen: number | undefined;
   if (companyName) {
-    const id = companies.byName.get(companyName.toLowerCase());
-    if (id === undefined) return new Error(`unknown company '${companyName}'`);
-    [companyId, companySource] = [id, 'manual'];
-  } else {
-    // the inbound rule (most specific domain, never free mail); no companies, nothing to look up
-    companyId = companies.byDomain.size ? (companyForAddress(email, companies.byDomain) ?? null) : null;
-    companySource = companyId === null ? null : 'domain';
+    chosen = companies.byName.get(companyName.toLowerCase());
+    if (chosen === undefined) return new Error(`unknown company '${companyName}'`);
   }
   const phone = cell(r.phone);
   if (phone.length > 50) return new Error('phone number longer than 50 characters');
@@ -203,5 +176,7 @@ function readRow(r: Record<string, string>, line: number, companies: Companies):
     if (v instanceof Error) return new Error(`${k}: ${v.message}`);
     if (v !== undefined) permissions[k] = v;
   }
-  return { line, name, email, alternates, companyId, companySource, phone: phone || null, permissions };
+  // the customer this row makes if its address is new: named and placed by the one rule
+  const customer = newCustomer(email, name, chosen === undefined ? { byDomain: companies.byDomain } : { chosen });
+  return { line, name, customer, alternates, phone: phone || null, permissions };
 }

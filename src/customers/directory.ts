@@ -4,11 +4,13 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db/index.ts';
 import type { Boss } from '../queue/index.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { ConflictError, isUniqueViolation, NotFoundError, ValidationError } from '../errors.ts';
 import { findCompanyForAddress } from '../companies/index.ts';
 import { enqueueOutbound } from '../outbound/index.ts';
 import { isValidAddress, normalizeAddress } from './address.ts';
 import { applyPermissions, type PermissionsPatch, type PortalPermissions } from './permissions.ts';
+import { insertCustomers } from './create.ts';
+import { newCustomerFor } from './new-customer.ts';
 
 export interface CustomerView {
   id: number;
@@ -125,35 +127,35 @@ async function companyExists(db: Db, id: number): Promise<void> {
     throw new ValidationError(`no company ${id}`, { company_id: id });
 }
 
-export async function createCustomer(db: Knex, boss: Boss, input: CustomerInput): Promise<CustomerView> {
+/** Creates a customer as an agent asks (API, or `via` 'cli'): 409 when an address is taken. */
+export async function createCustomer(
+  db: Knex,
+  boss: Boss,
+  input: CustomerInput,
+  via: 'api' | 'cli' = 'api',
+): Promise<CustomerView> {
   const addresses = cleanAddresses(input.email, input.alternate_emails);
-  const primary = addresses[0]!;
+  const [primary, ...alternates] = addresses as [string, ...string[]];
   return withUniqueAddresses(db, addresses, async (trx) => {
     await assertAddressesFree(trx, addresses);
-    let company: { id: number | null; source: 'manual' | 'domain' | null };
-    if (input.company_id === undefined) {
-      const id = (await findCompanyForAddress(trx, primary)) ?? null;
-      company = { id, source: id === null ? null : 'domain' };
-    } else {
-      if (input.company_id !== null) await companyExists(trx, input.company_id);
-      company = { id: input.company_id, source: 'manual' };
-    }
-    const [row] = await trx('customers')
-      .insert({
-        name: input.name?.trim() || primary.slice(0, primary.indexOf('@')),
-        company_id: company.id,
-        company_source: company.source,
-        phone: input.phone?.trim() || null,
-        portal_permissions: JSON.stringify(applyPermissions({}, input.portal_permissions ?? {})),
-        locale: input.locale ?? null,
-      })
-      .returning('id');
-    await trx('customer_emails').insert(
-      addresses.map((address, i) => ({ customer_id: row.id, address, is_primary: i === 0 })),
+    if (input.company_id != null) await companyExists(trx, input.company_id);
+    // a parallel creation of one of these addresses fails the insert: the same 409 as the check
+    const [row] = await insertCustomers(
+      trx,
+      [
+        {
+          ...(await newCustomerFor(trx, primary, input.name, input.company_id)),
+          via,
+          alternates,
+          phone: input.phone?.trim() || null,
+          permissions: applyPermissions({}, input.portal_permissions ?? {}),
+          locale: input.locale ?? null,
+        },
+      ],
+      'fail',
     );
-    await trx('events').insert({ type: 'customer.created', customer_id: row.id, data: { via: 'api' } });
-    if (input.send_welcome) await queueWelcome(trx, boss, row.id, primary);
-    return getCustomer(trx, row.id);
+    if (input.send_welcome) await queueWelcome(trx, boss, row!.id, primary);
+    return getCustomer(trx, row!.id);
   });
 }
 
@@ -334,7 +336,7 @@ async function withUniqueAddresses<T>(
   try {
     return await db.transaction(fn);
   } catch (err) {
-    if ((err as { code?: string; constraint?: string }).constraint === 'customer_emails_address_key') {
+    if (isUniqueViolation(err, 'customer_emails_address_key')) {
       await assertAddressesFree(db, addresses, self);
     }
     throw err;

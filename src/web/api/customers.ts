@@ -12,7 +12,7 @@ import {
   removeAlternateEmail,
   updateCustomer,
 } from '../../customers/index.ts';
-import { listTicketPage } from '../../tickets/index.ts';
+import { listTickets } from '../../tickets/index.ts';
 import { type ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
 import * as S from './schemas.ts';
 
@@ -118,11 +118,11 @@ export function customerRoutes(api: ApiRoutes, { db, boss }: { db: Knex; boss: B
     summary: "A customer's tickets, newest first",
     params: idParam,
     query: z.object(pageQuery),
-    response: { status: 200, description: 'A page of tickets', schema: S.listOf(S.ticket) },
+    response: { status: 200, description: 'A page of tickets', schema: S.listOf(S.ticketListItem) },
     handler: async ({ params, query }) => {
       await getCustomer(db, params.id);
       return page(
-        await listTicketPage(db, {
+        await listTickets(db, {
           customer_id: params.id,
           before: decodeCursor(query.cursor),
           limit: query.limit + 1,
