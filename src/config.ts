@@ -3,6 +3,11 @@
 import path from 'node:path';
 import { z } from 'zod';
 
+/** A reply to a ticket closed longer ago than this many days opens a new ticket linked to it. */
+export const DEFAULT_REOPEN_DAYS = 30;
+/** How long a magic link to a ticket lives. */
+export const DEFAULT_TICKET_LINK_DAYS = 30;
+
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const optionalString = z
@@ -38,10 +43,10 @@ const schema = z.object({
   MAX_MESSAGE_BYTES: positiveInt.default(25 * 1024 * 1024),
   WORKER_CONCURRENCY: positiveInt.max(64).default(8),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(30_000),
-  REOPEN_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
+  REOPEN_DAYS: z.coerce.number().int().min(0).max(3650).default(DEFAULT_REOPEN_DAYS),
   ACK_LIMIT_PER_HOUR: z.coerce.number().int().min(0).max(1000).default(5),
   MAIL_CPU_BUDGET_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
-  TICKET_LINK_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  TICKET_LINK_DAYS: z.coerce.number().int().min(1).max(3650).default(DEFAULT_TICKET_LINK_DAYS),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

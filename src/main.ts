@@ -10,14 +10,14 @@ import { createSmtpIngest } from './ingest/index.ts';
 import { startWorker } from './worker/index.ts';
 import { startOutboundWorker } from './outbound/index.ts';
 import { startHousekeeping } from './worker/index.ts';
-import { LOOP_HEADER, type InboundSettings } from './inbound/index.ts';
+import type { InboundSettings } from './inbound/index.ts';
+import { LOOP_HEADER } from './mail/index.ts';
 import { buildWeb, listenWeb } from './web/index.ts';
 import { compileDefaultTemplates } from './templates/index.ts';
 
-export { ROLES, type Role } from './roles.ts';
 import type { Role } from './roles.ts';
 
-export const DEFAULT_INBOX = 'support@localhost';
+const DEFAULT_INBOX = 'support@localhost';
 
 export { migrate, openDatabase, type Database } from './setup.ts';
 
@@ -61,8 +61,8 @@ export async function start(config: Config, database: Database, log: Logger, opt
     log,
   });
   const inboxes = createInboxStore(db);
-  if (opts.defaultInbox && (await inboxes.count()) === 0) {
-    await inboxes.add(DEFAULT_INBOX, 'Support').catch(() => undefined); // a parallel start may have made it
+  // a parallel start may make it first: then that start says so; any other error stops this one
+  if (opts.defaultInbox && (await inboxes.count()) === 0 && (await inboxes.addIfNew(DEFAULT_INBOX, 'Support'))) {
     log.info({ inbox: DEFAULT_INBOX }, 'created default inbox');
   }
   const boss = await startBoss({ url: database.url, worker: opts.roles.includes('worker'), log });
@@ -120,7 +120,14 @@ export async function start(config: Config, database: Database, log: Logger, opt
       log.info({ concurrency: config.workerConcurrency }, 'worker started');
     }
     if (opts.roles.includes('web')) {
-      const web = buildWeb({ db, boss, log, trustProxy: config.http.trustProxy });
+      const web = buildWeb({
+        db,
+        boss,
+        log,
+        trustProxy: config.http.trustProxy,
+        reopenDays: config.reopenDays,
+        ticketLinkDays: config.ticketLinkDays,
+      });
       running.http = await listenWeb(web, config.http.host, config.http.port);
       stops.push(() => web.close());
       log.info({ host: running.http.address, port: running.http.port }, 'http listening');

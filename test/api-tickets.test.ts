@@ -172,4 +172,20 @@ describe('followers', () => {
       (await api.call('GET', `/tickets/${ticketId}`)).body.followers.map((f: { email: string }) => f.email),
     ).toEqual(['carl@acme.test', 'dana@acme.test']);
   });
+
+  it('records the customer a follower by address made, with the ticket and the agent', async () => {
+    const dana = await t.db('customer_emails').where({ address: 'dana@acme.test' }).first('customer_id');
+    const events = await t
+      .db('events')
+      .where({ type: 'customer.created', customer_id: dana.customer_id })
+      .pluck('data');
+    expect(events).toEqual([{ via: 'follower', ticket_id: ticketId, agent_id: expect.any(Number) }]);
+  });
+
+  it('makes no customer for a follower posted by address to a missing ticket', async () => {
+    const r = await api.call('POST', '/tickets/999999/followers', { email: 'nobody@acme.test', name: 'Nobody' });
+    expect(r.status).toBe(404);
+    expect(await t.db('customer_emails').where({ address: 'nobody@acme.test' }).first()).toBeUndefined();
+    expect(await t.db('customers').where({ name: 'Nobody' }).first()).toBeUndefined();
+  });
 });

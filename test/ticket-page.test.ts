@@ -144,7 +144,7 @@ describe('public ticket page', () => {
     });
     // a post already past the page's checks when Fred is removed is refused in its transaction
     const { issueToken } = await import('../src/access/index.ts');
-    const { postCustomerReply, LinkGone } = await import('../src/web/public/ticket-page.ts');
+    const { postCustomerMessage, NotAMember } = await import('../src/tickets/index.ts');
     const fredToken = await issueToken(t.db, 'ticket_link', { ticketId, customerId: fred.customer_id }, 3600);
     // and a link from before links named their customer, which may have been his
     const { secret: legacy } = await issueToken(t.db, 'ticket_link', { ticketId }, 3600);
@@ -153,14 +153,15 @@ describe('public ticket page', () => {
     expect(gone!.status()).toBe(410);
     expect((await page.goto(`${web}/t/${legacy}`))!.status()).toBe(410);
     await expect(
-      postCustomerReply(t.db, {
+      postCustomerMessage(t.db, {
         ticketId,
         customerId: fred.customer_id,
-        tokenId: fredToken.id,
+        via: 'ticket page',
+        context: { token_id: fredToken.id },
         text: 'late',
-        ip: '::1',
+        reopenDays: 30,
       }),
-    ).rejects.toBeInstanceOf(LinkGone);
+    ).rejects.toBeInstanceOf(NotAMember);
     expect(await t.db('messages').where({ ticket_id: ticketId, text: 'late' }).first()).toBeUndefined();
     await page.close();
   });

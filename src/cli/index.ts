@@ -5,7 +5,14 @@ import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { createLogger } from '../log.ts';
 import { AppError } from '../errors.ts';
 import { openDatabase } from '../setup.ts';
-import { listTickets, showTicket, TICKET_STATUSES, type TicketDetail } from '../tickets/index.ts';
+import {
+  getTicket,
+  listTickets,
+  parseTicketRef,
+  TICKET_STATUSES,
+  type TicketDetail,
+  type TicketStatus,
+} from '../tickets/index.ts';
 import { parseLimit, printJson, printTable, UsageError, withDatabase } from './common.ts';
 import { createInboxStore } from '../inboxes/index.ts';
 import { createRawMessageStore, RAW_STATUSES, type RawStatus } from '../ingest/index.ts';
@@ -25,7 +32,7 @@ const USAGE = `usage: inbound <command> [options]
   messages list [--status S] [--json] [--limit N]
                                          raw messages as received (S: ${RAW_STATUSES.join(', ')})
   reprocess <id> | --all-quarantined     run processing of stored mail again (never a second ticket)
-  tickets list [--status S] [--json] [--limit N]
+  tickets list [--status S] [--inbox ID] [--customer ID] [--company ID] [--before ID] [--limit N] [--json]
   tickets show <number|id:N> [--inbox A] [--json]
                                          a ticket with requester, followers, company and messages
   customers import <file.csv> [--dry-run] [--update-existing]
@@ -261,14 +268,30 @@ async function ticketsCommand(config: Config, args: string[]): Promise<number> {
   if (sub === 'list') {
     const { values } = parseArgs({
       args: rest,
-      options: { status: { type: 'string' }, json: { type: 'boolean' }, limit: { type: 'string' } },
+      options: {
+        status: { type: 'string' },
+        inbox: { type: 'string' },
+        customer: { type: 'string' },
+        company: { type: 'string' },
+        before: { type: 'string' },
+        json: { type: 'boolean' },
+        limit: { type: 'string' },
+      },
     });
     if (values.status && !(TICKET_STATUSES as readonly string[]).includes(values.status)) {
       throw new UsageError(`--status must be one of ${TICKET_STATUSES.join(', ')}`);
     }
-    const limit = parseLimit(values.limit);
+    // the API's filters, by the same names (ids); newest first, all of them unless --limit
+    const filter = {
+      status: values.status as TicketStatus | undefined,
+      inbox_id: idOption('--inbox', values.inbox),
+      customer_id: idOption('--customer', values.customer),
+      company_id: idOption('--company', values.company),
+      before: idOption('--before', values.before),
+      limit: parseLimit(values.limit),
+    };
     return withDatabase(config, async (db) => {
-      const rows = await listTickets(db, { status: values.status, limit });
+      const rows = await listTickets(db, filter);
       if (values.json) printJson(rows);
       else
         printTable(
@@ -295,7 +318,8 @@ async function ticketsCommand(config: Config, args: string[]): Promise<number> {
     if (positionals.length !== 1)
       throw new UsageError('usage: inbound tickets show <number|id:N> [--inbox A] [--json]');
     return withDatabase(config, async (db) => {
-      const t = await showTicket(db, positionals[0]!, values.inbox);
+      const ref = parseTicketRef(positionals[0]!, values.inbox);
+      const t = ref && (await getTicket(db, ref));
       if (!t) {
         console.error(
           `inbound: no ticket ${positionals[0]}${values.inbox ? ` in ${values.inbox}` : ''} (several inboxes? add --inbox, or use id:N)`,
@@ -308,6 +332,13 @@ async function ticketsCommand(config: Config, args: string[]): Promise<number> {
     });
   }
   throw new UsageError('usage: inbound tickets list|show');
+}
+
+/** An id given to an option, or undefined when the option is absent. */
+function idOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[1-9]\d{0,15}$/.test(value)) throw new UsageError(`${name} takes an id (a positive whole number)`);
+  return Number(value);
 }
 
 function printTicket(t: TicketDetail): void {

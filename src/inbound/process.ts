@@ -23,10 +23,8 @@ import {
   type RawRow,
   type Work,
 } from './facts.ts';
-import { planBounce, planDelivery } from './plan.ts';
+import { planBounce, planDelivery, type Outcome } from './plan.ts';
 import { ALREADY_PROCESSED, outcomeOf, sendWrite, type Write } from './write.ts';
-
-export { UnprocessableMail };
 
 export interface InboundSettings {
   /** A reply to a ticket closed longer ago than this opens a new ticket linked to it. */
@@ -45,7 +43,7 @@ export interface InboundSettings {
   cpuBudgetMs?: number;
 }
 
-export const DEFAULT_CPU_BUDGET_MS = 5_000;
+const DEFAULT_CPU_BUDGET_MS = 5_000;
 
 export interface InboundContext {
   /** a pipelined pool (createPgPool with pipeline: true) */
@@ -54,21 +52,7 @@ export interface InboundContext {
   settings: InboundSettings;
 }
 
-export type Outcome =
-  | 'skipped'
-  | 'quarantined'
-  | 'ticket_created'
-  | 'agent_reply'
-  | 'reply'
-  | 'reopened'
-  | 'new_linked_ticket'
-  | 'auto_reply'
-  | 'auto_reply_unmatched'
-  | 'automatic'
-  | 'automatic_unmatched'
-  | 'bounce'
-  | 'bounce_unmatched'
-  | 'own_mail';
+export type { Outcome };
 
 export interface RawJob {
   rawId: number;
@@ -239,6 +223,7 @@ async function pass(
   }
   const deferred: Item[] = [];
   const made = new Set<string>();
+  const acksPlanned = new Map<string, number>();
   for (const [index, item] of asked.entries()) {
     const a = asking.get(item)!;
     if ('bounce' in a) {
@@ -249,12 +234,13 @@ async function pass(
       });
       continue;
     }
-    const plan = planDelivery(a.deliver, facts, index, ctx.settings.reopenDays, ctx.settings.ackLimitPerHour);
+    const plan = planDelivery(a.deliver, facts, index, ctx.settings, { acksPlanned });
     if (plan.uses.some((k) => made.has(k))) {
       deferred.push(item);
       continue;
     }
     for (const k of plan.makes) made.add(k);
+    if (plan.ack) acksPlanned.set(plan.ack.address, (acksPlanned.get(plan.ack.address) ?? 0) + 1);
     decided.set(item, { rawId: item.job.rawId, kind: 'delivery', plan });
   }
 

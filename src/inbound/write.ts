@@ -7,8 +7,7 @@ import type pg from 'pg';
 import type { Sql } from '../db/index.ts';
 import { createCustomerFromMail, normalizeAddress } from '../customers/index.ts';
 import { addFollowers, createTicket, recordEvent, reopen, TICKET_BY_TOKEN, touch } from '../tickets/index.ts';
-import type { BounceRecord, Delivery } from './plan.ts';
-import type { Outcome } from './process.ts';
+import type { BounceRecord, Delivery, Outcome } from './plan.ts';
 import { storeMessage } from './store-message.ts';
 
 /** The claim's error: the raw message was processed meanwhile (see the claim_raw_message migration). */

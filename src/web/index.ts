@@ -1,11 +1,23 @@
 // The web role: health endpoints, the agents' JSON API and the public ticket page; the portal is
 // mounted here as it comes.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { Knex } from 'knex';
+import { Eta } from 'eta';
+import { AppError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Boss } from '../queue/index.ts';
 import { ping } from '../db/index.ts';
+import { DEFAULT_REOPEN_DAYS, DEFAULT_TICKET_LINK_DAYS } from '../config.ts';
 import { QUEUES } from '../queue/index.ts';
 import { apiPlugin } from './api/index.ts';
 import { publicPages } from './public/index.ts';
@@ -16,6 +28,9 @@ export interface WebDeps {
   log: Logger;
   /** the load balancers in front of us (addresses or CIDRs): X-Forwarded-For is believed from these only */
   trustProxy?: readonly string[];
+  /** REOPEN_DAYS and TICKET_LINK_DAYS, for what the ticket page does with a late reply */
+  reopenDays?: number;
+  ticketLinkDays?: number;
 }
 
 /** Path segments whose next segment is a secret: magic links, password links. */
@@ -84,14 +99,49 @@ function percentDecode(s: string): string {
   return s.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => Buffer.from(run.replaceAll('%', ''), 'hex').toString('utf8'));
 }
 
-export function buildWeb({ db, boss, log, trustProxy }: WebDeps): FastifyInstance {
+const pages = new Eta({
+  views: path.resolve(import.meta.dirname, '../../templates/pages'),
+  autoEscape: true,
+  cache: process.env.NODE_ENV === 'production',
+});
+
+/**
+ * Our own trouble (an unexpected error, or one with a 5xx status): logged with the request's id
+ * (the request logger's reqId), and answered with that id but not the error, as the notice page to
+ * a browser and as the API's error body to anything else. A 4xx goes to Fastify's own handler, as
+ * before. The API answers its errors itself (api/index.ts).
+ */
+function answerError(err: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) {
+  const status = err instanceof AppError ? err.status : (err.statusCode ?? 500);
+  if (status >= 400 && status < 500) throw err;
+  request.log.error({ err }, 'request failed');
+  reply.code(status >= 500 && status <= 599 ? status : 500);
+  if (!(request.headers.accept ?? '').includes('text/html'))
+    return reply.send({ error: { code: 'internal', message: 'internal error', request_id: request.id } });
+  const html = pages.render('notice', {
+    title: 'Something went wrong',
+    text: `Something went wrong on our side; please try again in a moment. If it keeps happening, tell us this reference: ${request.id}`,
+  });
+  return reply.type('text/html; charset=utf-8').send(html);
+}
+
+export function buildWeb({ db, boss, log, trustProxy, reopenDays, ticketLinkDays }: WebDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: log.child({ role: 'web' }) as FastifyBaseLogger,
     bodyLimit: 2 * 1024 * 1024,
     trustProxy: trustProxy?.length ? [...trustProxy] : false,
     // Fastify's own request lines would log secrets in URLs: ours below redact them
     logController: new LogController({ disableRequestLogging: true }),
+    // unique across processes and restarts (Fastify counts req-1, req-2, ... per process), so the id
+    // a user quotes finds its one log line
+    genReqId: () => randomUUID(),
   });
+  // every answer names its request, the id its log lines carry as reqId
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  // set before the plugins are registered, so they inherit it (the API sets its own)
+  app.setErrorHandler(answerError);
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       {
@@ -123,7 +173,13 @@ export function buildWeb({ db, boss, log, trustProxy }: WebDeps): FastifyInstanc
   });
 
   app.register(apiPlugin, { prefix: '/api/v1', db, boss, log });
-  app.register(publicPages, { db, boss, log });
+  app.register(publicPages, {
+    db,
+    boss,
+    log,
+    reopenDays: reopenDays ?? DEFAULT_REOPEN_DAYS,
+    ticketLinkDays: ticketLinkDays ?? DEFAULT_TICKET_LINK_DAYS,
+  });
 
   return app;
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Knex } from 'knex';
 import { createCompany, deleteCompany, getCompany, listCompanies, updateCompany } from '../../companies/index.ts';
 import { listCustomers } from '../../customers/index.ts';
-import { listTicketPage } from '../../tickets/index.ts';
+import { listTickets } from '../../tickets/index.ts';
 import { type ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
 import * as S from './schemas.ts';
 
@@ -88,11 +88,11 @@ export function companyRoutes(api: ApiRoutes, { db }: { db: Knex }): void {
     summary: "A company's tickets, newest first",
     params: idParam,
     query: z.object(pageQuery),
-    response: { status: 200, description: 'A page of tickets', schema: S.listOf(S.ticket) },
+    response: { status: 200, description: 'A page of tickets', schema: S.listOf(S.ticketListItem) },
     handler: async ({ params, query }) => {
       await getCompany(db, params.id);
       return page(
-        await listTicketPage(db, { company_id: params.id, before: decodeCursor(query.cursor), limit: query.limit + 1 }),
+        await listTickets(db, { company_id: params.id, before: decodeCursor(query.cursor), limit: query.limit + 1 }),
         query.limit,
       );
     },

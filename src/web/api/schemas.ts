@@ -58,6 +58,12 @@ export const ticket = z.object({
   closed_at: date.nullable(),
 });
 
+export const ticketListItem = ticket.extend({
+  requester: z.string().nullable().describe("the requester's primary address"),
+  company: z.string().nullable().describe("the company's name"),
+  messages: z.number().int().describe('messages in the conversation, internal notes included'),
+});
+
 const person = z.object({
   id: z.number().int(),
   name: z.string(),

@@ -2,8 +2,7 @@
 import { z } from 'zod';
 import type { Knex } from 'knex';
 import { TICKET_STATUSES } from '../../tickets/index.ts';
-import { addFollower, getTicketDetail, listTicketPage, removeFollower, updateTicket } from '../../tickets/index.ts';
-import { cleanAddresses, findOrCreateCustomer } from '../../customers/index.ts';
+import { addFollower, getTicketDetail, listTickets, removeFollower, updateTicket } from '../../tickets/index.ts';
 import { postAgentReply } from '../../tickets/index.ts';
 import type { Boss } from '../../queue/index.ts';
 import { type ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
@@ -22,10 +21,10 @@ export function ticketRoutes(api: ApiRoutes, { db, boss }: { db: Knex; boss: Bos
       customer_id: z.coerce.number().int().positive().optional().describe('the requester'),
       company_id: z.coerce.number().int().positive().optional(),
     }),
-    response: { status: 200, description: 'A page of tickets', schema: S.listOf(S.ticket) },
+    response: { status: 200, description: 'A page of tickets', schema: S.listOf(S.ticketListItem) },
     handler: async ({ query }) =>
       page(
-        await listTicketPage(db, { ...query, before: decodeCursor(query.cursor), limit: query.limit + 1 }),
+        await listTickets(db, { ...query, before: decodeCursor(query.cursor), limit: query.limit + 1 }),
         query.limit,
       ),
   });
@@ -60,13 +59,7 @@ export function ticketRoutes(api: ApiRoutes, { db, boss }: { db: Knex; boss: Bos
     body: S.followerAdd,
     response: { status: 201, description: "The ticket's followers", schema: S.ticketDetail.shape.followers },
     handler: async ({ params, body, agent }) => {
-      let customerId: number;
-      if ('customer_id' in body) customerId = body.customer_id;
-      else {
-        const [address] = cleanAddresses(body.email);
-        customerId = (await db.transaction((trx) => findOrCreateCustomer(trx, address!, body.name))).customer.id;
-      }
-      await addFollower(db, params.id, customerId, agent.id);
+      await addFollower(db, params.id, 'customer_id' in body ? body.customer_id : body, agent.id);
       return (await getTicketDetail(db, params.id)).followers;
     },
   });

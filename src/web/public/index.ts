@@ -10,25 +10,35 @@ import type { Knex } from 'knex';
 import { Eta } from 'eta';
 import type { Boss } from '../../queue/index.ts';
 import type { Logger } from '../../log.ts';
-import { findToken, hashSecret } from '../../access/index.ts';
+import { findToken, hashSecret, issueToken } from '../../access/index.ts';
 import { hit, serverKey } from '../../access/index.ts';
 import { enqueueOutbound } from '../../outbound/index.ts';
 import { normalizeAddress } from '../../customers/index.ts';
 import {
-  closeTicketByCustomer,
+  closeByCustomer,
+  customerMayClose,
   isTicketMember,
-  LinkGone,
-  PUBLIC_CLASSIFICATIONS,
-  postCustomerReply,
-  publicMessages,
-  ticketAddresses,
-} from './ticket-page.ts';
+  memberAddresses,
+  NotAMember,
+  postCustomerMessage,
+  publicAttachment,
+  publicConversation,
+  publicTicket,
+  type CustomerAction,
+} from '../../tickets/index.ts';
 
 export interface PublicDeps {
   db: Knex;
   boss: Boss;
   log: Logger;
+  /** a reply to a ticket closed longer ago than this opens a new ticket linked to it */
+  reopenDays: number;
+  /** how long the link to such a new ticket lives */
+  ticketLinkDays: number;
 }
+
+/** Thrown when the link died (revoked, or its customer left the ticket) while the request ran. */
+class LinkGone extends Error {}
 
 const views = path.resolve(import.meta.dirname, '../../../templates/pages');
 const SECRET = /^[A-Za-z0-9_-]{43}$/;
@@ -78,21 +88,19 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     extra: { notice?: string; error?: string; form?: { body: string } },
     status = 200,
   ) {
-    const ticket = await db('tickets as t')
-      .join('inboxes as i', 'i.id', 't.inbox_id')
-      .where('t.id', link.ticketId)
-      .first('t.id', 't.number', 't.subject', 't.status', 'i.name as inbox', 'i.from_name');
+    const ticket = await publicTicket(db, link.ticketId);
     return page(
       reply,
       'ticket',
       {
         ticket,
         inbox: ticket.from_name || ticket.inbox,
-        messages: await publicMessages(db, link.ticketId, `/t/${link.secret}/attachments`),
+        messages: await publicConversation(db, link.ticketId, `/t/${link.secret}/attachments`),
         base: `/t/${link.secret}`,
         csrf: { reply: csrf(link.token.id, 'reply'), close: csrf(link.token.id, 'close') },
         // a link that names no customer cannot post: it offers a fresh one instead
         canPost: link.customerId !== undefined,
+        canClose: link.customerId !== undefined && customerMayClose(ticket.status),
         notice: extra.notice,
         error: extra.error,
         form: extra.form ?? { body: '' },
@@ -164,17 +172,27 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     if (error || link.customerId === undefined) {
       return ticketPage(reply, link, { error, form: { body: text } }, status);
     }
+    let posted: Awaited<ReturnType<typeof postCustomerMessage>>;
     try {
-      await postCustomerReply(db, {
-        ticketId: link.ticketId,
-        customerId: link.customerId,
-        tokenId: link.token.id,
+      posted = await postCustomerMessage(db, {
+        ...asCustomer(link, link.customerId, { ip: request.ip }),
         text,
-        ip: request.ip,
+        reopenDays: deps.reopenDays,
       });
     } catch (err) {
-      if (err instanceof LinkGone) return goneNow(reply, link.secret);
+      if (err instanceof LinkGone || err instanceof NotAMember) return goneNow(reply, link.secret);
       throw err;
+    }
+    if (posted.linked) {
+      // the ticket was closed too long ago: the message opened a new one, and the writer goes on
+      // there with a link of their own to it
+      const fresh = await issueToken(
+        db,
+        'ticket_link',
+        { ticketId: posted.linked.ticketId, customerId: link.customerId },
+        deps.ticketLinkDays * 86400,
+      );
+      return reply.redirect(`/t/${fresh.secret}?done=linked`, 303);
     }
     return reply.redirect(`/t/${link.secret}?done=reply`, 303);
   });
@@ -206,9 +224,9 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
       );
     }
     try {
-      await closeTicketByCustomer(db, link.ticketId, link.token.id, link.customerId);
+      await closeByCustomer(db, deps.boss, asCustomer(link, link.customerId, { token_id: link.token.id }));
     } catch (err) {
-      if (err instanceof LinkGone) return goneNow(reply, link.secret);
+      if (err instanceof LinkGone || err instanceof NotAMember) return goneNow(reply, link.secret);
       throw err;
     }
     return reply.redirect(`/t/${link.secret}?done=close`, 303);
@@ -255,7 +273,7 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     const mayHave =
       owner !== undefined &&
       (old.customer_id === null
-        ? (await ticketAddresses(db, old.ticket_id)).has(email)
+        ? (await memberAddresses(db, old.ticket_id)).has(email)
         : Number(owner.customer_id) === Number(old.customer_id) &&
           (await isTicketMember(db, old.ticket_id, Number(old.customer_id))));
     if (!mayHave || !(await hit(db, `resend:addr:${email.slice(0, 254)}`, RESEND_LIMIT))) return;
@@ -272,15 +290,8 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
   app.get<{ Params: { secret: string; sha: string } }>('/t/:secret/attachments/:sha', async (request, reply) => {
     const link = await live(request, reply);
     if (!link) return reply;
-    if (!/^[0-9a-f]{64}$/.test(request.params.sha)) return reply.code(404).send();
     // only attachments of this ticket's public messages
-    const a = await db('message_attachments as a')
-      .join('messages as m', 'm.id', 'a.message_id')
-      .join('attachments as b', 'b.sha256', 'a.sha256')
-      .where({ 'm.ticket_id': link.ticketId, 'm.internal': false })
-      .whereIn('m.classification', PUBLIC_CLASSIFICATIONS)
-      .where('a.sha256', Buffer.from(request.params.sha, 'hex'))
-      .first('a.filename', 'a.content_type', 'b.content');
+    const a = await publicAttachment(db, link.ticketId, request.params.sha);
     if (!a) return reply.code(404).type('text/plain').send('not found');
     const inlineable = /^image\/(png|jpeg|gif|webp)$/.test(a.content_type);
     return reply
@@ -302,6 +313,22 @@ interface Link {
   customerId: number | undefined;
 }
 
+/**
+ * The customer a live link speaks for, as the tickets domain takes them: its checks under the
+ * ticket's lock include that the link was not revoked meanwhile.
+ */
+function asCustomer(link: Link, customerId: number, context: Record<string, unknown>): CustomerAction {
+  return {
+    ticketId: link.ticketId,
+    customerId,
+    via: 'ticket page',
+    context,
+    stillAllowed: async (trx) => {
+      if (!(await trx('tokens').where({ id: link.token.id }).whereNull('revoked_at').first('id'))) throw new LinkGone();
+    },
+  };
+}
+
 /** An IPv6 client is counted by its /64 (one household or host has them all); IPv4 by address. */
 export function clientKey(ip: string): string {
   if (!ip.includes(':') || ip.startsWith('::ffff:')) return ip.replace(/^::ffff:/, '');
@@ -315,5 +342,7 @@ export function clientKey(ip: string): string {
 function noticeFor(done: string | undefined): string | undefined {
   if (done === 'reply') return 'Thank you. Your reply has been added to the ticket.';
   if (done === 'close') return 'The ticket is closed. Write to us again any time to reopen it.';
+  if (done === 'linked')
+    return 'That conversation was closed some time ago, so your message has opened this new ticket. We will answer here.';
   return undefined;
 }

@@ -1,0 +1,183 @@
+// What a customer does to a ticket outside mail, from the public page and the portal: write on it
+// and close it. The status rule (status.ts) decides what their message does to the ticket and who
+// is told; each runs in one transaction that holds the ticket's row lock, as removing a follower
+// takes it, so that someone who has just left a ticket cannot write on it.
+import type { Knex } from 'knex';
+import { ForbiddenError, NotFoundError } from '../errors.ts';
+import { enqueueOutbound } from '../outbound/index.ts';
+import type { Boss } from '../queue/index.ts';
+import { isTicketMember } from './members.ts';
+import { changeStatus, customerMayClose, customerWrites, type StatusChange, type TicketStatus } from './status.ts';
+import { newReplyToken } from './mail.ts';
+
+/** The customer no longer belongs to the ticket (or never did). */
+export class NotAMember extends ForbiddenError {
+  constructor(ticketId: number) {
+    super(`not a member of ticket ${ticketId}`);
+  }
+}
+
+export interface CustomerAction {
+  ticketId: number;
+  customerId: number;
+  /** where it came from, for the events: 'ticket page', 'portal' */
+  via: string;
+  /** more to check under the ticket's lock (e.g. that the link used is still live); throws to refuse */
+  stillAllowed?: (trx: Knex.Transaction) => Promise<void>;
+  /** recorded with the events */
+  context?: Record<string, unknown>;
+}
+
+export interface CustomerMessageResult {
+  messageId: number;
+  /** the ticket the message went to: the one written on, or a new one linked to it */
+  ticketId: number;
+  /** set when the ticket was closed too long ago and the message opened a new one */
+  linked?: { ticketId: number; number: number };
+}
+
+interface LockedTicket {
+  id: number;
+  inbox_id: number;
+  number: number;
+  subject: string;
+  status: TicketStatus;
+  closed_at: Date | null;
+  requester_id: number | null;
+}
+
+async function lockTicket(trx: Knex.Transaction, a: CustomerAction): Promise<LockedTicket> {
+  const t = await trx('tickets')
+    .where({ id: a.ticketId })
+    .forUpdate()
+    .first('id', 'inbox_id', 'number', 'subject', 'status', 'closed_at', 'requester_id');
+  if (!t) throw new NotFoundError(`no ticket ${a.ticketId}`);
+  if (!(await isTicketMember(trx, a.ticketId, a.customerId))) throw new NotAMember(a.ticketId);
+  await a.stillAllowed?.(trx);
+  return t;
+}
+
+/** A customer's message: appended, reopening the ticket, or opening a new linked one (status.ts). */
+export async function postCustomerMessage(
+  db: Knex,
+  a: CustomerAction & { text: string; reopenDays: number },
+): Promise<CustomerMessageResult> {
+  return db.transaction(async (trx) => {
+    const t = await lockTicket(trx, a);
+    const customer = await trx('customers as c')
+      .leftJoin('customer_emails as e', function primary() {
+        this.on('e.customer_id', 'c.id').andOnVal('e.is_primary', true);
+      })
+      .where('c.id', a.customerId)
+      .first('c.id', 'c.name', 'c.company_id', 'e.address');
+    const effect = customerWrites(t, new Date(), a.reopenDays);
+    const linked = effect.effect === 'new_linked_ticket' ? await openLinkedTicket(trx, t, customer, a) : undefined;
+    const ticketId = linked?.ticketId ?? t.id;
+    const [m] = await trx('messages')
+      .insert({
+        ticket_id: ticketId,
+        direction: 'inbound',
+        author_type: 'customer',
+        author_customer_id: customer.id,
+        subject: /^re:/i.test(t.subject) ? t.subject : `Re: ${t.subject}`,
+        from_address: customer.address ?? null,
+        from_name: customer.name,
+        text: a.text,
+        visible_text: a.text,
+      })
+      .returning('id');
+    await trx('tickets')
+      .where({ id: ticketId })
+      .update({
+        last_message_at: trx.fn.now(),
+        updated_at: trx.fn.now(),
+        ...(effect.effect === 'reopen' && statusColumns(trx, effect.change)),
+      });
+    const by = { ticket_id: ticketId, customer_id: customer.id };
+    await trx('events').insert([
+      { ...by, type: 'ticket.customer_replied', data: { via: a.via, message_id: m.id, ...a.context } },
+      ...(effect.effect === 'reopen' ? [{ ...by, type: 'ticket.reopened', data: { from: t.status, via: a.via } }] : []),
+    ]);
+    return { messageId: m.id, ticketId, ...(linked && { linked }) };
+  });
+}
+
+/** The new ticket a late message opens: the writer's, linked to the one they wrote on. */
+async function openLinkedTicket(
+  trx: Knex.Transaction,
+  t: LockedTicket,
+  customer: { id: number; company_id: number | null },
+  a: CustomerAction,
+): Promise<{ ticketId: number; number: number }> {
+  const [n] = await trx('inboxes')
+    .where({ id: t.inbox_id })
+    .increment('next_ticket_number', 1)
+    .returning(trx.raw('next_ticket_number - 1 AS number'));
+  const [row] = await trx('tickets')
+    .insert({
+      inbox_id: t.inbox_id,
+      number: n.number,
+      requester_id: customer.id,
+      company_id: customer.company_id,
+      subject: t.subject,
+      reply_token: newReplyToken(),
+      previous_ticket_id: t.id,
+    })
+    .returning(['id', 'number']);
+  await trx('events').insert({
+    type: 'ticket.created',
+    ticket_id: row.id,
+    customer_id: customer.id,
+    data: { number: row.number, previousTicketId: t.id, via: a.via },
+  });
+  return { ticketId: row.id, number: row.number };
+}
+
+/** A customer closes the ticket; the requester is told unless they closed it themselves. */
+export async function closeByCustomer(db: Knex, boss: Boss, a: CustomerAction): Promise<void> {
+  await db.transaction(async (trx) => {
+    const t = await lockTicket(trx, a);
+    if (!customerMayClose(t.status)) return;
+    const change = changeStatus(t.status, 'closed', {
+      kind: 'customer',
+      isRequester: Number(t.requester_id) === a.customerId,
+    })!;
+    await trx('tickets')
+      .where({ id: t.id })
+      .update({ ...statusColumns(trx, change), updated_at: trx.fn.now() });
+    await trx('events').insert({
+      type: 'ticket.closed',
+      ticket_id: t.id,
+      customer_id: a.customerId,
+      data: { from: t.status, via: a.via, ...a.context },
+    });
+    if (change.tellRequester) await tellRequesterClosed(trx, boss, t.id, t.requester_id);
+  });
+}
+
+/** The columns a status change writes. */
+export function statusColumns(trx: Knex.Transaction, change: StatusChange): Record<string, unknown> {
+  return {
+    status: change.to,
+    ...(change.closedAt === 'now' && { closed_at: trx.fn.now() }),
+    ...(change.closedAt === null && { closed_at: null }),
+  };
+}
+
+/** The ticket_closed mail to the requester's primary address, queued with the change. */
+export async function tellRequesterClosed(
+  trx: Knex.Transaction,
+  boss: Boss,
+  ticketId: number,
+  requesterId: number | null,
+): Promise<void> {
+  if (!requesterId) return;
+  const requester = await trx('customer_emails').where({ customer_id: requesterId, is_primary: true }).first('address');
+  if (requester)
+    await enqueueOutbound(boss, trx, {
+      kind: 'ticket_closed',
+      recipient: requester.address,
+      ticketId,
+      customerId: requesterId,
+    });
+}
