@@ -1,5 +1,8 @@
 // The tickets API: listing with filters and pages, a ticket with its conversation (from a real
 // mail through SMTP and the worker), changes with their events, followers.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApi, type TestApi } from './helpers/api.ts';
@@ -72,6 +75,42 @@ describe('GET /tickets', () => {
     expect((await api.call('GET', '/tickets?status=bogus')).status).toBe(400);
     const inbox = await t.db('inboxes').where({ address: 'sales@localhost' }).first('id');
     expect((await api.call('GET', `/tickets?inbox_id=${inbox.id}`)).body.data).toEqual([]);
+  });
+});
+
+describe('the same read model on the command line', () => {
+  const bin = path.resolve(import.meta.dirname, '../bin/inbound.js');
+  const cli = async (args: string[]) =>
+    JSON.parse(
+      (await promisify(execFile)(process.execPath, [bin, ...args], { env: { ...process.env, DATABASE_URL: t.url } }))
+        .stdout,
+    );
+
+  it('`tickets list --json` is GET /tickets: shape, order and filters', async () => {
+    const all = (await api.call('GET', '/tickets?limit=100')).body.data;
+    expect(all.length).toBeGreaterThanOrEqual(3);
+    expect(all[0]).toMatchObject({ requester: expect.any(String), messages: expect.any(Number) });
+    expect(await cli(['tickets', 'list', '--json'])).toEqual(all);
+    const ann = all.find((x: { subject: string }) => x.subject === 'Printer on fire');
+    const filters: [string, string[]][] = [
+      [`customer_id=${ann.requester_id}`, ['--customer', String(ann.requester_id)]],
+      [`company_id=${ann.company_id}`, ['--company', String(ann.company_id)]],
+      [`inbox_id=${ann.inbox_id}&status=open`, ['--inbox', String(ann.inbox_id), '--status', 'open']],
+    ];
+    // the next page: the API's cursor is the id the command line takes
+    const first = (await api.call('GET', '/tickets?limit=1')).body;
+    filters.push([`limit=1&cursor=${first.next_cursor}`, ['--before', String(first.data[0].id), '--limit', '1']]);
+    for (const [query, args] of filters) {
+      const viaApi = (await api.call('GET', `/tickets?${query}`)).body.data;
+      expect(viaApi.length).toBeGreaterThan(0);
+      expect(await cli(['tickets', 'list', '--json', ...args])).toEqual(viaApi);
+    }
+  });
+
+  it('`tickets show --json` is GET /tickets/:id', async () => {
+    expect(await cli(['tickets', 'show', `id:${ticketId}`, '--json'])).toEqual(
+      (await api.call('GET', `/tickets/${ticketId}`)).body,
+    );
   });
 });
 
