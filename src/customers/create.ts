@@ -69,7 +69,11 @@ function insertStatement(param: string, taken: WhenTaken): string {
 const MAIL_INSERT = insertStatement('$1', 'fail');
 const INSERT = { fail: insertStatement('?', 'fail'), skip: insertStatement('?', 'skip') };
 
-/** The JSON document of insertStatement; absent keys are NULL. */
+/**
+ * The JSON document of insertStatement; absent keys are NULL. A lone UTF-16 surrogate (a name
+ * from an encoded word in UTF-16 can carry one) becomes U+FFFD, as a text parameter would:
+ * PostgreSQL's JSON parser refuses the escape JSON.stringify writes for it.
+ */
 function document(rows: CustomerToInsert[]): string {
   return JSON.stringify(
     rows.map((r) => ({
@@ -84,6 +88,7 @@ function document(rows: CustomerToInsert[]): string {
       alternates: r.alternates?.length ? r.alternates : undefined,
       event: { via: r.via, ...r.event },
     })),
+    (_key, value) => (typeof value === 'string' && !value.isWellFormed() ? value.toWellFormed() : value),
   );
 }
 

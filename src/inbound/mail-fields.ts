@@ -33,7 +33,10 @@ const MAX_ADDRESS = 320;
 
 /** PostgreSQL text cannot hold NUL; mail sometimes does. */
 export function plainText(s: string): string {
-  return s.includes('\u0000') ? s.replace(/\u0000/g, '') : s;
+  // a lone UTF-16 surrogate (an encoded word in UTF-16 can carry one) becomes U+FFFD: JSON and
+  // PostgreSQL's text refuse it
+  const text = s.isWellFormed() ? s : s.toWellFormed();
+  return text.includes('\u0000') ? text.replace(/\u0000/g, '') : text;
 }
 
 /** A plain address we can store and write to: one @, a dotted domain, no spaces or specials. */

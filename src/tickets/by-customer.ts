@@ -102,13 +102,23 @@ export async function postCustomerMessage(
   });
 }
 
-/** The new ticket a late message opens: the writer's, linked to the one they wrote on. */
+/**
+ * The new ticket a late message opens: the writer's, linked to the one they wrote on. A writer who
+ * already opened one from this ticket that is not done writes there again, so an old link used
+ * over and over opens one ticket, not one a message.
+ */
 async function openLinkedTicket(
   trx: Knex.Transaction,
   t: LockedTicket,
   customer: { id: number; company_id: number | null },
   a: CustomerAction,
 ): Promise<{ ticketId: number; number: number }> {
+  const open = await trx('tickets')
+    .where({ previous_ticket_id: t.id, requester_id: customer.id })
+    .whereNotIn('status', ['resolved', 'closed'])
+    .orderBy('id', 'desc')
+    .first('id', 'number');
+  if (open) return { ticketId: open.id, number: open.number };
   const [n] = await trx('inboxes')
     .where({ id: t.inbox_id })
     .increment('next_ticket_number', 1)
@@ -164,7 +174,12 @@ export function statusColumns(trx: Knex.Transaction, change: StatusChange): Reco
   };
 }
 
-/** The ticket_closed mail to the requester's primary address, queued with the change. */
+/**
+ * The ticket_closed mail to the requester's primary address, queued with the change; at most one a
+ * day per ticket, so that closing, reopening by mail and closing again (which a follower can do)
+ * does not become a stream of mail to the requester. The callers hold the ticket's row lock, so
+ * two closings cannot both find none.
+ */
 export async function tellRequesterClosed(
   trx: Knex.Transaction,
   boss: Boss,
@@ -173,7 +188,11 @@ export async function tellRequesterClosed(
 ): Promise<void> {
   if (!requesterId) return;
   const requester = await trx('customer_emails').where({ customer_id: requesterId, is_primary: true }).first('address');
-  if (requester)
+  const toldToday = await trx('outbound_messages')
+    .where({ ticket_id: ticketId, kind: 'ticket_closed', customer_id: requesterId })
+    .where('created_at', '>', trx.raw(`now() - interval '1 day'`))
+    .first('id');
+  if (requester && !toldToday)
     await enqueueOutbound(boss, trx, {
       kind: 'ticket_closed',
       recipient: requester.address,

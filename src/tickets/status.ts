@@ -18,7 +18,8 @@
 //
 //   Closing (by an agent, or by a customer on the page or in the portal) tells the requester with
 //   the ticket_closed mail, unless the requester closed it themselves: they have just seen the
-//   page say so. A follower who closes the ticket is someone else, and the requester is told.
+//   page say so. A follower who closes the ticket is someone else, and the requester is told. At
+//   most one ticket_closed a day per ticket (by-customer.ts), whoever closes it how often.
 //   Resolving tells nobody by itself: the agent's reply carries the news. A customer can close a
 //   ticket that is not closed; they cannot resolve, and they open one again by writing.
 

@@ -207,7 +207,12 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
         { title: 'This form has expired', text: 'Reload the ticket page and try again.' },
         403,
       );
-    if (!(await hit(db, `close:link:${link.token.id}`, REPLY_LIMIT))) {
+    // by client, by link and by ticket: a follower holding several links closes no faster
+    const allowed =
+      (await hit(db, `close:ip:${clientKey(request.ip)}`, REPLY_LIMIT)) &&
+      (await hit(db, `close:link:${link.token.id}`, REPLY_LIMIT)) &&
+      (await hit(db, `close:ticket:${link.ticketId}`, REPLY_LIMIT));
+    if (!allowed) {
       return page(
         reply,
         'notice',
