@@ -125,6 +125,7 @@ export async function start(config: Config, database: Database, log: Logger, opt
         boss,
         log,
         trustProxy: config.http.trustProxy,
+        publicUrl: config.http.baseUrl,
         reopenDays: config.reopenDays,
         ticketLinkDays: config.ticketLinkDays,
       });

@@ -37,3 +37,16 @@ export async function serverKey(db: Db, name: string): Promise<Buffer> {
   const row = await db('app_secrets').where({ name }).first('value');
   return row.value as Buffer;
 }
+
+/**
+ * The key a client is counted by in rate limits: an IPv4 address as it is, an IPv6 client by its
+ * /64 (one household or host has them all).
+ */
+export function clientKey(ip: string): string {
+  if (!ip.includes(':') || ip.startsWith('::ffff:')) return ip.replace(/^::ffff:/, '');
+  const groups = ip.split('::');
+  const head = groups[0]!.split(':').filter(Boolean);
+  const tail = groups.length > 1 ? groups[1]!.split(':').filter(Boolean) : [];
+  const full = [...head, ...Array(8 - head.length - tail.length).fill('0'), ...tail];
+  return `${full.slice(0, 4).join(':')}::/64`;
+}

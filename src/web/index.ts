@@ -21,6 +21,8 @@ import { DEFAULT_REOPEN_DAYS, DEFAULT_TICKET_LINK_DAYS } from '../config.ts';
 import { QUEUES } from '../queue/index.ts';
 import { apiPlugin } from './api/index.ts';
 import { publicPages } from './public/index.ts';
+import { portalPages } from './portal/index.ts';
+import { getPortalSettings } from '../portal/index.ts';
 
 export interface WebDeps {
   db: Knex;
@@ -28,6 +30,8 @@ export interface WebDeps {
   log: Logger;
   /** the load balancers in front of us (addresses or CIDRs): X-Forwarded-For is believed from these only */
   trustProxy?: readonly string[];
+  /** where links in mail point (PUBLIC_URL or this machine); https makes the portal's cookies Secure */
+  publicUrl?: string;
   /** REOPEN_DAYS and TICKET_LINK_DAYS, for what the ticket page does with a late reply */
   reopenDays?: number;
   ticketLinkDays?: number;
@@ -125,7 +129,15 @@ function answerError(err: FastifyError | AppError, request: FastifyRequest, repl
   return reply.type('text/html; charset=utf-8').send(html);
 }
 
-export function buildWeb({ db, boss, log, trustProxy, reopenDays, ticketLinkDays }: WebDeps): FastifyInstance {
+export function buildWeb({
+  db,
+  boss,
+  log,
+  trustProxy,
+  publicUrl,
+  reopenDays,
+  ticketLinkDays,
+}: WebDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: log.child({ role: 'web' }) as FastifyBaseLogger,
     bodyLimit: 2 * 1024 * 1024,
@@ -173,13 +185,18 @@ export function buildWeb({ db, boss, log, trustProxy, reopenDays, ticketLinkDays
   });
 
   app.register(apiPlugin, { prefix: '/api/v1', db, boss, log });
-  app.register(publicPages, {
-    db,
-    boss,
-    log,
+  const tickets = {
     reopenDays: reopenDays ?? DEFAULT_REOPEN_DAYS,
     ticketLinkDays: ticketLinkDays ?? DEFAULT_TICKET_LINK_DAYS,
-  });
+  };
+  app.register(publicPages, { db, boss, log, ...tickets });
+  app.register(portalPages, { db, boss, log, publicUrl: publicUrl ?? 'http://localhost', ...tickets });
+  // the front door leads to the portal when it is open
+  app.get('/', async (_req, reply) =>
+    (await getPortalSettings(db)).enabled
+      ? reply.redirect('/portal', 303)
+      : reply.code(404).send({ error: 'not found' }),
+  );
 
   return app;
 }

@@ -1,0 +1,82 @@
+// Signing in and out. Sign-in is limited per address and per client; an unknown address, a wrong
+// password and an account that may not sign in get the same answer in the same time
+// (portal/accounts.ts checkPassword). A new session id at each sign-in; sign-out ends it.
+import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { clientKey, hit } from '../../access/index.ts';
+import { normalizeAddress } from '../../customers/index.ts';
+import { checkPassword, createSession, endSession, SESSION_MAX_SECONDS } from '../../portal/index.ts';
+import { type PortalContext, PRE_SESSION_COOKIE, SESSION_COOKIE } from './context.ts';
+
+const SIGN_IN_PER_ADDRESS = { max: 10, windowSeconds: 900 };
+const SIGN_IN_PER_CLIENT = { max: 30, windowSeconds: 900 };
+
+/** A key for an address in the rate-limit table: its hash, so the table holds no addresses. */
+export function addressKey(address: string): string {
+  return createHash('sha256').update(normalizeAddress(address)).digest('hex').slice(0, 32);
+}
+
+export async function authPages(app: FastifyInstance, ctx: PortalContext): Promise<void> {
+  const { db } = ctx.deps;
+
+  app.get<{ Querystring: { done?: string } }>('/portal/sign-in', async (request, reply) => {
+    if (request.visitor.session) return reply.redirect('/portal/tickets', 303);
+    return ctx.page(request, reply, 'sign-in', {
+      title: ctx.t(request, 'signIn.title'),
+      csrf: ctx.csrf(request, reply, 'sign-in'),
+      email: '',
+      notice: request.query.done === 'signed-out' ? ctx.t(request, 'signOut.done') : undefined,
+      selfSignup: request.visitor.settings.self_signup,
+    });
+  });
+
+  app.post<{ Body: Record<string, string> }>('/portal/sign-in', async (request, reply) => {
+    const body = request.body ?? {};
+    const email = String(body.email ?? '')
+      .trim()
+      .slice(0, 320);
+    const again = (error: string, status: number) =>
+      ctx.page(
+        request,
+        reply,
+        'sign-in',
+        {
+          title: ctx.t(request, 'signIn.title'),
+          csrf: ctx.csrf(request, reply, 'sign-in'),
+          email,
+          error,
+          selfSignup: request.visitor.settings.self_signup,
+        },
+        status,
+      );
+    if (!ctx.csrfOk(request, 'sign-in', body.csrf)) return again(ctx.t(request, 'form.expired'), 403);
+    const allowed =
+      (await hit(db, `portal-sign-in:ip:${clientKey(request.ip)}`, SIGN_IN_PER_CLIENT)) &&
+      (await hit(db, `portal-sign-in:address:${addressKey(email)}`, SIGN_IN_PER_ADDRESS));
+    if (!allowed) return again(ctx.t(request, 'signIn.limited'), 429);
+    const customerId = await checkPassword(db, email, String(body.password ?? ''));
+    if (customerId === undefined) return again(ctx.t(request, 'signIn.failed'), 401);
+    const session = await createSession(db, customerId, {
+      ip: request.ip,
+      userAgent: request.headers['user-agent'],
+    });
+    ctx.setCookie(reply, SESSION_COOKIE, session.secret, SESSION_MAX_SECONDS);
+    ctx.clearCookie(reply, PRE_SESSION_COOKIE);
+    return reply.redirect('/portal/tickets', 303);
+  });
+
+  app.post<{ Body: Record<string, string> }>('/portal/sign-out', async (request, reply) => {
+    const session = request.visitor.session;
+    if (session && !ctx.csrfOk(request, 'sign-out', request.body?.csrf))
+      return ctx.page(
+        request,
+        reply,
+        'message',
+        { title: ctx.t(request, 'signIn.title'), text: ctx.t(request, 'form.expired') },
+        403,
+      );
+    if (session) await endSession(db, session.id);
+    ctx.clearCookie(reply, SESSION_COOKIE);
+    return reply.redirect('/portal/sign-in?done=signed-out', 303);
+  });
+}

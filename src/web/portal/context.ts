@@ -1,0 +1,187 @@
+// What every portal page needs: the cookies (session and pre-session), CSRF tokens bound to them,
+// the language, the signed-in customer, and rendering inside the branded layout.
+//
+// CSRF: a form's token is an HMAC of the form's name and the session (signed in) or of the
+// pre-session cookie (sign-in, sign-up, forgot: so that nobody can make a visitor's browser sign in
+// to the attacker's account). Both cookies are HttpOnly, SameSite=Lax, Path=/portal, and Secure
+// when the portal is served over https.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import path from 'node:path';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Knex } from 'knex';
+import { Eta } from 'eta';
+import type { Logger } from '../../log.ts';
+import type { Boss } from '../../queue/index.ts';
+import { sanitizeHtml } from '../../mail/index.ts';
+import {
+  accountById,
+  findSession,
+  getPortalSettings,
+  type PortalAccount,
+  type PortalSettings,
+} from '../../portal/index.ts';
+import { type Language, type MessageKey, pickLanguage, translate } from './i18n.ts';
+
+export const SESSION_COOKIE = 'inbound_portal';
+export const PRE_SESSION_COOKIE = 'inbound_portal_pre';
+const COOKIE_SECRET = /^[A-Za-z0-9_-]{43}$/;
+
+export interface PortalDeps {
+  db: Knex;
+  boss: Boss;
+  log: Logger;
+  /** where links in mail point (PUBLIC_URL, or this machine): https there makes cookies Secure */
+  publicUrl: string;
+  reopenDays: number;
+  ticketLinkDays: number;
+}
+
+export interface Visitor {
+  lang: Language;
+  settings: PortalSettings;
+  /** the signed-in customer and their session, when there is one */
+  session?: { id: number; account: PortalAccount };
+  /** the pre-session cookie's value (set on the first anonymous page) */
+  pre?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    visitor: Visitor;
+  }
+}
+
+const views = path.resolve(import.meta.dirname, '../../../templates/portal');
+
+export class PortalContext {
+  readonly eta = new Eta({ views, autoEscape: true, cache: process.env.NODE_ENV === 'production' });
+  readonly deps: PortalDeps;
+  readonly secure: boolean;
+  private readonly csrfKey: Buffer;
+
+  constructor(deps: PortalDeps, csrfKey: Buffer) {
+    this.deps = deps;
+    this.csrfKey = csrfKey;
+    this.secure = deps.publicUrl.startsWith('https:');
+  }
+
+  /** Reads the cookies, the settings and the language; the session, when its cookie is live. */
+  async visitor(request: FastifyRequest): Promise<Visitor> {
+    const cookies = parseCookies(request.headers.cookie);
+    const settings = await getPortalSettings(this.deps.db);
+    const visitor: Visitor = {
+      settings,
+      lang: pickLanguage(settings.language, request.headers['accept-language']),
+      ...(COOKIE_SECRET.test(cookies[PRE_SESSION_COOKIE] ?? '') && { pre: cookies[PRE_SESSION_COOKIE] }),
+    };
+    const secret = cookies[SESSION_COOKIE];
+    if (secret && COOKIE_SECRET.test(secret)) {
+      const session = await findSession(this.deps.db, secret);
+      const account = session && (await accountById(this.deps.db, session.customerId));
+      if (session && account) visitor.session = { id: session.id, account };
+    }
+    return visitor;
+  }
+
+  t(request: FastifyRequest, key: MessageKey, vars?: Record<string, string | number>): string {
+    return translate(request.visitor.lang, key, vars);
+  }
+
+  /** The token of one form for this visitor; makes the pre-session cookie when there is none. */
+  csrf(request: FastifyRequest, reply: FastifyReply, form: string): string {
+    const v = request.visitor;
+    if (!v.session && !v.pre) {
+      v.pre = randomBytes(32).toString('base64url');
+      this.setCookie(reply, PRE_SESSION_COOKIE, v.pre, 86400);
+    }
+    return this.sign(v, form);
+  }
+
+  csrfOk(request: FastifyRequest, form: string, given: unknown): boolean {
+    const v = request.visitor;
+    if (!v.session && !v.pre) return false;
+    const want = Buffer.from(this.sign(v, form));
+    const got = Buffer.from(typeof given === 'string' ? given : '');
+    return got.length === want.length && timingSafeEqual(got, want);
+  }
+
+  private sign(v: Visitor, form: string): string {
+    const binding = v.session ? `session:${v.session.id}` : `pre:${v.pre}`;
+    return createHmac('sha256', this.csrfKey).update(`portal:${binding}:${form}`).digest('base64url');
+  }
+
+  setCookie(reply: FastifyReply, name: string, value: string, maxAgeSeconds: number): void {
+    const parts = [`${name}=${value}`, 'Path=/portal', 'HttpOnly', 'SameSite=Lax', `Max-Age=${maxAgeSeconds}`];
+    if (this.secure) parts.push('Secure');
+    reply.header('set-cookie', appendCookie(reply.getHeader('set-cookie'), parts.join('; ')));
+  }
+
+  clearCookie(reply: FastifyReply, name: string): void {
+    this.setCookie(reply, name, '', 0);
+  }
+
+  /** A page in the branded layout, in the visitor's language. */
+  page(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    view: string,
+    data: Record<string, unknown>,
+    status = 200,
+  ): FastifyReply {
+    const v = request.visitor;
+    const t = (key: MessageKey, vars?: Record<string, string | number>) => translate(v.lang, key, vars);
+    const body = this.eta.render(view, { ...data, t, visitor: v });
+    const html = this.eta.render('layout', {
+      title: data.title ?? t('portal.title'),
+      body,
+      t,
+      lang: v.lang,
+      branding: brandingView(v.settings),
+      account: v.session?.account,
+      signOutCsrf: v.session ? this.csrf(request, reply, 'sign-out') : undefined,
+      helpDocs: v.settings.help_docs,
+    });
+    return reply.code(status).type('text/html; charset=utf-8').send(html);
+  }
+
+  notFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+    return this.page(
+      request,
+      reply,
+      'message',
+      { title: this.t(request, 'error.notFound'), text: this.t(request, 'error.notFoundText') },
+      404,
+    );
+  }
+}
+
+/** What the layout shows of the branding: colours checked when saved, HTML sanitized here. */
+function brandingView(settings: PortalSettings) {
+  const b = settings.branding;
+  return {
+    name: b.name,
+    colors: { primary: b.primary_color, background: b.background_color, text: b.text_color },
+    // custom CSS may not load anything (the page's CSP allows no remote loads) or end its <style>
+    css: b.custom_css.replace(/<\/?style/gi, ''),
+    header: b.header_html ? sanitizeHtml(b.header_html) : '',
+    footer: b.footer_html ? sanitizeHtml(b.footer_html) : '',
+  };
+}
+
+/** Cookie header to name -> value (the first of each name). */
+export function parseCookies(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!header) return out;
+  for (const part of header.slice(0, 8192).split(';')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (!(name in out)) out[name] = part.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+function appendCookie(current: unknown, cookie: string): string[] {
+  if (current === undefined) return [cookie];
+  return [...(Array.isArray(current) ? current.map(String) : [String(current)]), cookie];
+}
