@@ -7,15 +7,23 @@
 // classify() weighs the detectors against each other: bounce.ts and machine-mail.ts hold their
 // rules, mail-view.ts reads the mail once for all of them.
 import type { ParsedMail } from 'mailparser';
+import { isNoReplyAddress } from '../outbound/index.ts';
 import { type Bounce, bounceReasons, describeBounce } from './bounce.ts';
 import { autoReplyReasons, bulkReasons } from './machine-mail.ts';
 import { type MailView, readMail } from './mail-view.ts';
 
 export type MailKind = 'normal' | 'auto-reply' | 'bulk' | 'bounce' | 'own';
 
+/** The reason a person's mail carries when its sender's address takes no mail. */
+export const NO_REPLY_SENDER = 'no-reply sender';
+
 export interface Classification {
   kind: MailKind;
-  /** short machine-readable reasons, e.g. ['auto-submitted:auto-replied'], ['precedence:bulk','list-id'], ['null-return-path','report:delivery-status'] */
+  /**
+   * short machine-readable reasons, e.g. ['auto-submitted:auto-replied'], ['precedence:bulk','list-id'],
+   * ['null-return-path','report:delivery-status']; for a person's mail, what is to know of it:
+   * ['no-reply sender'] (their address takes no mail: outbound/no-reply.ts)
+   */
   reasons: string[];
   bounce?: Bounce;
 }
@@ -44,7 +52,8 @@ export function classify(mail: ParsedMail, ctx: ClassifyContext): Classification
   if (own.length > 0) return { kind: 'own', reasons };
   if (auto.length > 0) return { kind: 'auto-reply', reasons };
   if (bulk.length > 0) return { kind: 'bulk', reasons };
-  return { kind: 'normal', reasons: [] };
+  // a person's mail from noreply@ (an order, an alert, a form): a ticket, but nothing goes back
+  return { kind: 'normal', reasons: isNoReplyAddress(view.fromAddress) ? [NO_REPLY_SENDER] : [] };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -87,9 +87,11 @@ export function describeMail(work: Work, inboxes: InboxRef[], ownDomains: string
   if (!receivedBy) throw new UnprocessableMail('no inbox among the recipients (the inbox may have been deleted)');
 
   const who = authorship(mail, row.mail_from, auth);
-  // Machine mail joins the ticket it answers and opens nothing: auto-replies; bulk and list mail
-  // (newsletters to a support address are noise, not requests); and mail with the null reverse
-  // path, which RFC 5321 reserves for notifications that must not be answered.
+  // Machine mail joins the ticket it answers and opens nothing: auto-replies (challenge-response
+  // filters too); bulk and list mail (newsletters to a support address are noise, not requests);
+  // and mail with the null reverse path, which RFC 5321 reserves for notifications that must not
+  // be answered. A no-reply sender is none of these: its mail opens a ticket (plan.ts mails
+  // nothing back).
   const automatic = classification.kind === 'auto-reply' || classification.kind === 'bulk' || row.mail_from === '';
   const d: Described = {
     work,

@@ -1,39 +1,16 @@
 // The rules that tell a machine's mail from a person's, other than bounces (bounce.ts): auto-replies
-// (RFC 3834 Auto-Submitted, mailers' own marks, responders' subjects), read receipts (RFC 8098 MDN),
-// no-reply senders, and bulk and list mail. The one place for these rules and their tables.
-import { firstToken, hasPart, localPart, type MailView } from './mail-view.ts';
-
-const NO_REPLY_LOCAL = /^(no-?reply|do-?not-?reply|donotreply|no_reply|noreply-[\w.-]+|[\w.-]+[-.]noreply)$/i;
-
-// Subjects of vacation and out-of-office replies: Exchange, Gmail, Zimbra, Apple and their translations.
-
-/** Subjects only auto-responders write: a fixed prefix with a fixed phrase. */
-const RESPONDER_SUBJECT =
-  /^\s*(auto:\s.*\bis out of (the )?office\b|out of office auto-?reply\s*:|automatic reply\s*:|auto-?reply\s*:|abwesenheitsnotiz\s*:|automatische antwort\s*:|réponse automatique\s*:|risposta automatica\s*:|respuesta automática\s*:)/i;
-
-const AUTO_REPLY_SUBJECT = new RegExp(
-  [
-    '^\\s*\\[?auto(matic)?[ -]?(reply|response|antwort|answer)\\b',
-    '^\\s*auto\\s*:',
-    'out of (the )?office',
-    '\\bautoreply\\b',
-    'abwesenheitsnotiz',
-    'automatische antwort',
-    'réponse automatique',
-    'risposta automatica',
-    'respuesta automática',
-    'resposta automática',
-    'automatyczna odpowiedź',
-    'automatisch antwoord',
-    'automatiskt svar',
-    'automatisk svar',
-    'автоответ',
-    'on vacation',
-    'vacation reply',
-    'away from (the )?office',
-  ].join('|'),
-  'i',
-);
+// (RFC 3834 Auto-Submitted, mailers' own marks, responders' subjects), challenge-response filters,
+// mail systems' event reports, read receipts (RFC 8098 MDN), and bulk and list mail. The one place
+// for these rules; their tables of words are responder-subjects.ts (responders' subjects per
+// language) and challenge-response.ts. Headers come first: a subject counts alone only when it
+// starts with what responders write and people do not.
+//
+// A no-reply sender (noreply@, donotreply@: outbound/no-reply.ts) is no sign of machine mail: a
+// purchase order, a monitoring alert or a form submission comes from one, and opens a ticket.
+// Nothing is ever mailed back to such an address (outbound/send.ts; plan.ts plans no ack).
+import { challengePhrase } from './challenge-response.ts';
+import { firstToken, hasPart, type MailView } from './mail-view.ts';
+import { hintsAutoReply, responderSubject } from './responder-subjects.ts';
 
 export function autoReplyReasons(view: MailView): string[] {
   const reasons: string[] = [];
@@ -52,20 +29,32 @@ export function autoReplyReasons(view: MailView): string[] {
   if (isMdn(view)) reasons.push('report:disposition-notification');
   const precedence = firstToken(view.headers.get('precedence'));
   if (precedence === 'auto_reply') reasons.push('precedence:auto_reply');
-  // No-reply senders are machines by their own account (notifications, alerts): nobody reads an
-  // answer to them, and they must never open a conversation.
-  if (NO_REPLY_LOCAL.test(localPart(view.fromAddress))) reasons.push('from:no-reply');
+  if (isSesNotification(view)) reasons.push('amazon-ses-notification');
+  if (challengePhrase(view.subject, view.text)) reasons.push('challenge-response');
   // A customer may well write "out of office" in a subject; only a mailer's marks make it one,
-  // or the fixed prefixes responders write and people do not ("AUTO: ... is out of the office").
+  // or the prefixes responders write and people do not ("Automatic reply:", "AUTO: ... is out of
+  // the office").
   const backed =
     suppressing || ['auto_reply', 'bulk', 'junk'].includes(precedence ?? '') || view.nullPathReasons.length > 0;
-  if (!backed && RESPONDER_SUBJECT.test(view.subject)) reasons.push('subject:responder');
-  else if (backed && AUTO_REPLY_SUBJECT.test(view.subject)) {
+  if (!backed && responderSubject(view.subject)) reasons.push('subject:responder');
+  else if (backed && hintsAutoReply(view.subject)) {
     reasons.push('subject:auto-reply');
     if (precedence && precedence !== 'auto_reply') reasons.push(`precedence:${precedence}`);
     reasons.push(...view.nullPathReasons);
   }
   return reasons;
+}
+
+/**
+ * An Amazon SES event (bounce, complaint, delivery) delivered by Amazon SNS to a mail endpoint:
+ * the raw JSON of a mail system's report, from no-reply@sns.amazonaws.com. Other SNS mail (a
+ * CloudWatch alarm, say) is written for people and may well be work: only the SES report is
+ * machine mail.
+ */
+function isSesNotification(view: MailView): boolean {
+  if (!view.headers.has('x-amz-sns-message-id')) return false;
+  const head = view.text.slice(0, 4096);
+  return head.includes('notificationType') && ['Bounce', 'Complaint', 'Delivery'].some((type) => head.includes(type));
 }
 
 export function isMdn(view: MailView): boolean {

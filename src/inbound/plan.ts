@@ -2,6 +2,7 @@
 // written: which customer, which ticket (threading), which outcome, and what to write. Pure, so
 // that a whole batch is decided first and its writes are sent together.
 import { newCustomer, normalizeAddress, type Customer, type NewCustomer } from '../customers/index.ts';
+import { isNoReplyAddress } from '../outbound/index.ts';
 import { customerWrites, isMember, newReplyToken, type NewTicket, type Ticket } from '../tickets/index.ts';
 import type { Described, Facts, Outbound, Work } from './facts.ts';
 import { plainText } from './mail-fields.ts';
@@ -260,7 +261,9 @@ function ticketChange(
 
 /**
  * Step 4, what follows: nothing automatic goes to an untrusted author (it may be someone else's
- * forged address), and never an answer to automatic mail (it opens no ticket). A new customer's
+ * forged address), never an answer to automatic mail (it opens no ticket), and nothing at all to
+ * a no-reply address (its mail opens a ticket, but the address takes no mail: no ack, no welcome;
+ * outbound/send.ts refuses anything else made for it). A new customer's
  * first ticket may invite them to the portal. The hourly ack limit counts the acks of the last
  * hour (read with the batch's facts) and those this batch planned before, in order; the insert
  * checks the stored count again.
@@ -274,7 +277,7 @@ function followUps(
   ackLimitPerHour: number,
   batch: BatchSoFar,
 ): Pick<Delivery, 'welcome' | 'ack'> {
-  if (d.trust === 'untrusted' || !plan.newTicket) return {};
+  if (d.trust === 'untrusted' || !plan.newTicket || isNoReplyAddress(address)) return {};
   const acked = (facts.recentAcks.get(address) ?? 0) + (batch.acksPlanned.get(address) ?? 0);
   return {
     ...(!customer && { welcome: { address } }),

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { ParsedMail } from 'mailparser';
 import type { Sql } from '../db/index.ts';
+import { attachmentNames } from '../attachments/index.ts';
 import { CUSTOMER_BY_ADDRESS } from '../customers/index.ts';
 import { TICKET_BY_TOKEN } from '../tickets/index.ts';
 import type { Classification } from './classify.ts';
@@ -52,7 +53,10 @@ export interface MessageContent {
   files: {
     sha256: Buffer;
     content: Buffer;
+    /** the name the mail gave it (null: none) */
     filename: string | null;
+    /** the name it is shown and downloaded under (attachments' names.ts) */
+    displayName: string;
     contentType: string;
     contentId: string | null;
     inline: boolean;
@@ -110,6 +114,9 @@ export function messageContent(m: NewMessage): MessageContent {
     position,
     sha256: Buffer.from(m.rendered.files[position]!, 'hex'),
   }));
+  const names = attachmentNames(
+    mail.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, contentId: a.cid })),
+  );
   const [from] = addressList(mail, ['from']);
   return {
     rawId: m.rawId,
@@ -140,6 +147,7 @@ export function messageContent(m: NewMessage): MessageContent {
       sha256: f.sha256,
       content: f.a.content,
       filename: f.a.filename ? plainText(f.a.filename).slice(0, 255) : null,
+      displayName: names[f.position]!,
       contentType: plainText(
         typeof f.a.contentType === 'string' && f.a.contentType ? f.a.contentType : 'application/octet-stream',
       ).slice(0, 255),
@@ -183,9 +191,9 @@ export function storeMessage(
         f.content,
       ]),
       sql(
-        `INSERT INTO message_attachments (message_id, sha256, filename, content_type, content_id, inline, position)
-         VALUES ((SELECT id FROM messages WHERE raw_message_id = $1), $2, $3, $4, $5, $6, $7)`,
-        [content.rawId, f.sha256, f.filename, f.contentType, f.contentId, f.inline, f.position],
+        `INSERT INTO message_attachments (message_id, sha256, filename, display_name, content_type, content_id, inline, position)
+         VALUES ((SELECT id FROM messages WHERE raw_message_id = $1), $2, $3, $4, $5, $6, $7, $8)`,
+        [content.rawId, f.sha256, f.filename, f.displayName, f.contentType, f.contentId, f.inline, f.position],
       ),
     );
   }

@@ -7,6 +7,13 @@ import type { OutboundKind } from './kinds.ts';
 
 export { textToHtml } from './text.ts';
 export type { OutboundKind } from './kinds.ts';
+export {
+  isNoReplyAddress,
+  mailRefusal,
+  NO_REPLY_LOCAL_PARTS,
+  NO_REPLY_REASON,
+  type NoReplyLocalPart,
+} from './no-reply.ts';
 
 export interface OutboundRequest {
   kind: OutboundKind;

@@ -1,5 +1,5 @@
 // The `outbound.send` handler: reload the row, skip what must not go (cancelled, already sent,
-// suppressed address), render the template at send time, send, and record what the receiving
+// suppressed or no-reply address), render the template at send time, send, and record what the receiving
 // server said. A 5xx answer is final; anything else is retried by the queue with backoff, and the
 // last try marks the mail failed.
 import { createHash, randomBytes } from 'node:crypto';
@@ -8,10 +8,11 @@ import type { Transporter } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Logger } from '../log.ts';
 import { issueToken } from '../access/index.ts';
-import { attachmentFiles } from '../attachments/index.ts';
+import { attachmentFiles, attachmentLink } from '../attachments/index.ts';
 import { formatSize, renderTemplate } from '../templates/index.ts';
 import { LOOP_HEADER } from '../mail/index.ts';
 import { OUTBOUND_KINDS, type OutboundKind, type OutboundKindSpec } from './kinds.ts';
+import { mailRefusal } from './no-reply.ts';
 import { textToHtml } from './text.ts';
 
 export interface SendDeps {
@@ -118,10 +119,14 @@ export async function sendOutbound(
       .update({ status: 'failed', last_error: 'not a single mail address', updated_at: db.fn.now() });
     return 'failed';
   }
-  if (row.suppressed !== null) {
+  // The one place that refuses mail to an address that takes none, whatever made the row (an
+  // ack, an agent's reply, a follower update, a closing note, a welcome): a no-reply address
+  // (no-reply.ts), or one suppressed after a hard bounce.
+  const refused = mailRefusal(row.recipient) ?? (row.suppressed !== null && `address suppressed: ${row.suppressed}`);
+  if (refused) {
     await db('outbound_messages')
       .where({ id: row.id })
-      .update({ status: 'suppressed', last_error: `address suppressed: ${row.suppressed}`, updated_at: db.fn.now() });
+      .update({ status: 'suppressed', last_error: refused, updated_at: db.fn.now() });
     return 'suppressed';
   }
   try {
@@ -288,15 +293,15 @@ async function replyVars(deps: SendDeps, row: Context, attachmentBase: string) {
         // a reply written as plain text (by mail, or in the API's text format) reads as paragraphs
         html: m.html ?? textToHtml(m.text),
         attachments: attachments.map((a) => ({
-          name: a.filename ?? 'attachment',
+          name: a.name,
           size: formatSize(a.size),
-          url: `${attachmentBase}/${a.sha256}`,
+          url: attachmentLink(attachmentBase, a),
         })),
       },
     },
     // the files travel with the mail too
     files: attachments.map((a) => ({
-      filename: a.filename ?? 'attachment',
+      filename: a.name,
       contentType: a.content_type,
       content: a.content,
     })),

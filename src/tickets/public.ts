@@ -3,7 +3,7 @@
 // or loops, and never anyone's address.
 import type { Knex } from 'knex';
 import type { Db } from '../db/index.ts';
-import { attachmentContent, attachmentsOf } from '../attachments/index.ts';
+import { attachmentContent, attachmentLink, attachmentsOf } from '../attachments/index.ts';
 import { formatSize } from '../templates/index.ts';
 import type { TicketStatus } from './status.ts';
 
@@ -28,7 +28,10 @@ function publicMessageIds(db: Db, ticketId: number): Knex.QueryBuilder {
     .select('id');
 }
 
-/** The public conversation; attachment links lead to `${attachmentBase}/<sha256>`. */
+/**
+ * The public conversation; attachment links lead to `${attachmentBase}/<sha256>?name=<its name>`
+ * (attachments' attachmentLink), each under its name, which no other file of its message has.
+ */
 export async function publicConversation(db: Db, ticketId: number, attachmentBase: string): Promise<PublicMessage[]> {
   const rows = await db('messages as m')
     .leftJoin('customers as c', 'c.id', 'm.author_customer_id')
@@ -66,16 +69,19 @@ export async function publicConversation(db: Db, ticketId: number, attachmentBas
     html: r.direction === 'outbound' && r.html ? rewrite(r.html) : null,
     text: r.visible_text,
     attachments: (files.get(r.id) ?? []).map((f) => ({
-      name: f.filename ?? 'attachment',
+      name: f.name,
       size: formatSize(f.size),
-      url: `${attachmentBase}/${f.sha256}`,
+      url: attachmentLink(attachmentBase, f),
     })),
   }));
 }
 
-/** A file of one of the ticket's public messages, by its hex sha256. */
-export function publicAttachment(db: Db, ticketId: number, sha256: string) {
-  return attachmentContent(db, sha256, publicMessageIds(db, ticketId));
+/**
+ * A file of one of the ticket's public messages, by its hex sha256, under the name asked for when
+ * the file has that name there (the same bytes may be attached under several), else its first.
+ */
+export function publicAttachment(db: Db, ticketId: number, sha256: string, name?: string) {
+  return attachmentContent(db, sha256, publicMessageIds(db, ticketId), name);
 }
 
 /** What a public view shows of the ticket itself. */

@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import type { Db } from '../db/index.ts';
 import { attachmentsOf } from '../attachments/index.ts';
+import { mailRefusal } from '../outbound/index.ts';
 import type { TicketStatus } from './status.ts';
 
 export interface TicketRow {
@@ -104,6 +105,8 @@ export interface PersonView {
   name: string;
   email: string | null;
   alternate_emails: string[];
+  /** why nothing is mailed to them ('no-reply address': outbound/no-reply.ts), null when mail goes out */
+  mail_refused: string | null;
 }
 
 export interface MessageView {
@@ -123,7 +126,17 @@ export interface MessageView {
   visible_text: string;
   text: string;
   html: string | null;
-  attachments: { filename: string | null; content_type: string; size: number; inline: boolean }[];
+  /**
+   * `filename` is the name it is shown and downloaded under (never empty, unique within the
+   * message); `original_filename` what the mail gave (null: none)
+   */
+  attachments: {
+    filename: string;
+    original_filename: string | null;
+    content_type: string;
+    size: number;
+    inline: boolean;
+  }[];
   created_at: Date;
 }
 
@@ -140,8 +153,13 @@ export type TicketRef = { id: number } | { number: number; inbox?: string };
 /**
  * One ticket with its people and its whole conversation (internal notes and machine mail
  * included: agents see everything), or undefined when there is none (or, by number, several).
+ * `conversation: false` reads the ticket and its people only (`messages` is then empty).
  */
-export async function getTicket(db: Db, ref: TicketRef): Promise<TicketDetail | undefined> {
+export async function getTicket(
+  db: Db,
+  ref: TicketRef,
+  opts: { conversation?: boolean } = {},
+): Promise<TicketDetail | undefined> {
   const q = db('tickets as t').join('inboxes as i', 'i.id', 't.inbox_id').select(TICKET_COLUMNS);
   if ('id' in ref) q.where('t.id', ref.id);
   else {
@@ -155,7 +173,7 @@ export async function getTicket(db: Db, ref: TicketRef): Promise<TicketDetail | 
   const [followerIds, company, messages] = await Promise.all([
     db('ticket_followers').where({ ticket_id: t.id }).orderBy('created_at').pluck('customer_id') as Promise<number[]>,
     t.company_id ? db('companies').where({ id: t.company_id }).first('id', 'name') : undefined,
-    conversation(db, t.id),
+    opts.conversation === false ? [] : conversation(db, t.id),
   ]);
   const people = await personViews(
     db,
@@ -209,7 +227,8 @@ async function conversation(db: Db, ticketId: number): Promise<MessageView[]> {
     ...m,
     auth: m.auth ? { spf: m.auth.spf, dkim: m.auth.dkim, dmarc: m.auth.dmarc } : null,
     attachments: (files.get(m.id) ?? []).map((a) => ({
-      filename: a.filename,
+      filename: a.name,
+      original_filename: a.filename,
       content_type: a.content_type,
       size: a.size,
       inline: a.inline,
@@ -225,8 +244,15 @@ async function personViews(db: Knex | Db, ids: number[]): Promise<Map<number, Pe
     .select('c.id', 'c.name', 'e.address', 'e.is_primary');
   const out = new Map<number, PersonView>();
   for (const r of rows) {
-    const p: PersonView = out.get(r.id) ?? { id: r.id, name: r.name, email: null, alternate_emails: [] };
-    if (r.is_primary) p.email = r.address;
+    const p: PersonView = out.get(r.id) ?? {
+      id: r.id,
+      name: r.name,
+      email: null,
+      alternate_emails: [],
+      mail_refused: null,
+    };
+    // mail goes to the primary address only
+    if (r.is_primary) [p.email, p.mail_refused] = [r.address, mailRefusal(r.address) ?? null];
     else if (r.address) p.alternate_emails.push(r.address);
     out.set(r.id, p);
   }

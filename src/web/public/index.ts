@@ -13,10 +13,12 @@ import type { Logger } from '../../log.ts';
 import { findToken, hashSecret, issueToken } from '../../access/index.ts';
 import { hit, serverKey } from '../../access/index.ts';
 import { enqueueOutbound } from '../../outbound/index.ts';
+import { contentDisposition } from '../../attachments/index.ts';
 import { normalizeAddress } from '../../customers/index.ts';
 import {
   closeByCustomer,
   customerMayClose,
+  getTicket,
   isTicketMember,
   memberAddresses,
   NotAMember,
@@ -88,7 +90,10 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     extra: { notice?: string; error?: string; form?: { body: string } },
     status = 200,
   ) {
-    const ticket = await publicTicket(db, link.ticketId);
+    const [ticket, people] = await Promise.all([
+      publicTicket(db, link.ticketId),
+      getTicket(db, { id: link.ticketId }, { conversation: false }),
+    ]);
     return page(
       reply,
       'ticket',
@@ -101,6 +106,8 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
         // a link that names no customer cannot post: it offers a fresh one instead
         canPost: link.customerId !== undefined,
         canClose: link.customerId !== undefined && customerMayClose(ticket.status),
+        // the requester's address takes no mail (a no-reply sender): said by name, never by address
+        notMailed: people?.requester?.mail_refused ? { name: people.requester.name } : undefined,
         notice: extra.notice,
         error: extra.error,
         form: extra.form ?? { body: '' },
@@ -292,22 +299,28 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     );
   }
 
-  app.get<{ Params: { secret: string; sha: string } }>('/t/:secret/attachments/:sha', async (request, reply) => {
+  app.get<AttachmentRoute>('/t/:secret/attachments/:sha', async (request, reply) => {
     const link = await live(request, reply);
     if (!link) return reply;
-    // only attachments of this ticket's public messages
-    const a = await publicAttachment(db, link.ticketId, request.params.sha);
+    // only attachments of this ticket's public messages; `name` (the link's) only picks which of
+    // the file's stored names it goes by, and without it (older links) the first one does
+    const { name } = request.query;
+    const asked = typeof name === 'string' && name.length <= 1024 ? name : undefined;
+    const a = await publicAttachment(db, link.ticketId, request.params.sha, asked);
     if (!a) return reply.code(404).type('text/plain').send('not found');
     const inlineable = /^image\/(png|jpeg|gif|webp)$/.test(a.content_type);
     return reply
       .header('content-type', inlineable ? a.content_type : 'application/octet-stream')
-      .header(
-        'content-disposition',
-        `${inlineable ? 'inline' : 'attachment'}; filename*=UTF-8''${encodeURIComponent(a.filename ?? 'attachment')}`,
-      )
+      .header('content-disposition', contentDisposition(inlineable ? 'inline' : 'attachment', a.name))
       .header('content-security-policy', "default-src 'none'; sandbox")
       .send(a.content);
   });
+}
+
+/** A file by its hash, `?name=` the name of the link (attachments' attachmentLink). */
+interface AttachmentRoute {
+  Params: { secret: string; sha: string };
+  Querystring: { name?: unknown };
 }
 
 interface Link {
