@@ -26,6 +26,10 @@ import {
 } from '../src/inbound/dsn.ts';
 import { addressList, headerValue, isMailAddress, MAX_HEADER_CHARS, messageIdsOf } from '../src/inbound/mail-fields.ts';
 import { findMessageId, HeaderScanner } from '../src/ingest/index.ts';
+import { hintsAutoReply, responderSubject } from '../src/inbound/responder-subjects.ts';
+import { challengePhrase } from '../src/inbound/challenge-response.ts';
+import { foldText } from '../src/inbound/text-fold.ts';
+import { isNoReplyAddress } from '../src/outbound/index.ts';
 
 /** Generous for a noisy 2-core machine: the largest input of each case takes 0-40 ms there. */
 const BOUND_MS = 2_000;
@@ -199,6 +203,18 @@ const TARGETS: Target[] = [
     HEADER_SIZE,
   ],
   ['classify: MAIL FROM', (s) => classify(mail({}), { ...CTX, mailFrom: s }), TEXT_SIZE],
+  [
+    "classify: a person's text body",
+    (s) => classify(mail({ headers: { from: 'Alice <alice@example.com>' }, text: s }), { ...CTX, mailFrom: 'a@b.c' }),
+    TEXT_SIZE,
+  ],
+  // machine mail's tables: plain string comparison over folded text (machine-mail.test.ts)
+  ['foldText', (s) => foldText(s, s.length), TEXT_SIZE],
+  ['responderSubject', responderSubject, HEADER_SIZE],
+  ['hintsAutoReply', hintsAutoReply, HEADER_SIZE],
+  ['challengePhrase: subject', (s) => challengePhrase(s, ''), HEADER_SIZE],
+  ['challengePhrase: body', (s) => challengePhrase('Re: x', s), TEXT_SIZE],
+  ['isNoReplyAddress', (s) => isNoReplyAddress(`${s}@example.com`), HEADER_SIZE],
   // the DSN reader
   ['readDsn', readDsn, TEXT_SIZE],
   [
@@ -218,6 +234,20 @@ const TARGETS: Target[] = [
   ['bareAddress', bareAddress, HEADER_SIZE],
   // content
   ['visibleText', visibleText, TEXT_SIZE],
+  ['visibleText: attribution', (s) => visibleText(`Thanks\n\nOn 3.12.2024 ${s} wrote:\n> q`), TEXT_SIZE],
+  [
+    'visibleText: wrapped attribution',
+    (s) => visibleText(`Thanks\n\nOn 3.12.2024 ${s} <${s}\n> wrote:\n> q`),
+    TEXT_SIZE,
+  ],
+  [
+    'visibleText: header block',
+    (s) => visibleText(`Thanks\n\nVon: ${s}\n${s}: ${s}\nGesendet: ${s}\n\n${s}`),
+    TEXT_SIZE,
+  ],
+  ['visibleText: separator', (s) => visibleText(`Thanks\n\n-----${s}-----\n${s}`), TEXT_SIZE],
+  ['visibleText: mobile signature', (s) => visibleText(`Thanks\n\nSent from my ${s}\n${s}从我的${s}`), TEXT_SIZE],
+  ['visibleText: quote markers', (s) => visibleText(`Thanks\n| ${s}\nST> ${s}\n${s}|`), TEXT_SIZE],
   ['visibleTextFromHtml', visibleTextFromHtml, TEXT_SIZE],
   ['visibleTextFromHtml: class attribute', (s) => visibleTextFromHtml(`<div class="${s}">x</div>`), TEXT_SIZE],
   ['sanitizeHtml', sanitizeHtml, TEXT_SIZE],
@@ -268,6 +298,30 @@ describe('patterns over mail text are linear', () => {
     );
   });
 
+  it("near misses of the machine-mail tables' phrases, over and over", () => {
+    const near = (unit: string) => (n: number) => repeat(unit, n);
+    expectLinear(
+      'challengePhrase: "confirm you are a " repeated',
+      (s) => challengePhrase('x', s),
+      near('confirm you are a '),
+      TEXT_SIZE,
+    );
+    expectLinear('hintsAutoReply: "out of offic " repeated', hintsAutoReply, near('out of offic '), HEADER_SIZE);
+    expectLinear(
+      'responderSubject: "AUTO: is out of the " repeated',
+      responderSubject,
+      near('AUTO: is out of the '),
+      HEADER_SIZE,
+    );
+    expectLinear('foldText: spaces before colons', (s) => foldText(s, s.length), near(' \u00a0:'), TEXT_SIZE);
+    expectLinear(
+      'isNoReplyAddress: "noreply-" repeated',
+      (s) => isNoReplyAddress(`${s}@x.test`),
+      near('noreply-'),
+      HEADER_SIZE,
+    );
+  });
+
   it('100,000 "a" with no terminator, where a tag, an address or a quote would end', () => {
     const a = (n: number) => 'a'.repeat(n);
     expectLinear('sanitizeHtml: open tag', (s) => sanitizeHtml(`<a${s}`), a, 100_000);
@@ -276,6 +330,28 @@ describe('patterns over mail text are linear', () => {
     expectLinear('classify: HTML tag', (s) => classify(mail({ html: `<br${s}` }), CTX), a, 100_000);
     expectLinear('asMessageId: open bracket', (s) => asMessageId(`<${s}@${s}`), a, 100_000);
     expectLinear('smtpCodeIn: after "said:"', (s) => smtpCodeIn(`said: ${s}`), a, 100_000);
+  });
+});
+
+describe('the quote rules of visible text are linear', () => {
+  // Lines made to reach every rule of src/inbound/history.ts over and over: attributions in several
+  // languages (joined over up to three lines), header labels, rules and signatures, quote markers.
+  const lines: [name: string, unit: string][] = [
+    ['attributions answered inline', 'On 3.12.2024 10:00, a@b.c wrote:\n> question\nanswer\n'],
+    ['lines that end in verbs and a colon', 'x schrieb am kirjoitti napisał ezt írta (időpont: 写道 wrote:\n'],
+    ['unfinished attributions', 'Le 3 déc. 2024 à 10:00, a@b.c\nEaux <\n'],
+    ['"<" address continued by "> "', 'On 3.12.2024 a <a@b.c\n> wrote x\n'],
+    ['ISO dates without GMT', '2024-12-03 10:00 a b c\n'],
+    ['header labels without a From', 'Date: x\nObjet: y\nFoo bar: z\nto: w\n'],
+    ['From labels alone', 'Von: x\n\n'],
+    ['rules before long blocks', `-----\n${'x\n'.repeat(11)}`],
+    ['separator-like lines', '---------- Forwarded notes ---------\n'],
+    ['almost mobile signatures', 'Sent fro my iPhone\nVon meinem iPhone\n'],
+    ['table rows and pipes', '| a | b |\n|x\nAB>x\nABCD> x\n'],
+    ['reply markers', '> ##- x -## y\n'],
+  ];
+  it.each(lines)('%s', (name, unit) => {
+    expectLinear(`visibleText on ${name}`, visibleText, (n) => repeat(unit, n), TEXT_SIZE);
   });
 });
 
