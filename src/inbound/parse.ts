@@ -1,6 +1,8 @@
 // MIME parsing of stored mail, with limits, so that a hostile mail is quarantined with a reason
 // instead of taking the worker down.
-import { simpleParser, type ParsedMail, type SimpleParserOptions } from 'mailparser';
+import { isUtf8 } from 'node:buffer';
+import { simpleParser, type AddressObject, type ParsedMail, type SimpleParserOptions } from 'mailparser';
+import { withCharsets } from './charset.ts';
 
 export type { ParsedMail };
 
@@ -35,8 +37,46 @@ export class ParseLimitError extends Error {
   override readonly name = 'ParseLimitError';
 }
 
-/** Parses within the limits. Throws ParseLimitError past them, or mailparser's error. */
+/** MIME nesting the charset pass follows; deeper mail is parsed as it is. */
+const CHARSET_DEPTH = 64;
+/**
+ * us-ascii named in an RFC 2231 value or an encoded word: libmime reads 8-bit bytes there as
+ * windows-1252, which hides UTF-8 as mojibake without a U+FFFD to show it.
+ */
+const ASCII_LABELS = ["ascii'", "ASCII'", 'ascii?', 'ASCII?'];
+
+/**
+ * Parses within the limits. Throws ParseLimitError past them, or mailparser's error.
+ *
+ * Mail whose bytes are not all UTF-8, or whose text shows a charset read wrong (U+FFFD, or the
+ * escapes of ISO-2022-JP left in it), is parsed again with its charsets made explicit by
+ * evidence (charset.ts). Other mail, nearly all of it, costs a few scans of its bytes and text.
+ */
 export async function parseMail(raw: Buffer): Promise<ParsedMail> {
+  const mail = await parseWithin(raw);
+  if (isUtf8(raw) && !misread(mail) && !ASCII_LABELS.some((l) => raw.includes(l))) return mail;
+  try {
+    const fixed = await withCharsets(raw, { ...PARSE_LIMITS, depth: CHARSET_DEPTH });
+    return fixed ? await parseWithin(fixed) : mail;
+  } catch {
+    // the mail as the parser read it is still the mail: it stores, with its text as it came out
+    return mail;
+  }
+}
+
+function misread(mail: ParsedMail): boolean {
+  const addresses = (a: AddressObject | AddressObject[] | undefined) => (Array.isArray(a) ? a : a ? [a] : []);
+  const texts = [
+    mail.text,
+    typeof mail.html === 'string' ? mail.html : undefined,
+    mail.subject,
+    ...[mail.from, mail.to, mail.cc, mail.bcc, mail.replyTo].flatMap(addresses).map((a) => a.text),
+    ...mail.attachments.map((a) => a.filename),
+  ];
+  return texts.some((t) => t !== undefined && (t.includes('\uFFFD') || t.includes('\u001b')));
+}
+
+async function parseWithin(raw: Buffer): Promise<ParsedMail> {
   try {
     return await simpleParser(raw, PARSER_OPTIONS);
   } catch (err) {
