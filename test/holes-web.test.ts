@@ -21,6 +21,10 @@ describe('redactUrl', () => {
     [`/portal/%70assword/${S}`, '/portal/%70assword/…'],
     [`/%70%6F%72%74%61%6C/%70%61%73%73%77%6F%72%64/${S}`, '/%70%6F%72%74%61%6C/%70%61%73%73%77%6F%72%64/…'],
     [`/%61dmin/password/${S}`, '/%61dmin/password/…'],
+    // the portal's sign-in and sign-up links
+    [`/portal/sign-in/link/${S}`, '/portal/sign-in/link/…'],
+    [`/portal/sign-up/${S}`, '/portal/sign-up/…'],
+    [`/portal/Sign-In/%6Cink/${S}`, '/portal/Sign-In/%6Cink/…'],
     [`/admin/passwor%64/${S}`, '/admin/passwor%64/…'],
     // what a proxy may fold, or a router set up to ignore: doubled slashes, dot segments, case
     [`//t/${S}`, '//t/…'],

@@ -37,8 +37,14 @@ export interface WebDeps {
   ticketLinkDays?: number;
 }
 
-/** Path segments whose next segment is a secret: magic links, password links. */
-const SECRET_AFTER: readonly (readonly string[])[] = [['t'], ['portal', 'password'], ['admin', 'password']];
+/** Path segments whose next segment is a secret: magic links, password, sign-in and sign-up links. */
+const SECRET_AFTER: readonly (readonly string[])[] = [
+  ['t'],
+  ['portal', 'password'],
+  ['portal', 'sign-in', 'link'],
+  ['portal', 'sign-up'],
+  ['admin', 'password'],
+];
 /** A query parameter name logged as it is: short snake_case, as the API's are. Anything else could be a secret. */
 const PLAIN_NAME = /^[a-z][a-z0-9_]{0,31}$/;
 
