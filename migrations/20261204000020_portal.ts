@@ -31,7 +31,7 @@ export async function up(knex: Knex): Promise<void> {
     -- language of the article.
     CREATE TABLE help_articles (
       id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-      locale        text NOT NULL DEFAULT 'en' CHECK (locale ~ '^[a-z]{2}(-[a-z]{2})?$'),
+      locale        text NOT NULL DEFAULT 'en' CHECK (locale ~ '^[a-z]{2}(-[a-z]{2})\\?$'),
       title         text NOT NULL CHECK (length(title) BETWEEN 1 AND 300),
       body          text NOT NULL CHECK (length(body) <= 200000),
       published     boolean NOT NULL DEFAULT false,

@@ -165,7 +165,7 @@ describe('customers import', () => {
     await writeFile(exported, first.stdout);
     // every cell quoted, the header and empty cells too
     expect(first.stdout.split('\n')[0]).toBe(
-      '"name","email","alternate_emails","company","phone","portal_access","view_company_tickets","create_tickets"',
+      '"name","email","alternate_emails","company","phone","portal_access","view_company_tickets","create_tickets","view_priority","edit_priority","view_type","edit_type","view_tags","view_assignee","close_tickets"',
     );
     expect(first.stdout).toContain(`"'=cmd|calc!A1","formula@example.test"`);
     expect(first.stdout).toContain(`"'+1 555 0100"`);
@@ -211,7 +211,7 @@ describe('customers import', () => {
     const portal = await inbound(['portal-users', 'export']);
     const records = parse(portal.stdout, { columns: true }) as Record<string, string>[];
     expect(portal.stdout.split('\n')[0]).toBe(
-      '"name","email","alternate_emails","company","phone","portal_access","view_company_tickets","create_tickets","portal_status","last_sign_in_at"',
+      '"name","email","alternate_emails","company","phone","portal_access","view_company_tickets","create_tickets","view_priority","edit_priority","view_type","edit_type","view_tags","view_assignee","close_tickets","portal_status","last_sign_in_at"',
     );
     expect(records).toEqual([
       expect.objectContaining({

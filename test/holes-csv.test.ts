@@ -161,12 +161,14 @@ describe('customers export', () => {
     const lines = csv.split('\n');
     expect(lines.pop()).toBe('');
     expect(lines[0]).toBe(
-      '"name","email","alternate_emails","company","phone","portal_access","view_company_tickets","create_tickets"',
+      '"name","email","alternate_emails","company","phone","portal_access","view_company_tickets","create_tickets","view_priority","edit_priority","view_type","edit_type","view_tags","view_assignee","close_tickets"',
     );
     expect(lines).toHaveLength(PEOPLE.length + 1);
     // a line of quoted cells only: "..." (with "" inside) separated by commas
     for (const line of lines) expect(line).toMatch(/^"(?:[^"]|"")*"(?:,"(?:[^"]|"")*")*$/);
-    expect(lines[3]).toBe(`"Smith, '=1+1","three@example.test","x@example.test;'+y@example.test","","","","",""`);
+    expect(lines[3]).toBe(
+      `"Smith, '=1+1","three@example.test","x@example.test;'+y@example.test","",""${',""'.repeat(10)}`,
+    );
   });
 
   it('escapes a formula start after a ; or , inside a cell, and leaves none anywhere', async () => {

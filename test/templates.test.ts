@@ -53,6 +53,8 @@ describe('default templates', () => {
           expect(mail.subject).toContain(`[#${vars.ticket.number}]`);
           expect(mail.text).toContain(`[#${vars.ticket.number}]`);
           expect(mail.html).toContain(`href="${vars.link}"`);
+        } else if ('link_expires_minutes' in vars) {
+          expect(mail.text).toContain(`${vars.link_expires_minutes}`);
         } else {
           expect(mail.text).toContain(`${vars.link_expires_hours}`);
         }

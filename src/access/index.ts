@@ -47,7 +47,7 @@ export async function verifyPassword(password: string, stored: string | null): P
   return timingSafeEqual(key, expected);
 }
 
-const TOKEN_PURPOSES = ['ticket_link', 'password_set', 'session', 'signup'] as const;
+const TOKEN_PURPOSES = ['ticket_link', 'password_set', 'session', 'signup', 'sign_in'] as const;
 export type TokenPurpose = (typeof TOKEN_PURPOSES)[number];
 /** A token's subject: one agent, customer or ticket; or, for a ticket link, one customer of one ticket. */
 export type TokenSubject =

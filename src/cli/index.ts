@@ -41,6 +41,12 @@ const USAGE = `usage: inbound <command> [options]
   customers add <email> [--name N] [--company NAME]
   companies add <name> [--domain D]...   a company, with the email domains that place customers in it
   companies list [--json]
+  portal-users list [--status S] [--search TEXT] [--json] [--limit N]
+                                         customers with a portal account, status and last sign-in
+  portal-users invite <email> [--name N] [--company NAME] [--no-mail]
+                                         a portal account (a new customer if need be), invitation mailed
+  portal-users activate|deactivate <email>
+                                         deactivated: signed out everywhere at once
   portal-users export > file.csv         customers with a portal account, with status and last sign-in
   admin create <email> [--name N] [--password-stdin]
                                          an admin; prints a one-time link to set the password
@@ -78,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
     case 'companies':
       return (await directory()).companiesCommand(config, rest);
     case 'portal-users':
-      return (await directory()).portalUsersCommand(config, rest);
+      return (await import('./portal.ts')).portalUsersCommand(config, rest);
     case 'admin':
       return (await access()).adminCommand(config, rest);
     case 'outbox':

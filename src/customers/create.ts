@@ -9,7 +9,7 @@ import { type NewCustomer, newCustomerFor } from './new-customer.ts';
 import type { PortalPermissions } from './permissions.ts';
 
 /** The way a customer came, recorded as `via` in its customer.created event. */
-export type CreatedVia = 'mail' | 'api' | 'cli' | 'csv' | 'follower';
+export type CreatedVia = 'mail' | 'api' | 'cli' | 'csv' | 'follower' | 'portal';
 
 /** A new customer (newCustomer's row) with the way it came and what else that path knows. */
 export interface CustomerToInsert extends NewCustomer {

@@ -104,8 +104,9 @@ function queueAck(sql: Sql, replyToken: string, address: string, limitPerHour: n
 
 /**
  * A new customer's first ticket invites them to the portal when the inbox says so
- * (settings.portal_welcome): the welcome mail (its password link is made when it is sent) and the
- * customer marked invited.
+ * (settings.portal_welcome) or the portal invites every new customer (its settings: enabled and
+ * auto_invite): the welcome mail (its password link is made when it is sent) and the customer
+ * marked invited.
  */
 function queueWelcome(sql: Sql, replyToken: string, address: string): Promise<unknown> {
   return sql(
@@ -115,7 +116,9 @@ function queueWelcome(sql: Sql, replyToken: string, address: string): Promise<un
          FROM customer_emails e JOIN customers c ON c.id = e.customer_id,
               tickets t JOIN inboxes i ON i.id = t.inbox_id
         WHERE e.address = $2 AND t.reply_token = $1 AND c.portal_status = 'none'
-          AND coalesce(i.settings->>'portal_welcome', 'false') = 'true'
+          AND (coalesce(i.settings->>'portal_welcome', 'false') = 'true'
+               OR EXISTS (SELECT 1 FROM portal_settings p
+                           WHERE p.settings->>'enabled' = 'true' AND p.settings->>'auto_invite' = 'true'))
           AND NOT EXISTS (SELECT 1 FROM suppressions WHERE address = $2)
        RETURNING customer_id
      )

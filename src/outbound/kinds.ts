@@ -12,6 +12,10 @@ import type { TemplateName } from '../templates/index.ts';
  *   `message`, its files attached.
  * - `password`: `link` sets the customer's portal password (`link_expires_hours`); replies go to
  *   the inbox.
+ * - `sign_in`: `link` opens the page whose button signs the customer in to the portal
+ *   (`link_expires_minutes`, single use); replies go to the inbox.
+ * - `signup`: `link` completes a portal sign-up (`link_expires_hours`); for a customer whose account
+ *   is active already, `account_exists` and `link` sets a new password instead.
  */
 export type OutboundKindSpec = {
   template: TemplateName;
@@ -22,7 +26,7 @@ export type OutboundKindSpec = {
   automatic: boolean;
 } & (
   | { link: 'ticket'; replyAddress: boolean; message: boolean }
-  | { link: 'password'; replyAddress: false; message: false }
+  | { link: 'password' | 'sign_in' | 'signup'; replyAddress: false; message: false }
 );
 
 // biome-ignore format: one row per kind reads as a table
@@ -36,6 +40,10 @@ export const OUTBOUND_KINDS = {
   ticket_closed:    { template: 'ticket_closed',   automatic: true,  link: 'ticket',   replyAddress: true,  message: false },
   // a fresh magic link, asked for on the page of an expired one
   ticket_link:      { template: 'ticket_link',     automatic: true,  link: 'ticket',   replyAddress: true,  message: false },
+  // "email me a sign-in link" on the portal's sign-in page
+  sign_in_link:     { template: 'sign_in_link',    automatic: true,  link: 'sign_in',  replyAddress: false, message: false },
+  // the portal's self sign-up (or, to an address with an account already, a note saying so)
+  signup_link:      { template: 'signup_link',     automatic: true,  link: 'signup',   replyAddress: false, message: false },
 } as const satisfies Record<string, OutboundKindSpec>;
 
 export type OutboundKind = keyof typeof OUTBOUND_KINDS;

@@ -30,6 +30,8 @@ export interface SendDeps {
 export type SendResult = 'sent' | 'kept' | 'skipped' | 'suppressed' | 'failed';
 
 const PASSWORD_LINK_HOURS = 24;
+/** a portal sign-in link by mail: short, as it signs in without a password */
+const SIGN_IN_LINK_MINUTES = 15;
 /** One plain address: the SMTP envelope must never be handed a list */
 const SINGLE_ADDRESS = /^[^\s@,;<>()"']+@[^\s@,;<>()"']+$/;
 
@@ -228,6 +230,30 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
       vars = { ...vars, ...reply.vars };
       files = reply.files;
     }
+  } else if (kind.link === 'sign_in') {
+    const { secret } = await issueToken(db, 'sign_in', { customerId: customer.id }, SIGN_IN_LINK_MINUTES * 60);
+    vars = {
+      ...base,
+      link: `${deps.publicUrl}/portal/sign-in/link/${secret}`,
+      link_expires_minutes: SIGN_IN_LINK_MINUTES,
+    };
+  } else if (kind.link === 'signup') {
+    // an address with an active account already is told so, with a password link instead
+    const account = await db('customers').where({ id: customer.id }).first('portal_status');
+    const exists = account?.portal_status === 'active';
+    const { secret } = await issueToken(
+      db,
+      exists ? 'password_set' : 'signup',
+      { customerId: customer.id },
+      PASSWORD_LINK_HOURS * 3600,
+    );
+    vars = {
+      ...base,
+      link: `${deps.publicUrl}/portal/${exists ? 'password' : 'sign-up'}/${secret}`,
+      link_expires_hours: PASSWORD_LINK_HOURS,
+      account_exists: exists,
+      sign_in_link: `${deps.publicUrl}/portal/sign-in`,
+    };
   } else {
     const { secret } = await issueToken(db, 'password_set', { customerId: customer.id }, PASSWORD_LINK_HOURS * 3600);
     vars = { ...base, link: `${deps.publicUrl}/portal/password/${secret}`, link_expires_hours: PASSWORD_LINK_HOURS };

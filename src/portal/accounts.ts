@@ -6,20 +6,12 @@ import type { Db } from '../db/index.ts';
 import { ValidationError } from '../errors.ts';
 import { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from '../access/index.ts';
 import { normalizeAddress } from '../customers/index.ts';
-import { endAllSessions } from './sessions.ts';
+import { endAllSessions, type PortalAccount, type PortalStatus } from './sessions.ts';
 
-export const PORTAL_STATUSES = ['none', 'invited', 'active', 'disabled'] as const;
-export type PortalStatus = (typeof PORTAL_STATUSES)[number];
+export const PORTAL_STATUSES = ['none', 'invited', 'active', 'disabled'] as const satisfies readonly PortalStatus[];
+export type { PortalAccount, PortalStatus };
 export const MAX_PASSWORD_LENGTH = 1024;
 
-export interface PortalAccount {
-  customerId: number;
-  name: string;
-  email: string | null;
-  status: PortalStatus;
-  locale: string | null;
-  companyId: number | null;
-}
 
 /** The account of the customer an address (any of theirs) belongs to. */
 export async function accountByAddress(db: Db, address: string): Promise<PortalAccount | undefined> {

@@ -74,6 +74,7 @@ export async function getArticle(db: Db, id: number, opts: { published?: boolean
 }
 
 export interface ArticleFilter {
+  /** a language (de: de, de-at, de-ch, ...) or one regional variant (de-at) */
   locale?: string;
   published?: boolean;
   /** words to find (full-text, in the articles' language); the best matches first */
@@ -83,8 +84,11 @@ export interface ArticleFilter {
 
 /** Articles by filter: with a query, the best matches first; without, the newest first. */
 export async function listArticles(db: Db, f: ArticleFilter = {}): Promise<(HelpArticle & { rank?: number })[]> {
-  const q = db('help_articles').select(COLUMNS).limit(Math.min(f.limit ?? 50, 200));
-  if (f.locale) q.where('locale', f.locale);
+  const q = db('help_articles')
+    .select(COLUMNS)
+    .limit(Math.min(f.limit ?? 50, 200));
+  const locale = f.locale?.toLowerCase();
+  if (locale) q.where((w) => w.where('locale', locale).orWhere('locale', 'like', `${locale}-%`));
   if (f.published !== undefined) q.where('published', f.published);
   const words = f.query?.trim().slice(0, 200);
   if (words) {

@@ -1,6 +1,7 @@
-// The customer portal's accounts, sessions and settings. The pages are web/portal/; what a
-// customer may see and do with tickets is the tickets domain's (members, status) and the
-// customers domain's (portal permissions).
+// The customer portal's accounts, sessions and settings, the links it mails (password, sign-in,
+// sign-up) and its users as admins manage them. The pages are web/portal/; what a customer may see
+// and do with tickets is the tickets domain's (members, status) and the customers domain's (portal
+// permissions).
 export {
   accountByAddress,
   accountById,
@@ -11,9 +12,8 @@ export {
   PORTAL_STATUSES,
   passwordProblem,
   setPassword,
-  type PortalAccount,
-  type PortalStatus,
 } from './accounts.ts';
+export type { PortalAccount, PortalStatus } from './sessions.ts';
 export {
   createSession,
   endAllSessions,
@@ -27,11 +27,20 @@ export {
 export {
   contrast,
   contrastProblems,
+  cssRemoteLoads,
+  getLogo,
   getPortalSettings,
+  LOGO_MAX_BYTES,
+  LOGO_TYPES,
   MIN_CONTRAST,
   portalSettingsSchema,
+  removeLogo,
+  setLogo,
+  sniffImageType,
   updatePortalSettings,
   type Branding,
+  type LogoType,
+  type PortalLogo,
   type PortalSettings,
 } from './settings.ts';
 export {
@@ -45,3 +54,33 @@ export {
   type HelpArticle,
   type HelpArticleInput,
 } from './help.ts';
+export {
+  holderByAddress,
+  holderById,
+  mailPasswordLink,
+  mailSignInLink,
+  mailSignupLink,
+  maySignIn,
+  type PortalHolder,
+} from './link-mail.ts';
+export {
+  linkOwnerAddress,
+  MAX_NAME_LENGTH,
+  peekLink,
+  useLink,
+  type LinkResult,
+  type LinkState,
+  type PortalLinkKind,
+} from './links.ts';
+export {
+  activatePortalUser,
+  addPortalUser,
+  deactivatePortalUser,
+  getPortalUser,
+  listPortalUsers,
+  portalUserByAddress,
+  reinvitePortalUser,
+  type AddPortalUser,
+  type PortalUser,
+  type PortalUserFilter,
+} from './users.ts';

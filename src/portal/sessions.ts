@@ -4,15 +4,31 @@
 // sign-in makes a new one (no fixation).
 import type { Db } from '../db/index.ts';
 import { hashSecret, newSecret } from '../access/index.ts';
+import { effectivePermissions, type PortalPermission } from '../customers/index.ts';
 
 export const SESSION_IDLE_SECONDS = 12 * 3600;
 export const SESSION_MAX_SECONDS = 14 * 86400;
 /** last_seen_at is written at most this often: a page view is a read, not a write */
 const TOUCH_EVERY_SECONDS = 60;
 
+export type PortalStatus = 'none' | 'invited' | 'active' | 'disabled';
+
+/** A customer as the portal knows them. */
+export interface PortalAccount {
+  customerId: number;
+  name: string;
+  email: string | null;
+  status: PortalStatus;
+  locale: string | null;
+  companyId: number | null;
+}
+
 export interface PortalSession {
   id: number;
   customerId: number;
+  account: PortalAccount;
+  /** the customer's portal permissions as they are now (customer's, else company's, else default) */
+  permissions: Record<PortalPermission, boolean>;
 }
 
 export async function createSession(
@@ -34,14 +50,33 @@ export async function createSession(
   return { secret, id: row.id };
 }
 
+interface SessionRow {
+  id: string;
+  customer_id: string;
+  stale: boolean;
+  name: string;
+  email: string | null;
+  portal_status: PortalStatus;
+  locale: string | null;
+  company_id: string | null;
+  own: Record<string, boolean> | null;
+  company: Record<string, boolean> | null;
+}
+
 /**
- * The live session a cookie's secret names: not ended, not expired, not idle too long, and its
- * customer still has an active portal account. Marks it seen (at most once a minute).
+ * The live session a cookie's secret names, with its customer's account and permissions, in one
+ * round trip (every portal page asks): not ended, not expired, not idle too long, and its customer
+ * still has an active portal account. Marks it seen (at most once a minute).
  */
 export async function findSession(db: Db, secret: string): Promise<PortalSession | undefined> {
-  const { rows } = await db.raw<{ rows: { id: number; customer_id: number; stale: boolean }[] }>(
-    `SELECT s.id, s.customer_id, s.last_seen_at < now() - make_interval(secs => ?) AS stale
-       FROM portal_sessions s JOIN customers c ON c.id = s.customer_id
+  const { rows } = await db.raw<{ rows: SessionRow[] }>(
+    `SELECT s.id, s.customer_id, s.last_seen_at < now() - make_interval(secs => ?) AS stale,
+            c.name, p.address AS email, c.portal_status, c.locale, c.company_id,
+            c.portal_permissions AS own, co.portal_permissions AS company
+       FROM portal_sessions s
+       JOIN customers c ON c.id = s.customer_id
+       LEFT JOIN customer_emails p ON p.customer_id = c.id AND p.is_primary
+       LEFT JOIN companies co ON co.id = c.company_id
       WHERE s.token_hash = ? AND s.ended_at IS NULL AND s.expires_at > now()
         AND s.last_seen_at > now() - make_interval(secs => ?)
         AND c.portal_status = 'active'`,
@@ -50,7 +85,20 @@ export async function findSession(db: Db, secret: string): Promise<PortalSession
   const s = rows[0];
   if (!s) return undefined;
   if (s.stale) await db('portal_sessions').where({ id: s.id }).update({ last_seen_at: db.fn.now() });
-  return { id: Number(s.id), customerId: Number(s.customer_id) };
+  const customerId = Number(s.customer_id);
+  return {
+    id: Number(s.id),
+    customerId,
+    account: {
+      customerId,
+      name: s.name,
+      email: s.email,
+      status: s.portal_status,
+      locale: s.locale,
+      companyId: s.company_id === null ? null : Number(s.company_id),
+    },
+    permissions: effectivePermissions(s.own ?? {}, s.company),
+  };
 }
 
 export async function endSession(db: Db, id: number): Promise<void> {

@@ -43,6 +43,18 @@ const SAMPLES: { [N in TemplateName]: TemplateVariables<N> } = {
   password_reset: passwordMail,
   ticket_closed: { ...ticketMail, ticket: { ...ticket, status: 'closed' } },
   ticket_link: ticketMail,
+  sign_in_link: {
+    customer,
+    inbox,
+    link: 'https://help.example.com/portal/sign-in/link/7hQm3XvB9kD2sL5n',
+    link_expires_minutes: 15,
+  },
+  signup_link: {
+    ...passwordMail,
+    link: 'https://help.example.com/portal/sign-up/2kPw8RtY4mZ6qB1x',
+    account_exists: false,
+    sign_in_link: 'https://help.example.com/portal/sign-in',
+  },
 };
 
 export function sampleVariables<N extends TemplateName>(name: N): TemplateVariables<N> {

@@ -45,6 +45,24 @@ const passwordMail = z.object({
   link_expires_hours: z.number().int().positive(),
 });
 
+/** The portal's "email me a sign-in link": `link` opens a page whose button signs in. */
+const signInMail = z.object({
+  customer,
+  inbox,
+  link: url,
+  link_expires_minutes: z.number().int().positive(),
+});
+
+/**
+ * The portal's self sign-up: `link` completes it (name and password). When the address has an
+ * active account already, `account_exists` is true, `link` sets a new password instead and
+ * `sign_in_link` is the sign-in page.
+ */
+const signupMail = passwordMail.extend({
+  account_exists: z.boolean(),
+  sign_in_link: url,
+});
+
 export const TEMPLATE_SCHEMAS = {
   ack: ticketMail,
   agent_reply: replyMail,
@@ -55,6 +73,8 @@ export const TEMPLATE_SCHEMAS = {
   ticket_closed: ticketMail,
   // a fresh magic link, asked for on the page of an expired one
   ticket_link: ticketMail,
+  sign_in_link: signInMail,
+  signup_link: signupMail,
 } as const;
 
 export type TemplateName = keyof typeof TEMPLATE_SCHEMAS;

@@ -3,11 +3,19 @@
 // is told; each runs in one transaction that holds the ticket's row lock, as removing a follower
 // takes it, so that someone who has just left a ticket cannot write on it.
 import type { Knex } from 'knex';
+import { type NewAttachment, storeAttachments } from '../attachments/index.ts';
 import { ForbiddenError, NotFoundError } from '../errors.ts';
 import { enqueueOutbound } from '../outbound/index.ts';
 import type { Boss } from '../queue/index.ts';
 import { isTicketMember } from './members.ts';
-import { changeStatus, customerMayClose, customerWrites, type StatusChange, type TicketStatus } from './status.ts';
+import {
+  changeStatus,
+  customerMayClose,
+  customerReopens,
+  customerWrites,
+  type StatusChange,
+  type TicketStatus,
+} from './status.ts';
 import { newReplyToken } from './mail.ts';
 
 /** The customer no longer belongs to the ticket (or never did). */
@@ -57,10 +65,13 @@ async function lockTicket(trx: Knex.Transaction, a: CustomerAction): Promise<Loc
   return t;
 }
 
-/** A customer's message: appended, reopening the ticket, or opening a new linked one (status.ts). */
+/**
+ * A customer's message: appended, reopening the ticket, or opening a new linked one (status.ts).
+ * Files come with it from the portal (the caller checks their sizes).
+ */
 export async function postCustomerMessage(
   db: Knex,
-  a: CustomerAction & { text: string; reopenDays: number },
+  a: CustomerAction & { text: string; reopenDays: number; attachments?: NewAttachment[] },
 ): Promise<CustomerMessageResult> {
   return db.transaction(async (trx) => {
     const t = await lockTicket(trx, a);
@@ -86,6 +97,7 @@ export async function postCustomerMessage(
         visible_text: a.text,
       })
       .returning('id');
+    if (a.attachments?.length) await storeAttachments(trx, m.id, a.attachments);
     await trx('tickets')
       .where({ id: ticketId })
       .update({
@@ -162,6 +174,60 @@ export async function closeByCustomer(db: Knex, boss: Boss, a: CustomerAction): 
       data: { from: t.status, via: a.via, ...a.context },
     });
     if (change.tellRequester) await tellRequesterClosed(trx, boss, t.id, t.requester_id);
+  });
+}
+
+/**
+ * A customer says a resolved ticket is not solved (the portal's "No, reopen"): it opens again as
+ * their message would (status.ts customerReopens). False when there was nothing to reopen.
+ */
+export async function reopenByCustomer(db: Knex, a: CustomerAction & { reopenDays: number }): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    const t = await lockTicket(trx, a);
+    const change = customerReopens(t, new Date(), a.reopenDays);
+    if (!change) return false;
+    await trx('tickets')
+      .where({ id: t.id })
+      .update({ ...statusColumns(trx, change), updated_at: trx.fn.now() });
+    await trx('events').insert({
+      type: 'ticket.reopened',
+      ticket_id: t.id,
+      customer_id: a.customerId,
+      data: { from: t.status, via: a.via, ...a.context },
+    });
+    return true;
+  });
+}
+
+/** What a customer may change on a ticket besides its status (when their permissions allow). */
+export interface CustomerFields {
+  /** one of TICKET_PRIORITIES (the caller checks; the table's CHECK holds it too) */
+  priority?: string;
+  /** null: none */
+  type?: string | null;
+}
+
+/** A customer changes the priority or type; a ticket.updated event says from what to what. */
+export async function setFieldsByCustomer(db: Knex, a: CustomerAction & { fields: CustomerFields }): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    const t = await lockTicket(trx, a);
+    const current = await trx('tickets').where({ id: t.id }).first('priority', 'type');
+    const changes: Record<string, unknown> = {};
+    const { priority, type } = a.fields;
+    if (priority !== undefined && priority !== current.priority) changes.priority = priority;
+    if (type !== undefined && (type?.trim() || null) !== current.type) changes.type = type?.trim() || null;
+    if (!Object.keys(changes).length) return false;
+    await trx('tickets')
+      .where({ id: t.id })
+      .update({ ...changes, updated_at: trx.fn.now() });
+    const from = Object.fromEntries(Object.keys(changes).map((k) => [k, current[k]]));
+    await trx('events').insert({
+      type: 'ticket.updated',
+      ticket_id: t.id,
+      customer_id: a.customerId,
+      data: { via: a.via, from, to: changes, ...a.context },
+    });
+    return true;
   });
 }
 

@@ -3,6 +3,7 @@
 export {
   changeStatus,
   customerMayClose,
+  customerReopens,
   customerWrites,
   TICKET_STATUSES,
   type CustomerMessageEffect,
@@ -47,9 +48,32 @@ export {
   closeByCustomer,
   NotAMember,
   postCustomerMessage,
+  reopenByCustomer,
+  setFieldsByCustomer,
   type CustomerAction,
+  type CustomerFields,
   type CustomerMessageResult,
 } from './by-customer.ts';
+export {
+  CUSTOMER_SCOPES,
+  customerTicket,
+  customerTickets,
+  mayView,
+  SEARCH_MAX_LENGTH,
+  type CustomerScope,
+  type CustomerTicket,
+  type CustomerTicketFilter,
+  type CustomerTicketItem,
+  type CustomerTicketPage,
+  type CustomerViewer,
+  type Relation,
+} from './for-customer.ts';
+export {
+  CUSTOMER_TICKET_TYPES,
+  openTicketByCustomer,
+  type NewCustomerTicket,
+  type NewCustomerTicketResult,
+} from './new-by-customer.ts';
 export {
   addFollower,
   getTicketDetail,

@@ -22,6 +22,11 @@
 //   most one ticket_closed a day per ticket (by-customer.ts), whoever closes it how often.
 //   Resolving tells nobody by itself: the agent's reply carries the news. A customer can close a
 //   ticket that is not closed; they cannot resolve, and they open one again by writing.
+//
+//   A resolved ticket asks its customers in the portal whether it is solved: "yes" closes it (as
+//   above, closed_at kept); "no" opens it again without a message, as a message would
+//   (customerReopens): only from resolved, and only while a message would reopen it (within
+//   REOPEN_DAYS); later, they write, and their message opens a new linked ticket.
 
 export const TICKET_STATUSES = ['open', 'pending', 'resolved', 'closed'] as const;
 export type TicketStatus = (typeof TICKET_STATUSES)[number];
@@ -83,4 +88,19 @@ export function customerWrites(
     if (days > reopenDays) return { effect: 'new_linked_ticket' };
   }
   return { effect: 'reopen', change: changeStatus(ticket.status, 'open', { kind: 'customer', isRequester: true })! };
+}
+
+/**
+ * A customer says a resolved ticket is not solved, without writing: the change a message of theirs
+ * would make, or undefined when there is none to make (not resolved, or resolved too long ago: a
+ * message then opens a new linked ticket, so they write one).
+ */
+export function customerReopens(
+  ticket: { status: TicketStatus; closed_at: Date | null },
+  now: Date,
+  reopenDays: number,
+): StatusChange | undefined {
+  if (ticket.status !== 'resolved') return undefined;
+  const effect = customerWrites(ticket, now, reopenDays);
+  return effect.effect === 'reopen' ? effect.change : undefined;
 }

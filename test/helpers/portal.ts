@@ -44,6 +44,28 @@ export class PortalClient {
     return { status: r.status, html: await r.text(), location: r.headers.get('location') };
   }
 
+  /** Posts a multipart form (files and fields; the browser's order: put csrf first). */
+  async postMultipart(
+    path: string,
+    form: FormData,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; html: string; location: string | null }> {
+    const r = await fetch(this.web + path, {
+      method: 'POST',
+      headers: { cookie: this.header(), ...headers },
+      body: form,
+      redirect: 'manual',
+    });
+    this.keep(r);
+    return { status: r.status, html: await r.text(), location: r.headers.get('location') };
+  }
+
+  /** Signs in through the sign-in form; the session cookie is kept. */
+  async signIn(email: string, password: string): Promise<void> {
+    const r = await this.submit('/portal/sign-in', '/portal/sign-in', { email, password });
+    if (r.status !== 303) throw new Error(`sign-in of ${email} failed: ${r.status}`);
+  }
+
   /** Fills and posts the form for `action` found on the page at `path`. */
   async submit(path: string, action: string, fields: Record<string, string> = {}) {
     return this.post(action, { csrf: await this.csrf(path, action), ...fields });

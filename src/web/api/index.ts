@@ -15,6 +15,9 @@ import { customerRoutes } from './customers.ts';
 import { companyRoutes } from './companies.ts';
 import { ticketRoutes } from './tickets.ts';
 import { outboundRoutes } from './outbound.ts';
+import { portalUserRoutes } from './portal-users.ts';
+import { helpArticleRoutes } from './help-articles.ts';
+import { logoUploadDoc, logoUploadRoute, portalSettingsRoutes } from './portal-settings.ts';
 
 export interface ApiDeps {
   db: Knex;
@@ -29,12 +32,16 @@ function apiRoutes(deps: ApiDeps): ApiRoutes {
   importRoute(api, deps);
   companyRoutes(api, deps);
   outboundRoutes(api, deps);
+  portalUserRoutes(api, deps);
+  helpArticleRoutes(api, deps);
+  portalSettingsRoutes(api, deps);
   return api;
 }
 
 export async function apiPlugin(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const api = apiRoutes(deps);
   const document = api.openapi({ title: 'Inbound API', version: '1' });
+  (document.paths as Record<string, Record<string, unknown>>)['/portal-settings/logo']!.put = logoUploadDoc;
   await app.register(multipart, { limits: { files: 1, fileSize: IMPORT_MAX_BYTES, fields: 10 } });
 
   app.get('/openapi.json', { config: { public: true } }, async () => document);
@@ -75,6 +82,7 @@ export async function apiPlugin(app: FastifyInstance, deps: ApiDeps): Promise<vo
   );
 
   api.mount(app);
+  await logoUploadRoute(app, deps);
 }
 
 function importRoute(api: ApiRoutes, { db }: ApiDeps): void {

@@ -1,11 +1,13 @@
 // The JSON shapes of the API's resources (snake_case), for the OpenAPI document and for input.
 import { z } from 'zod';
-import { permissionsPatchSchema, PERMISSION_NAMES } from '../../customers/index.ts';
+import { PERMISSION_DESCRIPTIONS, permissionsPatchSchema, PERMISSION_NAMES } from '../../customers/index.ts';
 import { TICKET_STATUSES } from '../../tickets/index.ts';
 import { TICKET_PRIORITIES } from '../../tickets/index.ts';
 
 const date = z.iso.datetime();
-const permissions = z.object(Object.fromEntries(PERMISSION_NAMES.map((k) => [k, z.boolean().optional()])));
+const permissions = z.object(
+  Object.fromEntries(PERMISSION_NAMES.map((k) => [k, z.boolean().optional().describe(PERMISSION_DESCRIPTIONS[k])])),
+);
 
 export const customer = z.object({
   id: z.number().int(),
@@ -69,6 +71,10 @@ const person = z.object({
   name: z.string(),
   email: z.string().nullable(),
   alternate_emails: z.array(z.string()),
+  mail_refused: z
+    .string()
+    .nullable()
+    .describe("why nothing is mailed to them (e.g. 'no-reply address'); null when mail goes out"),
 });
 
 export const ticketDetail = ticket.extend({

@@ -1,20 +1,19 @@
 // Signing in and out. Sign-in is limited per address and per client; an unknown address, a wrong
 // password and an account that may not sign in get the same answer in the same time
-// (portal/accounts.ts checkPassword). A new session id at each sign-in; sign-out ends it.
-import { createHash } from 'node:crypto';
+// (portal/accounts.ts checkPassword). A new session id at each sign-in; sign-out ends it. The
+// pages of the links the portal mails are links.ts (using them) and requests.ts (asking for them).
 import type { FastifyInstance } from 'fastify';
 import { clientKey, hit } from '../../access/index.ts';
-import { normalizeAddress } from '../../customers/index.ts';
-import { checkPassword, createSession, endSession, SESSION_MAX_SECONDS } from '../../portal/index.ts';
-import { type PortalContext, PRE_SESSION_COOKIE, SESSION_COOKIE } from './context.ts';
+import { checkPassword, endSession, holderById, maySignIn } from '../../portal/index.ts';
+import { type PortalContext, SESSION_COOKIE } from './context.ts';
+import { linkPages } from './links.ts';
+import { requestPages } from './requests.ts';
+import { addressKey, beginSession } from './signing.ts';
+
+export { addressKey } from './signing.ts';
 
 const SIGN_IN_PER_ADDRESS = { max: 10, windowSeconds: 900 };
 const SIGN_IN_PER_CLIENT = { max: 30, windowSeconds: 900 };
-
-/** A key for an address in the rate-limit table: its hash, so the table holds no addresses. */
-export function addressKey(address: string): string {
-  return createHash('sha256').update(normalizeAddress(address)).digest('hex').slice(0, 32);
-}
 
 export async function authPages(app: FastifyInstance, ctx: PortalContext): Promise<void> {
   const { db } = ctx.deps;
@@ -55,14 +54,10 @@ export async function authPages(app: FastifyInstance, ctx: PortalContext): Promi
       (await hit(db, `portal-sign-in:address:${addressKey(email)}`, SIGN_IN_PER_ADDRESS));
     if (!allowed) return again(ctx.t(request, 'signIn.limited'), 429);
     const customerId = await checkPassword(db, email, String(body.password ?? ''));
-    if (customerId === undefined) return again(ctx.t(request, 'signIn.failed'), 401);
-    const session = await createSession(db, customerId, {
-      ip: request.ip,
-      userAgent: request.headers['user-agent'],
-    });
-    ctx.setCookie(reply, SESSION_COOKIE, session.secret, SESSION_MAX_SECONDS);
-    ctx.clearCookie(reply, PRE_SESSION_COOKIE);
-    return reply.redirect('/portal/tickets', 303);
+    // an account without portal access (its own setting, else its company's) gets the same answer
+    if (customerId === undefined || !maySignIn(await holderById(db, customerId)))
+      return again(ctx.t(request, 'signIn.failed'), 401);
+    return beginSession(ctx, request, reply, customerId);
   });
 
   app.post<{ Body: Record<string, string> }>('/portal/sign-out', async (request, reply) => {
@@ -79,4 +74,7 @@ export async function authPages(app: FastifyInstance, ctx: PortalContext): Promi
     ctx.clearCookie(reply, SESSION_COOKIE);
     return reply.redirect('/portal/sign-in?done=signed-out', 303);
   });
+
+  await requestPages(app, ctx);
+  await linkPages(app, ctx);
 }

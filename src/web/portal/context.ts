@@ -13,13 +13,8 @@ import { Eta } from 'eta';
 import type { Logger } from '../../log.ts';
 import type { Boss } from '../../queue/index.ts';
 import { sanitizeHtml } from '../../mail/index.ts';
-import {
-  accountById,
-  findSession,
-  getPortalSettings,
-  type PortalAccount,
-  type PortalSettings,
-} from '../../portal/index.ts';
+import type { PortalPermission } from '../../customers/index.ts';
+import { findSession, getPortalSettings, type PortalAccount, type PortalSettings } from '../../portal/index.ts';
 import { type Language, type MessageKey, pickLanguage, translate } from './i18n.ts';
 
 export const SESSION_COOKIE = 'inbound_portal';
@@ -40,7 +35,7 @@ export interface Visitor {
   lang: Language;
   settings: PortalSettings;
   /** the signed-in customer and their session, when there is one */
-  session?: { id: number; account: PortalAccount };
+  session?: { id: number; account: PortalAccount; permissions: Record<PortalPermission, boolean> };
   /** the pre-session cookie's value (set on the first anonymous page) */
   pre?: string;
 }
@@ -77,8 +72,7 @@ export class PortalContext {
     const secret = cookies[SESSION_COOKIE];
     if (secret && COOKIE_SECRET.test(secret)) {
       const session = await findSession(this.deps.db, secret);
-      const account = session && (await accountById(this.deps.db, session.customerId));
-      if (session && account) visitor.session = { id: session.id, account };
+      if (session) visitor.session = { id: session.id, account: session.account, permissions: session.permissions };
     }
     return visitor;
   }
@@ -138,8 +132,10 @@ export class PortalContext {
       lang: v.lang,
       branding: brandingView(v.settings),
       account: v.session?.account,
+      canCreate: v.session?.permissions.create_tickets ?? false,
       signOutCsrf: v.session ? this.csrf(request, reply, 'sign-out') : undefined,
-      helpDocs: v.settings.help_docs,
+      // a closed portal's page (its one page) links nowhere
+      helpDocs: v.settings.enabled && v.settings.help_docs,
     });
     return reply.code(status).type('text/html; charset=utf-8').send(html);
   }
@@ -161,8 +157,12 @@ function brandingView(settings: PortalSettings) {
   return {
     name: b.name,
     colors: { primary: b.primary_color, background: b.background_color, text: b.text_color },
-    // custom CSS may not load anything (the page's CSP allows no remote loads) or end its <style>
-    css: b.custom_css.replace(/<\/?style/gi, ''),
+    // custom CSS may not load anything (the page's CSP allows no remote loads) or end its <style>:
+    // every < is written as CSS's own escape, which means the same inside a CSS string and cannot
+    // close the element (removing "</style" alone lets "</st</styleyle" put one back together)
+    css: b.custom_css.replaceAll('<', '\\3c '),
+    /** the uploaded logo, by a URL that changes with it (cached long); a closed portal serves none */
+    logo: settings.logo && settings.enabled ? `/portal/logo?v=${settings.logo.version}` : undefined,
     header: b.header_html ? sanitizeHtml(b.header_html) : '',
     footer: b.footer_html ? sanitizeHtml(b.footer_html) : '',
   };

@@ -3,15 +3,18 @@
 // that every language has every key. Values are plain text (escaped where shown); {name}
 // placeholders are filled by translate().
 import * as common from './messages/common.ts';
+import * as auth from './messages/auth.ts';
+import * as tickets from './messages/tickets.ts';
+import * as help from './messages/help.ts';
 
 export const LANGUAGES = ['en', 'de'] as const;
 export type Language = (typeof LANGUAGES)[number];
 
-const en = { ...common.en } as const;
+const en = { ...common.en, ...tickets.en, ...auth.en, ...help.en } as const;
 
 export type MessageKey = keyof typeof en;
 
-const de: Partial<Record<MessageKey, string>> = { ...common.de };
+const de: Partial<Record<MessageKey, string>> = { ...common.de, ...tickets.de, ...auth.de, ...help.de };
 
 export const MESSAGES: Record<Language, Partial<Record<MessageKey, string>>> = { en, de };
 

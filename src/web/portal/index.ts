@@ -4,8 +4,11 @@
 // they share: the form parser, the security headers, the visitor (session, language, settings).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { serverKey } from '../../access/index.ts';
+import { getLogo } from '../../portal/index.ts';
 import { authPages } from './auth.ts';
 import { PortalContext, type PortalDeps } from './context.ts';
+import { helpPages } from './help.ts';
+import { ticketPages } from './tickets.ts';
 
 export type { PortalDeps } from './context.ts';
 
@@ -49,4 +52,29 @@ export async function portalPages(app: FastifyInstance, deps: PortalDeps): Promi
     reply.redirect(request.visitor.session ? '/portal/tickets' : '/portal/sign-in', 303),
   );
   await authPages(app, ctx);
+  await ticketPages(app, ctx);
+  await helpPages(app, ctx);
+
+  // The logo the layout links as /portal/logo?v=<version>: that URL never changes its bytes, so it
+  // is cached for a year; without the version (or an old one), for five minutes. Its type was read
+  // from its bytes when it was uploaded, and the browser is told not to guess another.
+  app.get<{ Querystring: { v?: string } }>('/portal/logo', async (request, reply) => {
+    const cache = (version: string) =>
+      reply
+        .header('etag', `"${version}"`)
+        .header(
+          'cache-control',
+          request.query.v === version ? 'public, max-age=31536000, immutable' : 'public, max-age=300',
+        );
+    const known = request.visitor.settings.logo;
+    if (known && request.headers['if-none-match'] === `"${known.version}"`)
+      return cache(known.version).code(304).send();
+    const logo = await getLogo(deps.db);
+    if (!logo) return ctx.notFound(request, reply);
+    return cache(logo.version)
+      .header('content-type', logo.type)
+      .header('x-content-type-options', 'nosniff')
+      .header('content-disposition', 'inline; filename="logo"')
+      .send(logo.content);
+  });
 }

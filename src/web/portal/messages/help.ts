@@ -1,0 +1,36 @@
+// What the help pages say: the list of articles, the search, an article.
+export const en = {
+  'help.title': 'Help',
+  'help.intro': 'Answers to common questions. Search, or browse the articles below.',
+  'help.search': 'Search the help articles',
+  'help.searchSubmit': 'Search',
+  'help.results': 'Articles',
+  'help.resultsFor': 'Articles matching “{q}”',
+  'help.none': 'There are no help articles yet.',
+  'help.noneMatch': 'No article matches “{q}”. Try other words.',
+  'help.showAll': 'Show all articles',
+  'help.fallback': 'There are no articles in your language yet; these are in English.',
+  'help.updated': 'Updated {when}',
+  'help.back': 'All help articles',
+  'help.stillNeed': 'Still need help?',
+  'help.newTicket': 'Open a ticket',
+  'help.signIn': 'Sign in to open a ticket',
+} as const;
+
+export const de: Partial<Record<keyof typeof en, string>> = {
+  'help.title': 'Hilfe',
+  'help.intro': 'Antworten auf häufige Fragen. Suchen Sie, oder stöbern Sie in den Artikeln unten.',
+  'help.search': 'Hilfeartikel durchsuchen',
+  'help.searchSubmit': 'Suchen',
+  'help.results': 'Artikel',
+  'help.resultsFor': 'Artikel zu „{q}“',
+  'help.none': 'Es gibt noch keine Hilfeartikel.',
+  'help.noneMatch': 'Kein Artikel passt zu „{q}“. Versuchen Sie andere Wörter.',
+  'help.showAll': 'Alle Artikel anzeigen',
+  'help.fallback': 'In Ihrer Sprache gibt es noch keine Artikel; diese sind auf Englisch.',
+  'help.updated': 'Aktualisiert am {when}',
+  'help.back': 'Alle Hilfeartikel',
+  'help.stillNeed': 'Brauchen Sie weitere Hilfe?',
+  'help.newTicket': 'Ticket eröffnen',
+  'help.signIn': 'Anmelden, um ein Ticket zu eröffnen',
+};
