@@ -24,6 +24,15 @@ export async function hit(db: Db, key: string, limit: Limit): Promise<boolean> {
   return rows[0]!.count <= limit.max;
 }
 
+/** Whether `key` is still within the limit in the current window, without counting an attempt. */
+export async function within(db: Db, key: string, limit: Limit): Promise<boolean> {
+  const { rows } = await db.raw<{ rows: { count: number }[] }>(
+    `SELECT count FROM rate_limits WHERE key = ? AND window_start = to_timestamp(floor(extract(epoch FROM now()) / ?) * ?)`,
+    [key, limit.windowSeconds, limit.windowSeconds],
+  );
+  return (rows[0]?.count ?? 0) < limit.max;
+}
+
 export async function pruneRateLimits(db: Db): Promise<number> {
   return db('rate_limits').where('window_start', '<', db.raw(`now() - interval '1 day'`)).delete();
 }

@@ -113,9 +113,13 @@ function queueWelcome(sql: Sql, replyToken: string, address: string): Promise<un
     `WITH w AS (
        INSERT INTO outbound_messages (kind, customer_id, recipient)
        SELECT 'portal_welcome', c.id, $2
-         FROM customer_emails e JOIN customers c ON c.id = e.customer_id,
+         FROM customer_emails e JOIN customers c ON c.id = e.customer_id
+            LEFT JOIN companies co ON co.id = c.company_id,
               tickets t JOIN inboxes i ON i.id = t.inbox_id
         WHERE e.address = $2 AND t.reply_token = $1 AND c.portal_status = 'none'
+          -- portal_access: the customer's own setting, else the company's, else the default (on);
+          -- the same rule as customers/permissions.ts effectivePermissions
+          AND coalesce(c.portal_permissions->>'portal_access', co.portal_permissions->>'portal_access', 'true') = 'true'
           AND (coalesce(i.settings->>'portal_welcome', 'false') = 'true'
                OR EXISTS (SELECT 1 FROM portal_settings p
                            WHERE p.settings->>'enabled' = 'true' AND p.settings->>'auto_invite' = 'true'))

@@ -4,14 +4,13 @@
 // stored hash to compare with.
 import type { Db } from '../db/index.ts';
 import { ValidationError } from '../errors.ts';
-import { hashPassword, MIN_PASSWORD_LENGTH, verifyPassword } from '../access/index.ts';
+import { hashPassword, MIN_PASSWORD_LENGTH, revokeTokens, verifyPassword } from '../access/index.ts';
 import { normalizeAddress } from '../customers/index.ts';
 import { endAllSessions, type PortalAccount, type PortalStatus } from './sessions.ts';
 
 export const PORTAL_STATUSES = ['none', 'invited', 'active', 'disabled'] as const satisfies readonly PortalStatus[];
 export type { PortalAccount, PortalStatus };
 export const MAX_PASSWORD_LENGTH = 1024;
-
 
 /** The account of the customer an address (any of theirs) belongs to. */
 export async function accountByAddress(db: Db, address: string): Promise<PortalAccount | undefined> {
@@ -94,10 +93,23 @@ export async function setPassword(db: Db, customerId: number, password: string):
   await endAllSessions(db, customerId);
 }
 
-/** Deactivates the account: it can no longer sign in, and is signed out everywhere at once. */
+/**
+ * Deactivates the account: it can no longer sign in, is signed out everywhere at once, and every
+ * link it was mailed (password, sign-up, sign-in) dies, so activating it again revives none.
+ */
 export async function deactivate(db: Db, customerId: number): Promise<void> {
   await db('customers').where({ id: customerId }).update({ portal_status: 'disabled', updated_at: db.fn.now() });
   await endAllSessions(db, customerId);
+  for (const purpose of ['password_set', 'signup', 'sign_in'] as const) await revokeTokens(db, purpose, { customerId });
+}
+
+/**
+ * The customer's addresses changed: a portal account follows its addresses (sign-in, links), so
+ * every session ends and every mailed link dies; the customer signs in again with what they have.
+ */
+export async function addressesChanged(db: Db, customerId: number): Promise<void> {
+  await endAllSessions(db, customerId);
+  for (const purpose of ['password_set', 'signup', 'sign_in'] as const) await revokeTokens(db, purpose, { customerId });
 }
 
 /** Activates a disabled account again: active with a password, else invited (it needs one). */

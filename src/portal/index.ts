@@ -4,6 +4,7 @@
 // permissions).
 export {
   accountByAddress,
+  addressesChanged,
   accountById,
   activate,
   checkPassword,
@@ -64,7 +65,6 @@ export {
   type PortalHolder,
 } from './link-mail.ts';
 export {
-  linkOwnerAddress,
   MAX_NAME_LENGTH,
   peekLink,
   useLink,

@@ -43,21 +43,6 @@ function mayUse(kind: PortalLinkKind, h: PortalHolder): boolean {
   return h.portalAccess && h.status !== 'disabled';
 }
 
-/**
- * The primary address of the customer a password link (live or not) was made for: the page of a
- * link that no longer works offers a new one to it.
- */
-export async function linkOwnerAddress(db: Knex, kind: PortalLinkKind, secret: string): Promise<string | undefined> {
-  if (!SECRET.test(secret)) return undefined;
-  const row = await db('tokens as t')
-    .join('customer_emails as e', function primary() {
-      this.on('e.customer_id', 't.customer_id').andOnVal('e.is_primary', true);
-    })
-    .where({ 't.token_hash': hashSecret(secret), 't.purpose': PURPOSE[kind] })
-    .first('e.address');
-  return row?.address;
-}
-
 export type LinkResult = { ok: true; customerId: number } | { ok: false; state: 'gone' | 'refused' };
 
 /**
@@ -89,6 +74,7 @@ export async function useLink(
       await setPassword(trx, customerId, password);
       await revokeTokens(trx, 'password_set', { customerId });
       await revokeTokens(trx, 'signup', { customerId });
+      await revokeTokens(trx, 'sign_in', { customerId });
     }
     return { ok: true, customerId };
   });

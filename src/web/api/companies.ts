@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import { createCompany, deleteCompany, getCompany, listCompanies, updateCompany } from '../../companies/index.ts';
 import { listCustomers } from '../../customers/index.ts';
 import { listTickets } from '../../tickets/index.ts';
+import { ForbiddenError } from '../../errors.ts';
 import { type ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
 import * as S from './schemas.ts';
 
@@ -50,7 +51,12 @@ export function companyRoutes(api: ApiRoutes, { db }: { db: Knex }): void {
     params: idParam,
     body: S.companyUpdate,
     response: { status: 200, description: 'The updated company', schema: S.company },
-    handler: ({ params, body }) => updateCompany(db, params.id, body),
+    handler: ({ params, body, agent }) => {
+      // what the company's customers may see and do in the portal is an admin's decision
+      if (body.portal_permissions !== undefined && agent.role !== 'admin')
+        throw new ForbiddenError("only admins change a company's portal permissions");
+      return updateCompany(db, params.id, body);
+    },
   });
 
   api.add({

@@ -13,10 +13,26 @@ import {
   updateCustomer,
 } from '../../customers/index.ts';
 import { listTickets } from '../../tickets/index.ts';
+import { ForbiddenError } from '../../errors.ts';
+import { addressesChanged } from '../../portal/index.ts';
 import { type ApiRoutes, decodeCursor, idParam, page, pageQuery } from './route.ts';
 import * as S from './schemas.ts';
 
 export function customerRoutes(api: ApiRoutes, { db, boss }: { db: Knex; boss: Boss }): void {
+  /**
+   * A customer's addresses are how their portal account signs in and where its links go, and
+   * their portal permissions what it may see: while they have an account, only admins change
+   * either (an agent could otherwise add their own address and reset the password).
+   */
+  async function onlyAdminsOpenAccounts(customerId: number, role: string, touchesAccess: boolean): Promise<void> {
+    if (!touchesAccess || role === 'admin') return;
+    const c = await db('customers').where({ id: customerId }).first('portal_status');
+    if (c && c.portal_status !== 'none')
+      throw new ForbiddenError(
+        'only admins change the addresses or portal permissions of a customer with a portal account',
+      );
+  }
+
   api.add({
     method: 'GET',
     url: '/customers',
@@ -64,7 +80,13 @@ export function customerRoutes(api: ApiRoutes, { db, boss }: { db: Knex; boss: B
     params: idParam,
     body: S.customerUpdate,
     response: { status: 200, description: 'The updated customer', schema: S.customer },
-    handler: ({ params, body }) => updateCustomer(db, params.id, body),
+    handler: async ({ params, body, agent }) => {
+      const addresses = body.email !== undefined || body.alternate_emails !== undefined;
+      await onlyAdminsOpenAccounts(params.id, agent.role, addresses || body.portal_permissions !== undefined);
+      const updated = await updateCustomer(db, params.id, body);
+      if (addresses) await addressesChanged(db, params.id);
+      return updated;
+    },
   });
 
   api.add({
@@ -86,7 +108,12 @@ export function customerRoutes(api: ApiRoutes, { db, boss }: { db: Knex; boss: B
     params: idParam,
     body: z.object({ email: z.string().trim().min(3).max(254) }).strict(),
     response: { status: 201, description: 'The customer with the address', schema: S.customer },
-    handler: ({ params, body }) => addAlternateEmail(db, params.id, body.email),
+    handler: async ({ params, body, agent }) => {
+      await onlyAdminsOpenAccounts(params.id, agent.role, true);
+      const updated = await addAlternateEmail(db, params.id, body.email);
+      await addressesChanged(db, params.id);
+      return updated;
+    },
   });
 
   api.add({
@@ -96,7 +123,12 @@ export function customerRoutes(api: ApiRoutes, { db, boss }: { db: Knex; boss: B
     summary: 'Remove an alternate address',
     params: idParam.extend({ email: z.string().min(3).max(254) }),
     response: { status: 200, description: 'The customer without the address', schema: S.customer },
-    handler: ({ params }) => removeAlternateEmail(db, params.id, params.email),
+    handler: async ({ params, agent }) => {
+      await onlyAdminsOpenAccounts(params.id, agent.role, true);
+      const updated = await removeAlternateEmail(db, params.id, params.email);
+      await addressesChanged(db, params.id);
+      return updated;
+    },
   });
 
   api.add({

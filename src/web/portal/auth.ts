@@ -3,7 +3,7 @@
 // (portal/accounts.ts checkPassword). A new session id at each sign-in; sign-out ends it. The
 // pages of the links the portal mails are links.ts (using them) and requests.ts (asking for them).
 import type { FastifyInstance } from 'fastify';
-import { clientKey, hit } from '../../access/index.ts';
+import { clientKey, hit, within } from '../../access/index.ts';
 import { checkPassword, endSession, holderById, maySignIn } from '../../portal/index.ts';
 import { type PortalContext, SESSION_COOKIE } from './context.ts';
 import { linkPages } from './links.ts';
@@ -12,7 +12,10 @@ import { addressKey, beginSession } from './signing.ts';
 
 export { addressKey } from './signing.ts';
 
-const SIGN_IN_PER_ADDRESS = { max: 10, windowSeconds: 900 };
+/** failures for one address from one client: the owner elsewhere is not locked out by them */
+const SIGN_IN_FAILURES_PER_ADDRESS_AND_CLIENT = { max: 10, windowSeconds: 900 };
+/** failures for one address from all clients together: slows guessing spread over many clients */
+const SIGN_IN_FAILURES_PER_ADDRESS = { max: 50, windowSeconds: 900 };
 const SIGN_IN_PER_CLIENT = { max: 30, windowSeconds: 900 };
 
 export async function authPages(app: FastifyInstance, ctx: PortalContext): Promise<void> {
@@ -49,14 +52,23 @@ export async function authPages(app: FastifyInstance, ctx: PortalContext): Promi
         status,
       );
     if (!ctx.csrfOk(request, 'sign-in', body.csrf)) return again(ctx.t(request, 'form.expired'), 403);
+    // Every attempt counts against the client; only failures count against the address, from this
+    // client and (more loosely) from all of them: guessing is slowed, and a stranger who keeps
+    // failing cannot lock the owner out with ten requests a quarter of an hour.
+    const client = clientKey(request.ip);
+    const address = addressKey(email);
     const allowed =
-      (await hit(db, `portal-sign-in:ip:${clientKey(request.ip)}`, SIGN_IN_PER_CLIENT)) &&
-      (await hit(db, `portal-sign-in:address:${addressKey(email)}`, SIGN_IN_PER_ADDRESS));
+      (await hit(db, `portal-sign-in:ip:${client}`, SIGN_IN_PER_CLIENT)) &&
+      (await within(db, `portal-sign-in:fail:${address}:${client}`, SIGN_IN_FAILURES_PER_ADDRESS_AND_CLIENT)) &&
+      (await within(db, `portal-sign-in:fail:${address}`, SIGN_IN_FAILURES_PER_ADDRESS));
     if (!allowed) return again(ctx.t(request, 'signIn.limited'), 429);
     const customerId = await checkPassword(db, email, String(body.password ?? ''));
     // an account without portal access (its own setting, else its company's) gets the same answer
-    if (customerId === undefined || !maySignIn(await holderById(db, customerId)))
+    if (customerId === undefined || !maySignIn(await holderById(db, customerId))) {
+      await hit(db, `portal-sign-in:fail:${address}:${client}`, SIGN_IN_FAILURES_PER_ADDRESS_AND_CLIENT);
+      await hit(db, `portal-sign-in:fail:${address}`, SIGN_IN_FAILURES_PER_ADDRESS);
       return again(ctx.t(request, 'signIn.failed'), 401);
+    }
     return beginSession(ctx, request, reply, customerId);
   });
 

@@ -8,7 +8,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MIN_PASSWORD_LENGTH } from '../../access/index.ts';
 import {
   accountById,
-  linkOwnerAddress,
   MAX_NAME_LENGTH,
   MAX_PASSWORD_LENGTH,
   passwordProblem,
@@ -66,8 +65,9 @@ export async function linkPages(app: FastifyInstance, ctx: PortalContext): Promi
   async function gone(request: Req, reply: FastifyReply, kind: PortalLinkKind) {
     const base = { title: t(request, 'link.goneTitle') };
     if (kind === 'password') {
-      // the "forgot" form, its address filled in: the one the link was for
-      const email = (await linkOwnerAddress(db, kind, request.params.secret)) ?? '';
+      // the "forgot" form, empty: whoever holds an old link (a forwarded mail, a proxy's log) is
+      // not told whose account it was for
+      const email = '';
       return ctx.page(
         request,
         reply,
