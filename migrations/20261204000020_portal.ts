@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 
-// The customer portal: its sessions, the help articles it shows, its settings and branding, and
-// the single-use link that signs a customer in by mail.
+// The customer portal: its sessions, the help articles it shows, its settings and branding, the
+// single-use link that signs a customer in by mail, and sign-up links that name an address.
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
     -- A signed-in customer. The cookie holds a secret; only its sha256 is kept. A session ends at
@@ -26,6 +26,20 @@ export async function up(knex: Knex): Promise<void> {
     ALTER TABLE tokens DROP CONSTRAINT tokens_purpose_check;
     ALTER TABLE tokens ADD CONSTRAINT tokens_purpose_check
       CHECK (purpose IN ('ticket_link', 'password_set', 'session', 'signup', 'sign_in'));
+
+    -- A self sign-up link names the address it was mailed to, not a customer: nobody is made for an
+    -- address until its owner opens the link (the customer is found or made then). Its address is
+    -- normalised (trimmed, lower case); every other token names one agent, customer or ticket.
+    ALTER TABLE tokens ADD COLUMN address text CHECK (length(address) BETWEEN 3 AND 320);
+    ALTER TABLE tokens DROP CONSTRAINT tokens_subject_check;
+    ALTER TABLE tokens ADD CONSTRAINT tokens_subject_check CHECK (
+      (address IS NULL AND (
+        num_nonnulls(agent_id, customer_id, ticket_id) = 1
+        OR (purpose = 'ticket_link' AND agent_id IS NULL AND ticket_id IS NOT NULL AND customer_id IS NOT NULL)))
+      OR (purpose = 'signup' AND address IS NOT NULL AND num_nonnulls(agent_id, customer_id, ticket_id) = 0)
+    );
+    -- revoking an address's other sign-up links once one is used
+    CREATE INDEX tokens_address_idx ON tokens (address) WHERE address IS NOT NULL;
 
     -- Help articles, markdown, one locale each; searched with PostgreSQL's full-text search in the
     -- language of the article.
@@ -66,7 +80,14 @@ export async function down(knex: Knex): Promise<void> {
   await knex.raw(`
     DROP INDEX tickets_company_activity_idx, tickets_requester_activity_idx;
     DROP TABLE portal_settings, help_articles, portal_sessions;
-    DELETE FROM tokens WHERE purpose = 'sign_in';
+    DELETE FROM tokens WHERE purpose = 'sign_in' OR address IS NOT NULL;
+    DROP INDEX tokens_address_idx;
+    ALTER TABLE tokens DROP CONSTRAINT tokens_subject_check;
+    ALTER TABLE tokens DROP COLUMN address;
+    ALTER TABLE tokens ADD CONSTRAINT tokens_subject_check CHECK (
+      num_nonnulls(agent_id, customer_id, ticket_id) = 1
+      OR (purpose = 'ticket_link' AND agent_id IS NULL AND ticket_id IS NOT NULL AND customer_id IS NOT NULL)
+    );
     ALTER TABLE tokens DROP CONSTRAINT tokens_purpose_check;
     ALTER TABLE tokens ADD CONSTRAINT tokens_purpose_check
       CHECK (purpose IN ('ticket_link', 'password_set', 'session', 'signup'));

@@ -432,58 +432,110 @@ describe('sound: links', () => {
 });
 
 describe('FINDINGS', () => {
-  it('FINDING (medium): self sign-up makes a customer, placed in a company by domain, for any address nobody proved', async () => {
+  it('fixed (medium): self sign-up makes no customer for an address until its owner uses the link', async () => {
     const c = new PortalClient(web);
     const r = await c.submit('/portal/sign-up', '/portal/sign-up', { email: 'ceo@acme.test' });
     expect(r.status).toBe(200);
-    // FINDING: the row, its company and its customer.created event exist before (and without) the
-    // address owner ever opening the link; the mail even says "no account is made without this link".
-    // Flip to: no customer until the sign-up link is used.
-    const made = await eventually<{ id: number; company_id: number; portal_status: string }>(() =>
-      t
-        .db('customer_emails as e')
-        .join('customers as c', 'c.id', 'e.customer_id')
-        .where('e.address', 'ceo@acme.test')
-        .first('c.id', 'c.company_id', 'c.portal_status'),
+    // the mail is queued for the address alone (its link, made when it is sent, names the address):
+    // no customer row, no company, no customer.created event before the owner opens the link
+    const mail = await eventually<{ customer_id: number | null }>(() =>
+      t.db('outbound_messages').where({ recipient: 'ceo@acme.test', kind: 'signup_link' }).first('customer_id'),
     );
-    expect(made).toMatchObject({ company_id: acme, portal_status: 'none' });
-    expect(await t.db('events').where({ type: 'customer.created', customer_id: made.id }).first()).toBeTruthy();
-    // one client makes 20 an hour (PER_CLIENT), one per address; a /64 or a few IPv4s make thousands
+    expect(mail.customer_id).toBeNull();
+    expect(await t.db('customer_emails').where({ address: 'ceo@acme.test' }).first()).toBeUndefined();
+    // one client makes 20 an hour (PER_CLIENT), one per address: mails, and still nobody
     for (let i = 0; i < 5; i++)
       await new PortalClient(web).submit('/portal/sign-up', '/portal/sign-up', { email: `junk${i}@acme.test` });
     await eventually(async () => {
-      const rows = await t.db('customer_emails').where('address', 'like', 'junk%@acme.test').select('id');
+      const rows = await t.db('outbound_messages').where('recipient', 'like', 'junk%@acme.test').select('id');
       return rows.length === 5;
     });
+    expect(await t.db('customer_emails').where('address', 'like', 'junk%@acme.test').select('id')).toEqual([]);
+    // the link as the mail carries it: looking makes nothing; using it makes the customer, by the one
+    // customer rule (placed in Acme by its domain, via 'portal'), and signs in
+    const { secret } = await issueToken(t.db, 'signup', { address: 'ceo@acme.test' }, 86400);
+    const link = `/portal/sign-up/${secret}`;
+    const owner = new PortalClient(web);
+    expect((await owner.get(link)).status).toBe(200);
+    expect(await t.db('customer_emails').where({ address: 'ceo@acme.test' }).first()).toBeUndefined();
+    const done = await owner.submit(link, link, { name: 'The CEO', password: PASSWORD, repeat: PASSWORD });
+    expect(done).toMatchObject({ status: 303, location: '/portal/tickets' });
+    const made = await t
+      .db('customer_emails as e')
+      .join('customers as c', 'c.id', 'e.customer_id')
+      .where('e.address', 'ceo@acme.test')
+      .first('c.id', 'c.name', 'c.company_id', 'c.portal_status');
+    expect(made).toMatchObject({ name: 'The CEO', company_id: acme, portal_status: 'active' });
+    const event = await t.db('events').where({ type: 'customer.created', customer_id: made.id }).first('data');
+    expect(event.data).toMatchObject({ via: 'portal' });
+    expect((await new PortalClient(web).get(link)).status).toBe(410);
   });
 
-  it('FINDING (medium): uploads are read into memory before the rate limit, and a body has no overall cap', async () => {
+  it('fixed (medium): uploads are read only after membership and the rate limit, and a body is capped', async () => {
+    const MB = 1024 * 1024;
     const anna = await as('anna', 'anna@acme.test');
+    const url = `${web}/portal/tickets/${annaTicket}/reply`;
+    const cookie = `inbound_portal=${anna.cookie('inbound_portal')}`;
+    const before = await t.db('messages').where({ ticket_id: annaTicket }).count();
     // use up anna's reply limit (20 per 10 minutes)
     for (let i = 0; i < 21; i++)
       await hit(t.db, `portal-reply:customer:${people.anna}`, { max: 20, windowSeconds: 600 });
     const form = new FormData();
     form.append('csrf', await anna.csrf(`/portal/tickets/${annaTicket}`, `/portal/tickets/${annaTicket}/reply`));
     form.append('body', 'x');
-    form.append('files', new Blob([Buffer.alloc(8 * 1024 * 1024, 1)]), 'a.bin');
-    form.append('files', new Blob([Buffer.alloc(8 * 1024 * 1024, 2)]), 'b.bin');
-    const limited = await anna.postMultipart(`/portal/tickets/${annaTicket}/reply`, form);
+    form.append('files', new Blob([Buffer.alloc(8 * MB, 1)]), 'a.bin');
+    form.append('files', new Blob([Buffer.alloc(8 * MB, 2)]), 'b.bin');
+    const limited = await fetch(url, { method: 'POST', headers: { cookie }, body: form, redirect: 'manual' });
     expect(limited.status).toBe(429);
-    // FINDING: "choose your files again" is said only when files were read: the 16 MB were parsed and
-    // buffered (up to 25 MB a request, ~2x with Buffer.concat) before the limit said no. Flip to: the
-    // limit (and membership) refuse before readUpload reads a byte.
-    expect(limited.html).toContain('Please choose your files again.');
+    // the limit (and membership) refuse before readUpload reads a byte: no files were read to ask
+    // for again, and the connection closes rather than the 16 MB being drained
+    expect(limited.headers.get('connection')).toBe('close');
+    expect(await limited.text()).not.toContain('Please choose your files again.');
 
     await t.db('rate_limits').delete();
-    // FINDING: one 40 MB file (4x the file limit, over the 25 MB total) is read to its end and answered
-    // with a page; nothing caps the request body, so a 1 GB body is read too (bounded only by Node's
-    // 300 s requestTimeout). Flip to: 413 from Content-Length / a byte counter, connection closed.
+    const csrf = await anna.csrf(`/portal/tickets/${annaTicket}`, `/portal/tickets/${annaTicket}/reply`);
+    // one 40 MB file (over the 25 MB total): 413 from its Content-Length, nothing read, connection closed
     const big = new FormData();
-    big.append('csrf', await anna.csrf(`/portal/tickets/${annaTicket}`, `/portal/tickets/${annaTicket}/reply`));
-    big.append('files', new Blob([Buffer.alloc(40 * 1024 * 1024, 3)]), 'big.bin');
-    const r = await anna.postMultipart(`/portal/tickets/${annaTicket}/reply`, big);
+    big.append('csrf', csrf);
+    big.append('files', new Blob([Buffer.alloc(40 * MB, 3)]), 'big.bin');
+    const r = await fetch(url, { method: 'POST', headers: { cookie }, body: big, redirect: 'manual' });
     expect(r.status).toBe(413);
-    expect(r.html).toContain('big.bin is larger than 10 MB');
+    expect(r.headers.get('connection')).toBe('close');
+    expect(await r.text()).toContain('The files are larger than 25 MB together.');
+
+    // without a Content-Length (chunked), a 1 GB body: reading stops at the file limit (10 MB), the
+    // page says so with the text typed, and the connection closes; the client sends nowhere near 1 GB
+    const boundary = 'holesportal';
+    const head = [
+      `--${boundary}\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n${csrf}\r\n`,
+      `--${boundary}\r\nContent-Disposition: form-data; name="body"\r\n\r\nkept text\r\n`,
+      `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="huge.bin"\r\n`,
+      'Content-Type: application/octet-stream\r\n\r\n',
+    ].join('');
+    let sent = 0;
+    const chunk = new Uint8Array(MB).fill(4);
+    const body = new ReadableStream<Uint8Array>({
+      start: (c) => c.enqueue(new TextEncoder().encode(head)),
+      pull: (c) => {
+        if (sent >= 1024 * MB) return c.close();
+        sent += MB;
+        c.enqueue(chunk.slice());
+      },
+    });
+    const s = await fetch(url, {
+      method: 'POST',
+      headers: { cookie, 'content-type': `multipart/form-data; boundary=${boundary}` },
+      body,
+      duplex: 'half',
+      redirect: 'manual',
+    } as RequestInit);
+    expect(s.status).toBe(413);
+    expect(s.headers.get('connection')).toBe('close');
+    const html = await s.text();
+    expect(html).toContain('huge.bin is larger than 10 MB');
+    expect(html).toContain('kept text</textarea>');
+    expect(sent).toBeLessThan(100 * MB);
+    expect(await t.db('messages').where({ ticket_id: annaTicket }).count()).toEqual(before);
   });
 
   it('fixed (low): a dead password link no longer shows its account’s address to whoever holds it', async () => {

@@ -49,12 +49,16 @@ export async function verifyPassword(password: string, stored: string | null): P
 
 const TOKEN_PURPOSES = ['ticket_link', 'password_set', 'session', 'signup', 'sign_in'] as const;
 export type TokenPurpose = (typeof TOKEN_PURPOSES)[number];
-/** A token's subject: one agent, customer or ticket; or, for a ticket link, one customer of one ticket. */
+/**
+ * A token's subject: one agent, customer or ticket; or, for a ticket link, one customer of one
+ * ticket; or, for a sign-up link, the (normalised) address it was mailed to, nobody's customer yet.
+ */
 export type TokenSubject =
   | { agentId: number }
   | { customerId: number }
   | { ticketId: number }
-  | { ticketId: number; customerId: number };
+  | { ticketId: number; customerId: number }
+  | { address: string };
 
 export interface TokenRow {
   id: number;
@@ -62,6 +66,8 @@ export interface TokenRow {
   agent_id: number | null;
   customer_id: number | null;
   ticket_id: number | null;
+  /** a sign-up link's address (then no agent, customer or ticket) */
+  address: string | null;
   expires_at: Date;
 }
 
@@ -80,6 +86,7 @@ export async function issueToken(
       agent_id: 'agentId' in subject ? subject.agentId : null,
       customer_id: 'customerId' in subject ? subject.customerId : null,
       ticket_id: 'ticketId' in subject ? subject.ticketId : null,
+      address: 'address' in subject ? subject.address : null,
       expires_at: db.raw(`now() + make_interval(secs => ?)`, [ttlSeconds]),
     })
     .returning(['id', 'expires_at']);
@@ -93,7 +100,7 @@ export async function findToken(db: Db, purpose: TokenPurpose, secret: string): 
     .whereNull('used_at')
     .whereNull('revoked_at')
     .where('expires_at', '>', db.fn.now())
-    .first<TokenRow | undefined>('id', 'purpose', 'agent_id', 'customer_id', 'ticket_id', 'expires_at');
+    .first<TokenRow | undefined>('id', 'purpose', 'agent_id', 'customer_id', 'ticket_id', 'address', 'expires_at');
 }
 
 /** Marks a single-use token used; false when another request used it first. */
@@ -108,10 +115,11 @@ export async function useToken(db: Db, id: number): Promise<boolean> {
 
 /** Revokes the live tokens of a purpose whose subject matches every field given (a ticket's: all of its links). */
 export async function revokeTokens(db: Db, purpose: TokenPurpose, subject: TokenSubject): Promise<number> {
-  const where: Record<string, number> = {};
+  const where: Record<string, number | string> = {};
   if ('agentId' in subject) where.agent_id = subject.agentId;
   if ('customerId' in subject) where.customer_id = subject.customerId;
   if ('ticketId' in subject) where.ticket_id = subject.ticketId;
+  if ('address' in subject) where.address = subject.address;
   return db('tokens')
     .where({ purpose, ...where })
     .whereNull('revoked_at')

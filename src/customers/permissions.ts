@@ -94,4 +94,3 @@ export function effectivePermissions(
     if (out[edit]) out[view] = true;
   return out;
 }
-

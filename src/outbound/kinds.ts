@@ -14,8 +14,10 @@ import type { TemplateName } from '../templates/index.ts';
  *   the inbox.
  * - `sign_in`: `link` opens the page whose button signs the customer in to the portal
  *   (`link_expires_minutes`, single use); replies go to the inbox.
- * - `signup`: `link` completes a portal sign-up (`link_expires_hours`); for a customer whose account
- *   is active already, `account_exists` and `link` sets a new password instead.
+ * - `signup`: `link` completes a portal sign-up (`link_expires_hours`); it names the recipient's
+ *   address, which need not be a customer's yet (one is found or made when the link is used). For
+ *   an address whose account is active already, `account_exists` and `link` sets a new password
+ *   instead.
  */
 export type OutboundKindSpec = {
   template: TemplateName;

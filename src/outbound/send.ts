@@ -200,18 +200,38 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
   const kind = kindOf(row.kind);
   if (row.ticket_id && !ticket) throw new PermanentSendError(`ticket ${row.ticket_id} is gone`);
   if (!inbox) throw new PermanentSendError('no inbox to send from');
-  // The links and the reply address are the recipient's: the page posts as them and nobody else.
-  // Mail goes to customers only; an address that is nobody's gets no link and no reply address.
-  if (!customer) throw new PermanentSendError(`${row.recipient} is no customer's address`);
-  const locale = row.locale ?? customer.locale ?? inbox.settings?.locale ?? 'en';
+  const locale = row.locale ?? customer?.locale ?? inbox.settings?.locale ?? 'en';
   const base = {
-    customer: { name: customer.name, email: row.recipient },
+    customer: { name: customer?.name ?? '', email: row.recipient },
     inbox: { name: inbox.from_name || inbox.name, address: inbox.address },
   };
 
   let vars: Record<string, unknown>;
   let files: { filename: string; contentType: string; content: Buffer }[] = [];
-  if (kind.link === 'ticket') {
+  // The links and the reply address are the recipient's: the page posts as them and nobody else.
+  // Mail goes to customers only; an address that is nobody's gets no link and no reply address,
+  // except a sign-up mail: its link names the address, and whoever opens it becomes the address's
+  // customer (found or made) only then (portal/links.ts).
+  if (kind.link === 'signup') {
+    // an address with an active account already is told so, with a password link instead
+    const account = customer && (await db('customers').where({ id: customer.id }).first('portal_status'));
+    const exists = account?.portal_status === 'active';
+    const { secret } = await issueToken(
+      db,
+      exists ? 'password_set' : 'signup',
+      exists && customer ? { customerId: customer.id } : { address: row.recipient.trim().toLowerCase() },
+      PASSWORD_LINK_HOURS * 3600,
+    );
+    vars = {
+      ...base,
+      link: `${deps.publicUrl}/portal/${exists ? 'password' : 'sign-up'}/${secret}`,
+      link_expires_hours: PASSWORD_LINK_HOURS,
+      account_exists: exists,
+      sign_in_link: `${deps.publicUrl}/portal/sign-in`,
+    };
+  } else if (!customer) {
+    throw new PermanentSendError(`${row.recipient} is no customer's address`);
+  } else if (kind.link === 'ticket') {
     if (!ticket) throw new PermanentSendError(`${row.kind} mail ${row.id} is about no ticket`);
     const { secret } = await issueToken(
       db,
@@ -237,23 +257,6 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
       link: `${deps.publicUrl}/portal/sign-in/link/${secret}`,
       link_expires_minutes: SIGN_IN_LINK_MINUTES,
     };
-  } else if (kind.link === 'signup') {
-    // an address with an active account already is told so, with a password link instead
-    const account = await db('customers').where({ id: customer.id }).first('portal_status');
-    const exists = account?.portal_status === 'active';
-    const { secret } = await issueToken(
-      db,
-      exists ? 'password_set' : 'signup',
-      { customerId: customer.id },
-      PASSWORD_LINK_HOURS * 3600,
-    );
-    vars = {
-      ...base,
-      link: `${deps.publicUrl}/portal/${exists ? 'password' : 'sign-up'}/${secret}`,
-      link_expires_hours: PASSWORD_LINK_HOURS,
-      account_exists: exists,
-      sign_in_link: `${deps.publicUrl}/portal/sign-in`,
-    };
   } else {
     const { secret } = await issueToken(db, 'password_set', { customerId: customer.id }, PASSWORD_LINK_HOURS * 3600);
     vars = { ...base, link: `${deps.publicUrl}/portal/password/${secret}`, link_expires_hours: PASSWORD_LINK_HOURS };
@@ -275,7 +278,7 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
   }
   const composer = new MailComposer({
     from: { name: inbox.from_name || inbox.name, address: inbox.address },
-    to: { name: customer.name, address: row.recipient },
+    to: { name: customer?.name ?? '', address: row.recipient },
     replyTo: replyToken ? `${local}+${replyToken}@${domain}` : inbox.address,
     subject: rendered.subject,
     messageId,

@@ -100,7 +100,7 @@ export async function setPassword(db: Db, customerId: number, password: string):
 export async function deactivate(db: Db, customerId: number): Promise<void> {
   await db('customers').where({ id: customerId }).update({ portal_status: 'disabled', updated_at: db.fn.now() });
   await endAllSessions(db, customerId);
-  for (const purpose of ['password_set', 'signup', 'sign_in'] as const) await revokeTokens(db, purpose, { customerId });
+  await revokeLinks(db, customerId);
 }
 
 /**
@@ -109,7 +109,7 @@ export async function deactivate(db: Db, customerId: number): Promise<void> {
  */
 export async function addressesChanged(db: Db, customerId: number): Promise<void> {
   await endAllSessions(db, customerId);
-  for (const purpose of ['password_set', 'signup', 'sign_in'] as const) await revokeTokens(db, purpose, { customerId });
+  await revokeLinks(db, customerId);
 }
 
 /** Activates a disabled account again: active with a password, else invited (it needs one). */
@@ -120,4 +120,17 @@ export async function activate(db: Db, customerId: number): Promise<void> {
       portal_status: db.raw(`CASE WHEN portal_password_hash IS NULL THEN 'invited' ELSE 'active' END`),
       updated_at: db.fn.now(),
     });
+}
+
+/**
+ * Kills every link mailed for the account: password, sign-in and sign-up links by the customer,
+ * and sign-up links sent to any of their addresses before the customer existed.
+ */
+async function revokeLinks(db: Db, customerId: number): Promise<void> {
+  for (const purpose of ['password_set', 'signup', 'sign_in'] as const) await revokeTokens(db, purpose, { customerId });
+  await db('tokens')
+    .where({ purpose: 'signup' })
+    .whereIn('address', db('customer_emails').where({ customer_id: customerId }).select('address'))
+    .whereNull('revoked_at')
+    .update({ revoked_at: db.fn.now() });
 }

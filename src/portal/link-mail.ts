@@ -2,14 +2,14 @@
 // "send me the invitation again" are one flow), a sign-in link, a sign-up link. The pages answer
 // the same whatever the address and call these after the answer has gone, so neither the page
 // nor its timing tells whether an address has an account. Each mail goes through the outbound
-// queue; its link is made when it is sent (outbound/send.ts, by the kind's `link`).
+// queue; its link is made when it is sent (outbound/send.ts, by the kind's `link`). Asking makes
+// nothing else: a sign-up's customer is found or made only when its link is used (links.ts).
 import type { Knex } from 'knex';
 import type { Db } from '../db/index.ts';
 import type { Boss } from '../queue/index.ts';
 import { enqueueOutbound, type OutboundKind } from '../outbound/index.ts';
 import {
   effectivePermissions,
-  findOrCreateCustomer,
   isValidAddress,
   newCustomerFor,
   normalizeAddress,
@@ -69,7 +69,7 @@ export function maySignIn(h: PortalHolder | undefined): h is PortalHolder {
   return h?.status === 'active' && h.portalAccess;
 }
 
-async function mail(db: Knex, boss: Boss, kind: OutboundKind, recipient: string, customerId: number) {
+async function mail(db: Knex, boss: Boss, kind: OutboundKind, recipient: string, customerId: number | undefined) {
   await db.transaction((trx) => enqueueOutbound(boss, trx, { kind, recipient, customerId }));
   return kind;
 }
@@ -97,27 +97,31 @@ export async function mailSignInLink(db: Knex, boss: Boss, address: string): Pro
 }
 
 /**
- * Self sign-up: the address gets a link to finish (name and password). An unknown address becomes
- * a customer now, by the one customer rule (its domain may place it in a company), unless that
- * company keeps its customers out of the portal; the mail needs a customer to go to, and its link
- * a customer to name. An address with an active account gets a mail saying so instead (the kind's
- * link decides at send time); a disabled account or one without portal access gets nothing.
+ * Would an address that is nobody's yet have portal access once it is a customer: the one customer
+ * rule may place it, by its domain, in a company that keeps its customers out. Nothing is made.
+ */
+export async function newcomerMayUsePortal(db: Db, address: string): Promise<boolean> {
+  const placed = await newCustomerFor(db, normalizeAddress(address), undefined);
+  const company =
+    placed.companyId === null
+      ? null
+      : ((await db('companies').where({ id: placed.companyId }).first('portal_permissions'))?.portal_permissions ??
+        null);
+  return effectivePermissions({}, company).portal_access;
+}
+
+/**
+ * Self sign-up: the address gets a link to finish (name and password). Nothing is made now: the
+ * link names the address, and its customer is found or made by the one customer rule only when
+ * the link is used (links.ts), so nobody is made for an address its owner never proved. An unknown
+ * address whose domain would place it in a company that keeps its customers out of the portal
+ * gets nothing. An address with an active account gets a mail saying so instead (the kind's link
+ * decides at send time); a disabled account or one without portal access gets nothing.
  */
 export async function mailSignupLink(db: Knex, boss: Boss, address: string): Promise<OutboundKind | undefined> {
   const email = normalizeAddress(address);
   if (!isValidAddress(email)) return undefined;
-  let h = await holderByAddress(db, email);
-  if (!h) {
-    const placed = await newCustomerFor(db, email, undefined);
-    const company =
-      placed.companyId === null
-        ? null
-        : ((await db('companies').where({ id: placed.companyId }).first('portal_permissions'))?.portal_permissions ??
-          null);
-    if (!effectivePermissions({}, company).portal_access) return undefined;
-    await findOrCreateCustomer(db, email, undefined, { via: 'portal', event: { signup: true } });
-    h = await holderByAddress(db, email);
-  }
-  if (!h?.portalAccess || h.status === 'disabled') return undefined;
-  return mail(db, boss, 'signup_link', email, h.customerId);
+  const h = await holderByAddress(db, email);
+  if (h ? !h.portalAccess || h.status === 'disabled' : !(await newcomerMayUsePortal(db, email))) return undefined;
+  return mail(db, boss, 'signup_link', email, h?.customerId);
 }

@@ -149,7 +149,9 @@ export async function linkPages(app: FastifyInstance, ctx: PortalContext): Promi
       const link = await peekLink(db, kind, request.params.secret);
       if (link.state === 'gone') return gone(request, reply, kind);
       if (link.state === 'refused') return refused(request, reply);
-      const name = kind === 'signup' ? (await accountById(db, link.customerId))?.name : undefined;
+      // a sign-up for an address that is somebody's already offers their name; a new one, none
+      const name =
+        kind === 'signup' && link.customerId !== undefined ? (await accountById(db, link.customerId))?.name : undefined;
       return passwordForm(request, reply, kind, { name });
     });
 

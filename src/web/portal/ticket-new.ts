@@ -3,7 +3,8 @@
 // (when the customer's permissions allow) and files. The ticket is the tickets domain's
 // (openTicketByCustomer): the customer its requester, their company its company, a ticket.created
 // event via 'portal', and the acknowledgement mail a mailed request gets (its reply address lets
-// them go on by mail), at most ACKS_PER_HOUR an hour as for mail.
+// them go on by mail), at most ACKS_PER_HOUR an hour as for mail. The form (with its files) is read
+// only once the customer may open tickets and is within the rate limit (uploads.ts).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createInboxStore } from '../../inboxes/index.ts';
 import { listArticles } from '../../portal/index.ts';
@@ -125,6 +126,17 @@ export async function newTicketPages(app: FastifyInstance, ctx: PortalContext): 
     if (!c) return reply;
     const inboxes = await openInboxes(request);
     if (!inboxes.length) return message(request, reply, 'new.noInbox', 403);
+    // how often, before a byte of the form is read: every post counts
+    if (!(await allowed(ctx, 'newTicket', c.account.customerId)))
+      return page(
+        request,
+        reply,
+        c,
+        inboxes,
+        { inbox: String(inboxes[0]!.id), subject: '', body: '', priority: 'normal', type: '' },
+        { step: 'form', error: ctx.t(request, 'ticket.err.limited') },
+        429,
+      );
     const upload = await readUpload(request, (token) => ctx.csrfOk(request, FORM, token));
     if (upload === 'csrf')
       return ctx.page(
@@ -162,8 +174,6 @@ export async function newTicketPages(app: FastifyInstance, ctx: PortalContext): 
       return again(ctx.t(request, 'ticket.err.notAllowed'), 422);
     if (form.type && !(CUSTOMER_TICKET_TYPES as readonly string[]).includes(form.type))
       return again(ctx.t(request, 'ticket.err.notAllowed'), 422);
-    if (!(await allowed(ctx, 'newTicket', c.account.customerId)))
-      return again(ctx.t(request, 'ticket.err.limited') + files, 429);
     const created = await openTicketByCustomer(db, ctx.deps.boss, {
       customerId: c.account.customerId,
       inboxId: inbox.id,

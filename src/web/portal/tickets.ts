@@ -4,7 +4,8 @@
 // change priority or type. Every route asks the tickets domain whether the customer may see the
 // ticket (a 404 when not, as for one that does not exist); writing is for its members (requester
 // and followers), checked under the ticket's lock by the domain; every permission is checked here,
-// on the server, whatever the page showed.
+// on the server, whatever the page showed. A form with files is read only once all of that and the
+// rate limit have said yes (uploads.ts).
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { contentDisposition } from '../../attachments/index.ts';
@@ -32,7 +33,7 @@ import type { PortalContext } from './context.ts';
 import { allowed, formatTime, type PortalCustomer, signedInCustomer, ticketId, typeLabel } from './customer.ts';
 import type { MessageKey } from './i18n.ts';
 import { newTicketPages } from './ticket-new.ts';
-import { MULTIPART_OPTIONS, readUpload, UPLOAD_LIMITS, uploadProblem } from './uploads.ts';
+import { closeUnread, MULTIPART_OPTIONS, readUpload, UPLOAD_LIMITS, uploadProblem } from './uploads.ts';
 
 const MAX_TEXT = 100_000;
 const MB = 1024 * 1024;
@@ -42,9 +43,11 @@ type IdRoute = { Params: { id: string }; Body: Record<string, string> };
 
 export async function ticketPages(app: FastifyInstance, ctx: PortalContext): Promise<void> {
   const { db } = ctx.deps;
-  // files come only to these pages: the parser is registered for them alone
+  // files come only to these pages: the parser is registered for them alone; a body they answer
+  // before reading to its end closes the connection rather than being drained
   await app.register(async (scope) => {
     await scope.register(multipart, MULTIPART_OPTIONS);
+    scope.addHook('onSend', closeUnread);
     routes(scope);
     await newTicketPages(scope, ctx);
   });
@@ -122,6 +125,18 @@ export async function ticketPages(app: FastifyInstance, ctx: PortalContext): Pro
       if (!c) return reply;
       const ticket = await visibleTicket(c, request.params.id);
       if (!ticket) return ctx.notFound(request, reply);
+      // who may write, and how often, before a byte of the form is read: every post counts
+      if (!ticket.member)
+        return ticketPage(request, reply, c, ticket, { error: ctx.t(request, 'ticket.err.notAllowed') }, 403);
+      if (!(await allowed(ctx, 'reply', c.account.customerId)))
+        return ticketPage(
+          request,
+          reply,
+          c,
+          ticket,
+          { error: ctx.t(request, 'ticket.err.limited'), form: { body: '' } },
+          429,
+        );
       const form = await readUpload(request, (token) => ctx.csrfOk(request, `ticket:${ticket.id}:reply`, token));
       if (form === 'csrf') return expired(request, reply);
       const text = (form.fields.body ?? '').replace(/\r\n?/g, '\n').trim();
@@ -132,11 +147,8 @@ export async function ticketPages(app: FastifyInstance, ctx: PortalContext): Pro
           uploadProblem((key, vars) => ctx.t(request, key, vars), form.problem),
           413,
         );
-      if (!ticket.member) return again(ctx.t(request, 'ticket.err.notAllowed'), 403);
       if (!text && form.files.length === 0) return again(ctx.t(request, 'ticket.err.empty'), 422);
       if (text.length > MAX_TEXT) return again(ctx.t(request, 'ticket.err.tooLong'), 422);
-      if (!(await allowed(ctx, 'reply', c.account.customerId)))
-        return again(`${ctx.t(request, 'ticket.err.limited')} ${filesAgain(request, form.files.length)}`, 429);
       try {
         const posted = await postCustomerMessage(db, {
           ticketId: ticket.id,
@@ -254,10 +266,6 @@ export async function ticketPages(app: FastifyInstance, ctx: PortalContext): Pro
       { title: ctx.t(request, 'tickets.title'), text: ctx.t(request, 'form.expired') },
       403,
     );
-  }
-
-  function filesAgain(request: FastifyRequest, files: number): string {
-    return files ? ctx.t(request, 'ticket.err.filesAgain') : '';
   }
 
   /** The ticket's page, with a notice, or an error and what was typed. */
