@@ -4,7 +4,7 @@
 // ticket, the help center) at phone (390x844) and desktop (1280x800) widths, checked by axe-core
 // in the page: no serious or critical violation. The portal's CSP forbids inline script, so this
 // test's browser context alone bypasses it to inject axe. A screenshot of each page and width goes
-// to bench/results/screenshots/portal/a11y-<page>-<width>.png.
+// to test-results/screenshots/portal/a11y-<page>-<width>.png (not kept in git: every run makes them anew).
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -19,7 +19,7 @@ import { issueToken } from '../src/access/index.ts';
 import { createInboxStore } from '../src/inboxes/index.ts';
 import { createArticle, getPortalSettings, setLogo, setPassword, updatePortalSettings } from '../src/portal/index.ts';
 
-const SHOTS = path.resolve(import.meta.dirname, '../bench/results/screenshots/portal');
+const SHOTS = path.resolve(import.meta.dirname, '../test-results/screenshots/portal');
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const PASSWORD = 'correct horse battery staple';
 const WIDTHS = [
@@ -35,18 +35,6 @@ let rita: number;
 let ticket: number;
 let resolved: number;
 let article: number;
-
-/** The portal migration's broken locale CHECK (see portal-tickets.test.ts), put right in this database. */
-async function fixLocaleCheck() {
-  const { rows } = await t.db.raw(
-    `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conname = 'help_articles_locale_check'`,
-  );
-  if (rows[0]?.def.includes('$1'))
-    await t.db.raw(
-      `ALTER TABLE help_articles DROP CONSTRAINT help_articles_locale_check,
-         ADD CONSTRAINT help_articles_locale_check CHECK (locale ~ '^[a-z]{2}(-[a-z]{2})\\?$')`,
-    );
-}
 
 /** A small logo: a blue square with a white bar, as PNG. */
 function logoPng(): Buffer {
@@ -86,7 +74,6 @@ beforeAll(async () => {
   web = api.base.replace(/\/api\/v1$/, '');
   const inboxId = Number((await createInboxStore(t.db).add('support@localhost', 'Example Support')).id);
   const second = Number((await createInboxStore(t.db).add('billing@localhost', 'Billing')).id);
-  await fixLocaleCheck();
   await updatePortalSettings(api.db, {
     enabled: true,
     self_signup: true,

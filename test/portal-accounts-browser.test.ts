@@ -2,7 +2,7 @@
 // password and signs in, sign out; "email me a sign-in link" (opening the link alone does not sign
 // in, the button does); "forgot password" and an expired link; self sign-up placed in the company
 // of its domain, by keyboard; a deactivated customer is out at their next click; German pages.
-// Screenshots of each page at phone and desktop widths go to bench/results/screenshots/portal/.
+// Screenshots of each page at phone and desktop widths go to test-results/screenshots/portal/ (not kept in git: every run makes them anew).
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ import { issueToken } from '../src/access/index.ts';
 import { createInboxStore } from '../src/inboxes/index.ts';
 import { setPassword, updatePortalSettings } from '../src/portal/index.ts';
 
-const SHOTS = path.resolve(import.meta.dirname, '../bench/results/screenshots/portal');
+const SHOTS = path.resolve(import.meta.dirname, '../test-results/screenshots/portal');
 const PASSWORD = 'correct horse battery staple';
 
 let t: TestDatabase;

@@ -2,7 +2,7 @@
 // file; reply with a file, close; "solved?" answered both ways; a new ticket that shows the
 // matching help articles before it is sent; stored XSS in subjects, names, bodies and file names
 // stays text (no element of it in the DOM, no dialog); German. Screenshots of the list, a ticket
-// and the new-ticket page at phone and desktop widths go to bench/results/screenshots/portal/.
+// and the new-ticket page at phone and desktop widths go to test-results/screenshots/portal/ (not kept in git: every run makes them anew).
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { makeTicket } from './helpers/tickets.ts';
 import { createInboxStore } from '../src/inboxes/index.ts';
 import { createArticle, setPassword, updatePortalSettings } from '../src/portal/index.ts';
 
-const SHOTS = path.resolve(import.meta.dirname, '../bench/results/screenshots/portal');
+const SHOTS = path.resolve(import.meta.dirname, '../test-results/screenshots/portal');
 const PASSWORD = 'correct horse battery staple';
 const XSS = `"><img src=x onerror="window.__xss=1;alert(1)"><script>window.__xss=2;alert(2)</script>`;
 

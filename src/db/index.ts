@@ -6,6 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import type { Logger } from '../log.ts';
+import { prepared } from './sql.ts';
 
 export type Db = Knex | Knex.Transaction;
 export type { Knex };
@@ -105,4 +106,20 @@ export async function ping(db: Db): Promise<boolean> {
 }
 
 export { corked, prepared, type Sql } from './sql.ts';
+
+/**
+ * Rows of a statement sent as a named prepared statement on a connection of the pool (sql.ts
+ * prepared): planned once per connection, for the statements every page sends, whose planning
+ * costs more than their running. Inside a transaction, an ordinary statement on it.
+ */
+export async function preparedRows<R>(db: Db, sql: string, bindings: readonly Knex.Value[]): Promise<R[]> {
+  if (db.isTransaction) return (await db.raw<{ rows: R[] }>(sql, bindings)).rows;
+  const native = db.raw(sql, bindings).toSQL().toNative();
+  const conn = await db.client.acquireConnection();
+  try {
+    return (await prepared(conn)(native.sql, native.bindings as unknown[])).rows as R[];
+  } finally {
+    await db.client.releaseConnection(conn);
+  }
+}
 export { startEmbeddedPostgres, type EmbeddedServer } from './embedded.ts';

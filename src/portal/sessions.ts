@@ -2,7 +2,7 @@
 // SESSION_IDLE of no use, or SESSION_MAX after sign-in, whichever comes first; a password change or
 // a deactivation ends every session of the customer at once. A session id is never reused: each
 // sign-in makes a new one (no fixation).
-import type { Db } from '../db/index.ts';
+import { type Db, preparedRows } from '../db/index.ts';
 import { hashSecret, newSecret } from '../access/index.ts';
 import { effectivePermissions, type PortalPermission } from '../customers/index.ts';
 
@@ -69,7 +69,8 @@ interface SessionRow {
  * still has an active portal account. Marks it seen (at most once a minute).
  */
 export async function findSession(db: Db, secret: string): Promise<PortalSession | undefined> {
-  const { rows } = await db.raw<{ rows: SessionRow[] }>(
+  const rows = await preparedRows<SessionRow>(
+    db,
     `SELECT s.id, s.customer_id, s.last_seen_at < now() - make_interval(secs => ?) AS stale,
             c.name, p.address AS email, c.portal_status, c.locale, c.company_id,
             c.portal_permissions AS own, co.portal_permissions AS company

@@ -12,7 +12,7 @@
 // named prepared statement, planned once per connection and filter shape (planning cost more than
 // running it), not on every page.
 import type { Knex } from 'knex';
-import { type Db, prepared } from '../db/index.ts';
+import { type Db, preparedRows } from '../db/index.ts';
 import type { TicketStatus } from './status.ts';
 
 type Binding = Knex.Value;
@@ -215,19 +215,4 @@ export async function customerTicket(
   const { following, inbox_address, ...rest } = r;
   const item = toItem(rest, v, following);
   return { ...item, inbox_address, member: item.relation !== 'company' };
-}
-
-/**
- * Rows of a statement sent as a named prepared statement on a connection of the pool (db/sql.ts
- * prepared); inside a transaction, as an ordinary one on it.
- */
-async function preparedRows<R>(db: Db, sql: string, bindings: Binding[]): Promise<R[]> {
-  if (db.isTransaction) return (await db.raw<{ rows: R[] }>(sql, bindings)).rows;
-  const native = db.raw(sql, bindings).toSQL().toNative();
-  const conn = await db.client.acquireConnection();
-  try {
-    return (await prepared(conn)(native.sql, native.bindings as unknown[])).rows as R[];
-  } finally {
-    await db.client.releaseConnection(conn);
-  }
 }

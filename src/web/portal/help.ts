@@ -21,11 +21,16 @@ export async function helpPages(app: FastifyInstance, ctx: PortalContext): Promi
   const { db } = ctx.deps;
   const off = (request: FastifyRequest) => !request.visitor.settings.help_docs;
 
-  /** The published articles in `lang`; in English when `lang` has none that match. */
+  /**
+   * The published articles in `lang` that match; the English ones when `lang` has no published
+   * article at all (a search that finds nothing in a language that has articles finds nothing).
+   */
   async function articles(lang: Language, query: string): Promise<{ list: HelpArticle[]; fallback: boolean }> {
     const find = (locale: string) => listArticles(db, { locale, published: true, query, limit: LIST_MAX });
     const list = await find(lang);
     if (list.length || lang === 'en') return { list, fallback: false };
+    if (query && (await listArticles(db, { locale: lang, published: true, limit: 1 })).length)
+      return { list, fallback: false };
     const english = await find('en');
     return { list: english, fallback: english.length > 0 };
   }
