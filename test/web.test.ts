@@ -54,7 +54,7 @@ describe('secrets in URLs and client addresses', () => {
   });
 
   it('counts IPv6 clients by their /64 and IPv4 ones by address', async () => {
-    const { clientKey } = await import('../src/web/public/index.ts');
+    const { clientKey } = await import('../src/access/index.ts');
     expect(clientKey('203.0.113.7')).toBe('203.0.113.7');
     expect(clientKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
     expect(clientKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');

@@ -11,7 +11,7 @@ import { Eta } from 'eta';
 import type { Boss } from '../../queue/index.ts';
 import type { Logger } from '../../log.ts';
 import { findToken, hashSecret, issueToken } from '../../access/index.ts';
-import { hit, serverKey } from '../../access/index.ts';
+import { clientKey, hit, serverKey } from '../../access/index.ts';
 import { enqueueOutbound } from '../../outbound/index.ts';
 import { contentDisposition } from '../../attachments/index.ts';
 import { normalizeAddress } from '../../customers/index.ts';
@@ -345,16 +345,6 @@ function asCustomer(link: Link, customerId: number, context: Record<string, unkn
       if (!(await trx('tokens').where({ id: link.token.id }).whereNull('revoked_at').first('id'))) throw new LinkGone();
     },
   };
-}
-
-/** An IPv6 client is counted by its /64 (one household or host has them all); IPv4 by address. */
-export function clientKey(ip: string): string {
-  if (!ip.includes(':') || ip.startsWith('::ffff:')) return ip.replace(/^::ffff:/, '');
-  const groups = ip.split('::');
-  const head = groups[0]!.split(':').filter(Boolean);
-  const tail = groups.length > 1 ? groups[1]!.split(':').filter(Boolean) : [];
-  const full = [...head, ...Array(8 - head.length - tail.length).fill('0'), ...tail];
-  return `${full.slice(0, 4).join(':')}::/64`;
 }
 
 function noticeFor(done: string | undefined): string | undefined {
