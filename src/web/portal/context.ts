@@ -137,7 +137,9 @@ export class PortalContext {
       // a closed portal's page (its one page) links nowhere
       helpDocs: v.settings.enabled && v.settings.help_docs,
     });
-    return reply.code(status).type('text/html; charset=utf-8').send(html);
+    // one Buffer: eta's output is a string built of many pieces, which a socket write would flatten
+    // and encode in pieces (a profile of the list page put that first)
+    return reply.code(status).type('text/html; charset=utf-8').send(Buffer.from(html));
   }
 
   notFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
