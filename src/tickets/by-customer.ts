@@ -3,7 +3,7 @@
 // is told; each runs in one transaction that holds the ticket's row lock, as removing a follower
 // takes it, so that someone who has just left a ticket cannot write on it.
 import type { Knex } from 'knex';
-import { type NewAttachment, storeAttachments } from '../attachments/index.ts';
+import type { NewAttachment } from '../attachments/index.ts';
 import { ForbiddenError, NotFoundError } from '../errors.ts';
 import { enqueueOutbound } from '../outbound/index.ts';
 import type { Boss } from '../queue/index.ts';
@@ -16,7 +16,7 @@ import {
   type StatusChange,
   type TicketStatus,
 } from './status.ts';
-import { newReplyToken } from './mail.ts';
+import { insertMessage, insertTicket, type Writer, writerOf } from './customer-rows.ts';
 
 /** The customer no longer belongs to the ticket (or never did). */
 export class NotAMember extends ForbiddenError {
@@ -75,29 +75,17 @@ export async function postCustomerMessage(
 ): Promise<CustomerMessageResult> {
   return db.transaction(async (trx) => {
     const t = await lockTicket(trx, a);
-    const customer = await trx('customers as c')
-      .leftJoin('customer_emails as e', function primary() {
-        this.on('e.customer_id', 'c.id').andOnVal('e.is_primary', true);
-      })
-      .where('c.id', a.customerId)
-      .first('c.id', 'c.name', 'c.company_id', 'e.address');
+    const customer = (await writerOf(trx, a.customerId))!;
     const effect = customerWrites(t, new Date(), a.reopenDays);
     const linked = effect.effect === 'new_linked_ticket' ? await openLinkedTicket(trx, t, customer, a) : undefined;
     const ticketId = linked?.ticketId ?? t.id;
-    const [m] = await trx('messages')
-      .insert({
-        ticket_id: ticketId,
-        direction: 'inbound',
-        author_type: 'customer',
-        author_customer_id: customer.id,
-        subject: /^re:/i.test(t.subject) ? t.subject : `Re: ${t.subject}`,
-        from_address: customer.address ?? null,
-        from_name: customer.name,
-        text: a.text,
-        visible_text: a.text,
-      })
-      .returning('id');
-    if (a.attachments?.length) await storeAttachments(trx, m.id, a.attachments);
+    const messageId = await insertMessage(trx, {
+      ticketId,
+      writer: customer,
+      subject: /^re:/i.test(t.subject) ? t.subject : `Re: ${t.subject}`,
+      text: a.text,
+      attachments: a.attachments,
+    });
     await trx('tickets')
       .where({ id: ticketId })
       .update({
@@ -107,10 +95,10 @@ export async function postCustomerMessage(
       });
     const by = { ticket_id: ticketId, customer_id: customer.id };
     await trx('events').insert([
-      { ...by, type: 'ticket.customer_replied', data: { via: a.via, message_id: m.id, ...a.context } },
+      { ...by, type: 'ticket.customer_replied', data: { via: a.via, message_id: messageId, ...a.context } },
       ...(effect.effect === 'reopen' ? [{ ...by, type: 'ticket.reopened', data: { from: t.status, via: a.via } }] : []),
     ]);
-    return { messageId: m.id, ticketId, ...(linked && { linked }) };
+    return { messageId, ticketId, ...(linked && { linked }) };
   });
 }
 
@@ -122,7 +110,7 @@ export async function postCustomerMessage(
 async function openLinkedTicket(
   trx: Knex.Transaction,
   t: LockedTicket,
-  customer: { id: number; company_id: number | null },
+  customer: Writer,
   a: CustomerAction,
 ): Promise<{ ticketId: number; number: number }> {
   const open = await trx('tickets')
@@ -131,21 +119,12 @@ async function openLinkedTicket(
     .orderBy('id', 'desc')
     .first('id', 'number');
   if (open) return { ticketId: open.id, number: open.number };
-  const [n] = await trx('inboxes')
-    .where({ id: t.inbox_id })
-    .increment('next_ticket_number', 1)
-    .returning(trx.raw('next_ticket_number - 1 AS number'));
-  const [row] = await trx('tickets')
-    .insert({
-      inbox_id: t.inbox_id,
-      number: n.number,
-      requester_id: customer.id,
-      company_id: customer.company_id,
-      subject: t.subject,
-      reply_token: newReplyToken(),
-      previous_ticket_id: t.id,
-    })
-    .returning(['id', 'number']);
+  const row = (await insertTicket(trx, {
+    inboxId: t.inbox_id,
+    writer: customer,
+    subject: t.subject,
+    previousTicketId: t.id,
+  }))!;
   await trx('events').insert({
     type: 'ticket.created',
     ticket_id: row.id,

@@ -3,11 +3,11 @@
 // customer is its requester and its company is theirs, as for mail (the company rule placed the
 // customer; the ticket takes where they are now).
 import type { Knex } from 'knex';
-import { type NewAttachment, storeAttachments } from '../attachments/index.ts';
+import type { NewAttachment } from '../attachments/index.ts';
 import { NotFoundError } from '../errors.ts';
 import { enqueueOutbound, isNoReplyAddress } from '../outbound/index.ts';
 import type { Boss } from '../queue/index.ts';
-import { newReplyToken } from './mail.ts';
+import { insertMessage, insertTicket, writerOf } from './customer-rows.ts';
 
 /** The types a customer chooses from (agents may set any other; it is shown as it is). */
 export const CUSTOMER_TICKET_TYPES = ['question', 'problem', 'incident', 'feature_request'] as const;
@@ -46,61 +46,41 @@ export async function openTicketByCustomer(
   n: NewCustomerTicket,
 ): Promise<NewCustomerTicketResult> {
   return db.transaction(async (trx) => {
-    const customer = await trx('customers as c')
-      .leftJoin('customer_emails as e', function primary() {
-        this.on('e.customer_id', 'c.id').andOnVal('e.is_primary', true);
-      })
-      .where('c.id', n.customerId)
-      .first('c.id', 'c.name', 'c.company_id', 'e.address');
+    const customer = await writerOf(trx, n.customerId);
     if (!customer) throw new NotFoundError(`no customer ${n.customerId}`);
-    // the inbox row's lock hands out numbers in order, as for mail
-    const [inbox] = await trx('inboxes')
-      .where({ id: n.inboxId, enabled: true })
-      .increment('next_ticket_number', 1)
-      .returning(trx.raw('next_ticket_number - 1 AS number'));
-    if (!inbox) throw new NotFoundError(`no inbox ${n.inboxId}`);
     const subject = n.subject.slice(0, 998);
-    const [ticket] = await trx('tickets')
-      .insert({
-        inbox_id: n.inboxId,
-        number: inbox.number,
-        requester_id: customer.id,
-        company_id: customer.company_id,
-        subject,
-        reply_token: newReplyToken(),
-        ...(n.priority && { priority: n.priority }),
-        type: n.type?.trim() || null,
-      })
-      .returning(['id', 'number']);
-    const [m] = await trx('messages')
-      .insert({
-        ticket_id: ticket.id,
-        direction: 'inbound',
-        author_type: 'customer',
-        author_customer_id: customer.id,
-        subject,
-        from_address: customer.address ?? null,
-        from_name: customer.name,
-        text: n.text,
-        visible_text: n.text,
-      })
-      .returning('id');
-    if (n.attachments?.length) await storeAttachments(trx, m.id, n.attachments);
+    const ticket = await insertTicket(trx, {
+      inboxId: n.inboxId,
+      onlyEnabled: true,
+      writer: customer,
+      subject,
+      priority: n.priority,
+      type: n.type?.trim() || null,
+    });
+    if (!ticket) throw new NotFoundError(`no inbox ${n.inboxId}`);
+    const messageId = await insertMessage(trx, {
+      ticketId: ticket.id,
+      writer: customer,
+      subject,
+      text: n.text,
+      attachments: n.attachments,
+    });
     await trx('events').insert({
       type: 'ticket.created',
       ticket_id: ticket.id,
       customer_id: customer.id,
-      data: { number: ticket.number, via: n.via, message_id: m.id, ...n.context },
+      data: { number: ticket.number, via: n.via, message_id: messageId, ...n.context },
     });
-    const acked = Boolean(n.ack && customer.address && (await mayAck(trx, customer.address, n.ack.limitPerHour)));
-    if (acked)
+    const address = customer.address;
+    const acked = Boolean(n.ack && address && (await mayAck(trx, address, n.ack.limitPerHour)));
+    if (acked && address)
       await enqueueOutbound(boss, trx, {
         kind: 'ack',
-        recipient: customer.address,
+        recipient: address,
         ticketId: ticket.id,
         customerId: customer.id,
       });
-    return { ticketId: Number(ticket.id), number: ticket.number, messageId: Number(m.id), acked };
+    return { ticketId: Number(ticket.id), number: ticket.number, messageId: Number(messageId), acked };
   });
 }
 
