@@ -1,5 +1,5 @@
-// The web role: health endpoints, the agents' JSON API and the public ticket page; the portal is
-// mounted here as it comes.
+// The web role: health endpoints, the agents' JSON API, the public ticket page, the customer portal
+// and the admin area.
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -22,6 +22,7 @@ import { QUEUES } from '../queue/index.ts';
 import { apiPlugin } from './api/index.ts';
 import { publicPages } from './public/index.ts';
 import { portalPages } from './portal/index.ts';
+import { adminPages } from './admin/index.ts';
 import { getPortalSettings } from '../portal/index.ts';
 
 export interface WebDeps {
@@ -197,6 +198,7 @@ export function buildWeb({
   };
   app.register(publicPages, { db, boss, log, ...tickets });
   app.register(portalPages, { db, boss, log, publicUrl: publicUrl ?? 'http://localhost', ...tickets });
+  app.register(adminPages, { db, boss, log, publicUrl: publicUrl ?? 'http://localhost' });
   // the front door leads to the portal when it is open
   app.get('/', async (_req, reply) =>
     (await getPortalSettings(db)).enabled

@@ -9,6 +9,7 @@ import { authPages } from './auth.ts';
 import { PortalContext, type PortalDeps } from './context.ts';
 import { helpPages } from './help.ts';
 import { ticketPages } from './tickets.ts';
+import { parseForms, securityHeaders } from '../forms.ts';
 
 export type { PortalDeps } from './context.ts';
 
@@ -24,16 +25,8 @@ const SECURITY_HEADERS = {
 export async function portalPages(app: FastifyInstance, deps: PortalDeps): Promise<void> {
   const ctx = new PortalContext(deps, await serverKey(deps.db, 'portal-csrf'));
 
-  app.addContentTypeParser(
-    'application/x-www-form-urlencoded',
-    { parseAs: 'string', bodyLimit: 256 * 1024 },
-    (_req, body, done) => {
-      done(null, Object.fromEntries(new URLSearchParams(body as string)));
-    },
-  );
-  app.addHook('onSend', async (_req, reply) => {
-    for (const [k, v] of Object.entries(SECURITY_HEADERS)) if (!reply.hasHeader(k)) reply.header(k, v);
-  });
+  parseForms(app);
+  securityHeaders(app, SECURITY_HEADERS);
   app.decorateRequest('visitor', null as never);
   app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
     request.visitor = await ctx.visitor(request);

@@ -28,6 +28,7 @@ import {
   publicTicket,
   type CustomerAction,
 } from '../../tickets/index.ts';
+import { parseForms, securityHeaders } from '../forms.ts';
 
 export interface PublicDeps {
   db: Knex;
@@ -68,17 +69,9 @@ export async function publicPages(app: FastifyInstance, deps: PublicDeps): Promi
     return got.length === want.length && timingSafeEqual(got, want);
   };
 
-  app.addContentTypeParser(
-    'application/x-www-form-urlencoded',
-    { parseAs: 'string', bodyLimit: 256 * 1024 },
-    (_req, body, done) => {
-      done(null, Object.fromEntries(new URLSearchParams(body as string)));
-    },
-  );
-  app.addHook('onSend', async (_req, reply) => {
-    // a route's own (stricter) header wins, e.g. the attachment's sandbox
-    for (const [k, v] of Object.entries(SECURITY_HEADERS)) if (!reply.hasHeader(k)) reply.header(k, v);
-  });
+  parseForms(app);
+  // a route's own (stricter) header wins, e.g. the attachment's sandbox
+  securityHeaders(app, SECURITY_HEADERS);
 
   const page = (reply: FastifyReply, view: string, data: object, status = 200) =>
     reply.code(status).type('text/html; charset=utf-8').send(eta.render(view, data));
