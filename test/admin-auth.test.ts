@@ -2,11 +2,11 @@
 // CSRF on every form, agents without the admin role refused, the TOTP second factor with codes
 // computed here (an independent implementation: RFC 6238 with node:crypto), recovery codes that
 // work once, and an event for every admin action.
-import { createHmac } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApi, type TestApi } from './helpers/api.ts';
 import { PortalClient as WebClient } from './helpers/portal.ts';
+import { totp } from './helpers/totp.ts';
 import { issueToken } from '../src/access/index.ts';
 import { createAgent } from '../src/agents/index.ts';
 
@@ -20,20 +20,6 @@ beforeAll(async () => {
   api = await startTestApi(t.url);
   web = api.base.replace(/\/api\/v1$/, '');
 });
-
-/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) from a base32 key, written here from the RFC. */
-export function totp(base32: string, at = Date.now()): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const ch of base32.replace(/=+$/, '')) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
-  const key = Buffer.from(bits.match(/.{8}/g)!.map((b) => Number.parseInt(b, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(at / 1000 / 30)));
-  const mac = createHmac('sha1', key).update(counter).digest();
-  const offset = mac[mac.length - 1]! & 0xf;
-  const n = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
-  return String(n).padStart(6, '0');
-}
 
 async function newAdmin(email: string, role: 'admin' | 'agent' = 'admin') {
   const agent = await createAgent(t.db, { email, name: `${role} ${email}`, role });

@@ -9,7 +9,9 @@ import { accountPages } from './account.ts';
 import { loadAssets } from './assets.ts';
 import { authPages } from './auth.ts';
 import { AdminContext, type AdminDeps } from './context.ts';
+import { areaPages } from './areas.ts';
 import { homePages } from './home.ts';
+import { templatePages } from './templates.ts';
 
 export type { AdminDeps } from './context.ts';
 
@@ -61,4 +63,6 @@ export async function adminPages(app: FastifyInstance, deps: AdminDeps): Promise
   await authPages(app, ctx);
   await accountPages(app, ctx);
   await homePages(app, ctx);
+  await templatePages(app, ctx);
+  await areaPages(app, ctx);
 }

@@ -1,0 +1,43 @@
+// The variables an edited template is previewed with: the template's sample with its toggles (so
+// every branch can be seen), or a real ticket picked by number (with placeholder links: a preview
+// never issues a token). Read from the editor's form or the live preview's JSON alike.
+import type { Knex } from 'knex';
+import { NotFoundError } from '../../errors.ts';
+import { sampleVariables, type TemplateName, ticketVariables } from '../../templates/index.ts';
+
+export interface PreviewChoice {
+  /** a ticket number, or undefined for the sample */
+  ticket?: number;
+  attachments: boolean;
+  customerName: boolean;
+  longSubject: boolean;
+}
+
+const on = (v: unknown) => v === 'on' || v === true || v === '1' || v === 'true';
+
+/** The choice from form fields or JSON: `ticket`, `no_attachments`, `no_name`, `long_subject`. */
+export function previewChoice(fields: Record<string, unknown>): PreviewChoice {
+  const n = Number(String(fields.ticket ?? '').replace(/^#/, ''));
+  return {
+    ...(Number.isSafeInteger(n) && n > 0 && { ticket: n }),
+    attachments: !on(fields.no_attachments),
+    customerName: !on(fields.no_name),
+    longSubject: on(fields.long_subject),
+  };
+}
+
+/** The variables, or the reason there are none (no such ticket). */
+export async function previewVariables(
+  db: Knex,
+  name: TemplateName,
+  choice: PreviewChoice,
+  baseUrl: string,
+): Promise<{ vars: unknown } | { error: string }> {
+  if (choice.ticket === undefined) return { vars: sampleVariables(name, choice) };
+  try {
+    return { vars: await ticketVariables(db, name, choice.ticket, { baseUrl }) };
+  } catch (err) {
+    if (err instanceof NotFoundError) return { error: `There is no ticket #${choice.ticket}.` };
+    throw err;
+  }
+}
