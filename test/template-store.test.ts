@@ -1,6 +1,7 @@
 // Admin overrides in the database: saving validates before storing, a published version takes
-// effect at once and replaces what the cache held, rollbacks and the default come back, and a
-// locale without a template falls back to English.
+// effect at once and replaces what the cache held, a rollback appends a copy of the older version
+// (the history only grows), the default comes back, and a locale without a template falls back
+// to English.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import {
@@ -46,7 +47,14 @@ describe('template store', () => {
 
   it('a saved version is published and used at once; the next one replaces it', async () => {
     const v1 = await store.save(override('Eins'));
-    expect(v1).toMatchObject({ version: 1, locale: 'de', authorId: 7 });
+    expect(v1).toMatchObject({
+      version: 1,
+      locale: 'de',
+      authorId: 7,
+      authorName: 'Tess Templates',
+      rolledBackFrom: null,
+    });
+    expect(v1.createdAt).toBeInstanceOf(Date);
     const first = await renderTemplate(t.db, 'ack', 'de', sampleVariables('ack'));
     expect(first).toMatchObject({ subject: 'Eins [#1042]', text: 'Eins Jane Doe\n', version: 1 });
     expect(first.html).toContain('Eins Jane Doe');
@@ -86,12 +94,28 @@ describe('template store', () => {
     );
   });
 
-  it('publishes an older version again, and goes back to the default', async () => {
-    await store.publish('ack', 'de', 1);
-    expect((await renderTemplate(t.db, 'ack', 'de', sampleVariables('ack'))).subject).toBe('Eins [#1042]');
+  it('a rollback appends a copy of the older version and publishes it; the default comes back', async () => {
+    await t.db.raw(
+      `INSERT INTO agents (id, name, email, role) OVERRIDING SYSTEM VALUE VALUES (8, 'Rolf Rollback', 'rolf@example.test', 'admin')`,
+    );
+    const v3 = await store.publish('ack', 'de', 1, 8);
+    expect(v3).toMatchObject({ version: 3, rolledBackFrom: 1, authorId: 8, authorName: 'Rolf Rollback' });
+    expect(v3.subject).toBe((await store.version('ack', 'de', 1)).subject);
+    expect(await renderTemplate(t.db, 'ack', 'de', sampleVariables('ack'))).toMatchObject({
+      subject: 'Eins [#1042]',
+      version: 3,
+    });
+    // nothing was rewritten: 1 and 2 are as they were, 3 is new
+    expect((await store.versions('ack', 'de')).map((v) => [v.version, v.rolledBackFrom, v.authorName])).toEqual([
+      [3, 1, 'Rolf Rollback'],
+      [2, null, 'Tess Templates'],
+      [1, null, 'Tess Templates'],
+    ]);
     await store.useDefault('ack', 'de');
     expect((await renderTemplate(t.db, 'ack', 'de', sampleVariables('ack'))).version).toBe(0);
     await expect(store.publish('ack', 'de', 9)).rejects.toThrow(NotFoundError);
+    await expect(store.publish('ack', 'de', 0)).rejects.toThrow(ValidationError);
+    expect((await store.version('ack', 'de', 0)).text).toBe(defaultSource('ack', 'de')!.text);
   });
 
   it('falls back from a region to its language, then to English', async () => {
@@ -116,7 +140,8 @@ describe('template store', () => {
     expect(list.find((s) => s.name === 'ack' && s.locale === 'de')).toMatchObject({
       hasDefault: true,
       publishedVersion: null,
-      latestVersion: 2,
+      latestVersion: 3,
+      hasDraft: false,
     });
     expect(list.find((s) => s.name === 'ack' && s.locale === 'fr')).toMatchObject({
       hasDefault: false,
@@ -134,6 +159,12 @@ describe('template store', () => {
     const c = await publishedTemplate(t.db, 'ack', 'de');
     expect(c.compiled).not.toBe(a.compiled);
     expect(c.version).toBe(a.version + 1);
+    // a rollback is a new version: compiled anew, though its source is an older one's
+    await store.publish('ack', 'de', a.version, 7);
+    const d = await publishedTemplate(t.db, 'ack', 'de');
+    expect(d.version).toBe(c.version + 1);
+    expect(d.compiled).not.toBe(a.compiled);
+    expect(d.compiled.render(sampleVariables('ack')).subject).toBe('Fünf [#1042]');
   });
 
   it('rejects unknown templates, bad locales and bad variables', async () => {

@@ -18,17 +18,20 @@ import type { TemplateName } from '../templates/index.ts';
  *   address, which need not be a customer's yet (one is found or made when the link is used). For
  *   an address whose account is active already, `account_exists` and `link` sets a new password
  *   instead.
+ * - `none` (`template: null`): the template and its variables are the row's own, stored beside it
+ *   (template_test_mails): an admin's test of a template being edited, sent to that admin. No
+ *   customer, no link is issued, no file attached; the subject starts with "[Test] ".
  */
 export type OutboundKindSpec = {
-  template: TemplateName;
   /**
    * Written by the system, not by a person: it says `Auto-Submitted: auto-replied` (RFC 3834) and
    * asks with `X-Auto-Response-Suppress: All` not to be answered by other automatic mail.
    */
   automatic: boolean;
 } & (
-  | { link: 'ticket'; replyAddress: boolean; message: boolean }
-  | { link: 'password' | 'sign_in' | 'signup'; replyAddress: false; message: false }
+  | { template: TemplateName; link: 'ticket'; replyAddress: boolean; message: boolean }
+  | { template: TemplateName; link: 'password' | 'sign_in' | 'signup'; replyAddress: false; message: false }
+  | { template: null; link: 'none'; replyAddress: false; message: false }
 );
 
 // biome-ignore format: one row per kind reads as a table
@@ -46,6 +49,8 @@ export const OUTBOUND_KINDS = {
   sign_in_link:     { template: 'sign_in_link',    automatic: true,  link: 'sign_in',  replyAddress: false, message: false },
   // the portal's self sign-up (or, to an address with an account already, a note saying so)
   signup_link:      { template: 'signup_link',     automatic: true,  link: 'signup',   replyAddress: false, message: false },
+  // the template editor's "send me a test": the source and variables are the row's (template_test_mails)
+  template_test:    { template: null,              automatic: true,  link: 'none',     replyAddress: false, message: false },
 } as const satisfies Record<string, OutboundKindSpec>;
 
 export type OutboundKind = keyof typeof OUTBOUND_KINDS;

@@ -9,11 +9,18 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Logger } from '../log.ts';
 import { issueToken } from '../access/index.ts';
 import { attachmentFiles, attachmentLink } from '../attachments/index.ts';
-import { formatSize, renderTemplate } from '../templates/index.ts';
+import { AppError } from '../errors.ts';
+import {
+  compileTemplate,
+  formatSize,
+  isTemplateName,
+  renderTemplate,
+  textToHtml,
+  type RenderedMail,
+} from '../templates/index.ts';
 import { LOOP_HEADER } from '../mail/index.ts';
 import { OUTBOUND_KINDS, type OutboundKind, type OutboundKindSpec } from './kinds.ts';
 import { mailRefusal } from './no-reply.ts';
-import { textToHtml } from './text.ts';
 
 export interface SendDeps {
   db: Knex;
@@ -151,7 +158,7 @@ export async function sendOutbound(
         verp_token: mail.verpToken,
         reply_token_hash: mail.replyTokenHash,
         // whose reply address and link this mail carries
-        customer_id: row.customer?.id ?? row.customer_id,
+        customer_id: mail.customerId,
         subject: mail.subject,
         raw: deps.transport ? null : mail.raw,
         smtp_response: response.slice(0, 1000),
@@ -192,14 +199,74 @@ interface Composed {
   subject: string;
   /** sha256 of the recipient's reply token, when the mail carries one */
   replyTokenHash: Buffer | null;
+  /** the customer whose reply address and link the mail carries */
+  customerId: number | null;
 }
 
 async function compose(deps: SendDeps, row: Context): Promise<Composed> {
-  const { db } = deps;
-  const { ticket, inbox, customer } = row;
+  const { ticket, inbox } = row;
   const kind = kindOf(row.kind);
+  // a mail of its own template carries nothing of a customer's, whoever owns the address
+  const customer = kind.link === 'none' ? null : row.customer;
   if (row.ticket_id && !ticket) throw new PermanentSendError(`ticket ${row.ticket_id} is gone`);
   if (!inbox) throw new PermanentSendError('no inbox to send from');
+  const { rendered, files } =
+    kind.link === 'none'
+      ? { rendered: await templateTest(deps, row.id), files: [] }
+      : await renderKind(deps, row, kind, inbox, customer);
+  const [local, domain] = splitAddress(inbox.address);
+  const verpToken = randomBytes(12).toString('base64url');
+  // Replies come back to an address of this mail's own, issued to its recipient (like VERP): a
+  // reply through it counts as that customer only.
+  const replyToken = kind.replyAddress ? newRecipientReplyToken() : undefined;
+  const messageId = `<o${row.id}.${randomBytes(6).toString('hex')}@${deps.messageIdDomain}>`;
+  const thread = row.thread?.length ? { inReplyTo: row.thread[row.thread.length - 1], references: row.thread } : {};
+  const headers: Record<string, string> = { [LOOP_HEADER]: String(row.id) };
+  if (kind.automatic) {
+    headers['Auto-Submitted'] = 'auto-replied';
+    // asks Exchange and others not to answer this mail with their own automatic replies
+    headers['X-Auto-Response-Suppress'] = 'All';
+  }
+  const composer = new MailComposer({
+    from: { name: inbox.from_name || inbox.name, address: inbox.address },
+    to: { name: customer?.name ?? '', address: row.recipient },
+    replyTo: replyToken ? `${local}+${replyToken}@${domain}` : inbox.address,
+    subject: rendered.subject,
+    messageId,
+    ...thread,
+    headers,
+    text: rendered.text,
+    html: rendered.html,
+    attachments: files,
+    date: new Date(),
+  });
+  const raw = await new Promise<Buffer>((resolve, reject) =>
+    composer.compile().build((err, out) => (err ? reject(err) : resolve(out))),
+  );
+  // bounces come back to inbox+<verp token>@, which finds this message even without its Message-ID
+  return {
+    raw,
+    messageId,
+    verpToken,
+    envelopeFrom: `${local}+${verpToken}@${domain}`,
+    subject: rendered.subject,
+    replyTokenHash: replyToken ? createHash('sha256').update(replyToken).digest() : null,
+    customerId: customer?.id ?? row.customer_id,
+  };
+}
+
+type Files = { filename: string; contentType: string; content: Buffer }[];
+
+/** The variables of a kind with a template of the shipped set, its links issued, rendered. */
+async function renderKind(
+  deps: SendDeps,
+  row: Context,
+  kind: Extract<OutboundKindSpec, { template: string }>,
+  inbox: NonNullable<Context['inbox']>,
+  customer: Context['customer'],
+): Promise<{ rendered: RenderedMail; files: Files }> {
+  const { db } = deps;
+  const { ticket } = row;
   const locale = row.locale ?? customer?.locale ?? inbox.settings?.locale ?? 'en';
   const base = {
     customer: { name: customer?.name ?? '', email: row.recipient },
@@ -207,7 +274,7 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
   };
 
   let vars: Record<string, unknown>;
-  let files: { filename: string; contentType: string; content: Buffer }[] = [];
+  let files: Files = [];
   // The links and the reply address are the recipient's: the page posts as them and nobody else.
   // Mail goes to customers only; an address that is nobody's gets no link and no reply address,
   // except a sign-up mail: its link names the address, and whoever opens it becomes the address's
@@ -261,46 +328,36 @@ async function compose(deps: SendDeps, row: Context): Promise<Composed> {
     const { secret } = await issueToken(db, 'password_set', { customerId: customer.id }, PASSWORD_LINK_HOURS * 3600);
     vars = { ...base, link: `${deps.publicUrl}/portal/password/${secret}`, link_expires_hours: PASSWORD_LINK_HOURS };
   }
-  const rendered = await renderTemplate(db, kind.template, locale, vars);
+  return { rendered: await renderTemplate(db, kind.template, locale, vars), files };
+}
 
-  const [local, domain] = splitAddress(inbox.address);
-  const verpToken = randomBytes(12).toString('base64url');
-  // Replies come back to an address of this mail's own, issued to its recipient (like VERP): a
-  // reply through it counts as that customer only.
-  const replyToken = kind.replyAddress ? newRecipientReplyToken() : undefined;
-  const messageId = `<o${row.id}.${randomBytes(6).toString('hex')}@${deps.messageIdDomain}>`;
-  const thread = row.thread?.length ? { inReplyTo: row.thread[row.thread.length - 1], references: row.thread } : {};
-  const headers: Record<string, string> = { [LOOP_HEADER]: String(row.id) };
-  if (kind.automatic) {
-    headers['Auto-Submitted'] = 'auto-replied';
-    // asks Exchange and others not to answer this mail with their own automatic replies
-    headers['X-Auto-Response-Suppress'] = 'All';
+/**
+ * A test mail of a template being edited: its stored source, compiled here (it is no version, so
+ * never cached) and rendered with its stored variables. A source or variables that fail now will
+ * fail on every try: that is final.
+ */
+async function templateTest(deps: SendDeps, outboundId: number): Promise<RenderedMail> {
+  const t = await deps
+    .db('template_test_mails')
+    .where({ outbound_id: outboundId })
+    .first<{ name: string; locale: string; subject: string; mjml: string; text: string; vars: unknown } | undefined>(
+      'name',
+      'locale',
+      'subject',
+      'mjml',
+      'text',
+      'vars',
+    );
+  if (!t) throw new PermanentSendError(`the template test of outbound mail ${outboundId} is gone`);
+  const { name, vars, ...source } = t;
+  if (!isTemplateName(name)) throw new PermanentSendError(`no mail template named ${name}`);
+  try {
+    const mail = (await compileTemplate({ name, ...source })).render(vars);
+    return { ...mail, subject: `[Test] ${mail.subject}` };
+  } catch (err) {
+    if (err instanceof AppError) throw new PermanentSendError(err.message);
+    throw err;
   }
-  const composer = new MailComposer({
-    from: { name: inbox.from_name || inbox.name, address: inbox.address },
-    to: { name: customer?.name ?? '', address: row.recipient },
-    replyTo: replyToken ? `${local}+${replyToken}@${domain}` : inbox.address,
-    subject: rendered.subject,
-    messageId,
-    ...thread,
-    headers,
-    text: rendered.text,
-    html: rendered.html,
-    attachments: files,
-    date: new Date(),
-  });
-  const raw = await new Promise<Buffer>((resolve, reject) =>
-    composer.compile().build((err, out) => (err ? reject(err) : resolve(out))),
-  );
-  // bounces come back to inbox+<verp token>@, which finds this message even without its Message-ID
-  return {
-    raw,
-    messageId,
-    verpToken,
-    envelopeFrom: `${local}+${verpToken}@${domain}`,
-    subject: rendered.subject,
-    replyTokenHash: replyToken ? createHash('sha256').update(replyToken).digest() : null,
-  };
 }
 
 async function replyVars(deps: SendDeps, row: Context, attachmentBase: string) {

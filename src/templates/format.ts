@@ -7,3 +7,15 @@ export function formatSize(bytes: number, locale = 'en'): string {
   if (bytes < 1024 * 1024) return `${n(Math.round(bytes / 1024))} KB`;
   return `${n(bytes / (1024 * 1024))} MB`;
 }
+
+/**
+ * Plain text as HTML, for a message.html of a reply written as plain text: escaped, blank lines
+ * make paragraphs, line breaks stay.
+ */
+export function textToHtml(text: string): string {
+  const escaped = text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  return escaped
+    .split(/\n{2,}/)
+    .map((p) => `<p>${p.replace(/\n/g, '<br>')}</p>`)
+    .join('\n');
+}

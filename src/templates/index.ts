@@ -1,5 +1,6 @@
-// Mail templates: the shipped defaults in templates/mail, admin overrides stored as versions, and
-// rendering a mail to { subject, html, text }. Templates are data: see syntax.ts for the language.
+// Mail templates: the shipped defaults in templates/mail, admin overrides stored as versions and
+// edited as drafts, previews, and rendering a mail to { subject, html, text }. Templates are data:
+// see syntax.ts for the language.
 export {
   renderTemplate,
   publishedTemplate,
@@ -10,9 +11,14 @@ export {
   createTemplateStore,
   type TemplateStore,
   type TemplateSummary,
-  type TemplateVersion,
   type SaveTemplateInput,
 } from './store.ts';
+export type { TemplateVersion } from './versions.ts';
+export { contentHash, type TemplateDraft, type DraftInput, type SaveDraftInput } from './drafts.ts';
+export { diffTemplates, type DiffLine, type TemplateDiff, type TemplateSourceLike } from './diff.ts';
+export { previewTemplate, type TemplatePreview } from './preview.ts';
+export { ticketVariables, type TicketVariablesOptions } from './ticket-vars.ts';
+export { templateFields, type TemplateField } from './fields.ts';
 export {
   checkTemplate,
   compileTemplate,
@@ -23,11 +29,12 @@ export {
 export { TemplateError, type TemplateProblem } from './errors.ts';
 export {
   TEMPLATE_NAMES,
+  isTemplateName,
   type TemplateName,
   type TemplateVariables,
 } from './schemas.ts';
 export { DEFAULT_LOCALES, defaultSource } from './defaults.ts';
-export { sampleVariables } from './samples.ts';
-export { formatSize } from './format.ts';
+export { sampleVariables, type SampleOptions } from './samples.ts';
+export { formatSize, textToHtml } from './format.ts';
 export { clearTemplateCache } from './cache.ts';
 export type { Part, Problem } from './syntax.ts';

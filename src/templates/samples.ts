@@ -57,6 +57,31 @@ const SAMPLES: { [N in TemplateName]: TemplateVariables<N> } = {
   },
 };
 
-export function sampleVariables<N extends TemplateName>(name: N): TemplateVariables<N> {
-  return structuredClone(SAMPLES[name]);
+export interface SampleOptions {
+  /** Templates that list message.attachments: with a file (the default) or with none. */
+  attachments?: boolean;
+  /** false: the customer has no name (as for an address we only know as an address). */
+  customerName?: boolean;
+  /** A ticket subject of about 200 characters, not all ASCII, for templates about a ticket. */
+  longSubject?: boolean;
+}
+
+/** The subject a long-winded customer writes, in several scripts: wrapping and encoding show. */
+export const LONG_SUBJECT =
+  'Réclamation urgente: Überweisung für Rechnung 2026-118 doppelt abgebucht – Straße & Hausnummer falsch, ' +
+  'Ελληνικά σχόλια, 日本語の請求書も添付しました 🙂 — bitte dringend prüfen und die korrigierte Gutschrift bestätigen';
+
+/**
+ * The sample variables of a template. The options flip the data the templates branch on, so a
+ * preview can show each side of an if (files or none, a name or none, a subject that wraps).
+ */
+export function sampleVariables<N extends TemplateName>(name: N, options: SampleOptions = {}): TemplateVariables<N> {
+  const vars = structuredClone(SAMPLES[name]) as Record<string, unknown>;
+  const { attachments = true, customerName = true, longSubject = false } = options;
+  const message = vars.message as { attachments: unknown[] } | undefined;
+  if (message && !attachments) message.attachments = [];
+  if (!customerName) (vars.customer as { name: string }).name = '';
+  const ticket = vars.ticket as { subject: string } | undefined;
+  if (ticket && longSubject) ticket.subject = LONG_SUBJECT;
+  return vars as TemplateVariables<N>;
 }

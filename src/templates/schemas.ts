@@ -85,12 +85,19 @@ export function isTemplateName(name: string): name is TemplateName {
   return Object.hasOwn(TEMPLATE_SCHEMAS, name);
 }
 
-/** A template's fields as the validator sees them. */
-export type Field =
-  | { kind: 'value' }
+/** What a value field holds, for the editor's list of fields (templateFields). */
+export type ValueType = 'text' | 'number' | 'boolean' | 'link';
+
+/**
+ * A template's fields as the validator sees them. `optional`: the field may be absent or null
+ * (it prints nothing and an `if` on it is false); the validator treats both alike.
+ */
+export type Field = { optional: boolean } & (
+  | { kind: 'value'; type: ValueType }
   | { kind: 'html' }
   | { kind: 'object'; fields: Readonly<Record<string, Field>> }
-  | { kind: 'list'; item: Field };
+  | { kind: 'list'; item: Field }
+);
 
 const fieldCache = new Map<TemplateName, Field>();
 
@@ -105,13 +112,24 @@ export function fieldsOf(name: TemplateName): Field {
 
 function toField(schema: z.ZodType): Field {
   // optional and nullable fields are the same to a template: absent prints nothing, `if` is false
-  while (schema instanceof z.ZodOptional || schema instanceof z.ZodNullable) schema = schema.unwrap() as z.ZodType;
+  let optional = false;
+  while (schema instanceof z.ZodOptional || schema instanceof z.ZodNullable) {
+    optional = true;
+    schema = schema.unwrap() as z.ZodType;
+  }
   if (schema instanceof z.ZodObject) {
     const fields: Record<string, Field> = Object.create(null);
     for (const [key, value] of Object.entries(schema.shape)) fields[key] = toField(value as z.ZodType);
-    return { kind: 'object', fields };
+    return { kind: 'object', fields, optional };
   }
-  if (schema instanceof z.ZodArray) return { kind: 'list', item: toField(schema.element as z.ZodType) };
-  if (schema.meta()?.sanitizedHtml === true) return { kind: 'html' };
-  return { kind: 'value' };
+  if (schema instanceof z.ZodArray) return { kind: 'list', item: toField(schema.element as z.ZodType), optional };
+  if (schema.meta()?.sanitizedHtml === true) return { kind: 'html', optional };
+  return { kind: 'value', type: valueType(schema), optional };
+}
+
+function valueType(schema: z.ZodType): ValueType {
+  if (schema instanceof z.ZodNumber) return 'number';
+  if (schema instanceof z.ZodBoolean) return 'boolean';
+  if (schema instanceof z.ZodURL) return 'link';
+  return 'text';
 }
