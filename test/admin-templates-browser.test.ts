@@ -87,7 +87,7 @@ async function ackFor(): Promise<{ subject: string; html: string; text: string }
     '',
   ].join('\r\n');
   expect((await sendRaw(smtpPort, from, ['support@localhost'], raw)).code).toBe(250);
-  const mail = await eventually(() => sink.mails.find((m) => m.to.includes(from)), 20_000);
+  const mail = await eventually(async () => sink.mails.find((m) => m.to.includes(from)), 20_000);
   return { subject: mail.mail.subject ?? '', html: String(mail.mail.html || ''), text: mail.mail.text ?? '' };
 }
 
@@ -173,10 +173,10 @@ describe('the template editor', () => {
     expect(await page.locator('#text').inputValue()).toContain('it.ticket.numbr');
     // "Go there" selects the place
     await problem.getByRole('button', { name: 'Go there' }).click();
-    const selected = await page.evaluate(() => {
-      const el = document.getElementById('text') as HTMLTextAreaElement;
-      return el.value.slice(0, el.selectionStart).split('\n').length;
-    });
+    // (a string: the tests are not compiled with the DOM's types)
+    const selected = await page.evaluate(
+      `(() => { const el = document.getElementById('text'); return el.value.slice(0, el.selectionStart).split('\\n').length; })()`,
+    );
     expect(selected).toBe(3);
     await page.screenshot({ path: path.join(SHOTS, 'editor-problem-1440.png'), fullPage: true });
     expect(Number((await t.db('template_drafts').count('* as n'))[0]!.n)).toBe(0);
@@ -199,7 +199,7 @@ describe('the template editor', () => {
     // and the test mail carries the draft, to the admin alone
     await page.getByRole('button', { name: 'Send a test mail to me' }).click();
     await page.waitForURL(/done=tested/);
-    const test = await eventually(() => sink.mails.find((m) => m.to.includes(ADMIN)), 20_000);
+    const test = await eventually(async () => sink.mails.find((m) => m.to.includes(ADMIN)), 20_000);
     expect(test.mail.subject).toMatch(/^\[Test\] /);
     expect(test.mail.text).toContain('VERSION-ONE');
 

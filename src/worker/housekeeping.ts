@@ -1,6 +1,7 @@
 // Housekeeping the worker role does on a timer: rate-limit windows older than a day, portal and
-// admin sessions over for a day, and tokens that expired or were used or revoked more than a week
-// ago (kept that long so that a link followed late still finds its ticket and can offer a fresh one).
+// admin sessions over for a day, test mails' contents a day after they went, and tokens that
+// expired or were used or revoked more than a week ago (kept that long so that a link followed
+// late still finds its ticket and can offer a fresh one).
 import type { Knex } from 'knex';
 import type { Logger } from '../log.ts';
 import { pruneRateLimits } from '../access/index.ts';
@@ -10,6 +11,17 @@ import { pruneSessions } from '../portal/index.ts';
 export async function housekeep(db: Knex): Promise<{ rateLimits: number; tokens: number; sessions: number }> {
   const rateLimits = await pruneRateLimits(db);
   const sessions = (await pruneSessions(db)) + (await pruneAdminSessions(db));
+  // a test mail's content carries what it was previewed with (a real ticket's names and text):
+  // kept a day after it was sent or given up, for the outbox's record, then gone
+  await db('template_test_mails')
+    .whereIn(
+      'outbound_id',
+      db('outbound_messages')
+        .whereNot({ status: 'queued' })
+        .where('updated_at', '<', db.raw(`now() - interval '1 day'`))
+        .select('id'),
+    )
+    .delete();
   const tokens = await db('tokens')
     .where('expires_at', '<', db.raw(`now() - interval '7 days'`))
     .orWhere('used_at', '<', db.raw(`now() - interval '7 days'`))

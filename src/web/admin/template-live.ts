@@ -7,12 +7,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hit } from '../../access/index.ts';
 import { recordAdminEvent } from '../../admin/index.ts';
-import { ValidationError } from '../../errors.ts';
+import { ForbiddenError, NotFoundError, ValidationError } from '../../errors.ts';
 import { enqueueTemplateTest } from '../../outbound/index.ts';
 import { createTemplateStore, previewTemplate, TemplateError, type TemplateName } from '../../templates/index.ts';
 import type { AdminContext } from './context.ts';
-import type { EditorState } from './templates.ts';
-import { previewChoice, previewVariables } from './template-vars.ts';
+import { type EditorState, previewChoice, previewVariables } from './template-vars.ts';
 
 /** checks per admin per minute: typing with the script's pause between checks stays well under */
 const LIVE_PER_MINUTE = { max: 240, windowSeconds: 60 };
@@ -106,7 +105,12 @@ export async function templateLivePages(app: FastifyInstance, ctx: AdminContext,
           draft: state.basis.kind === 'draft',
         });
       } catch (err) {
-        if (err instanceof TemplateError || err instanceof ValidationError)
+        if (
+          err instanceof TemplateError ||
+          err instanceof ValidationError ||
+          err instanceof ForbiddenError ||
+          err instanceof NotFoundError
+        )
           return fail(`No test sent: ${err.message}`, 422);
         throw err;
       }

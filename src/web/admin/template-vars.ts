@@ -3,7 +3,7 @@
 // never issues a token). Read from the editor's form or the live preview's JSON alike.
 import type { Knex } from 'knex';
 import { NotFoundError } from '../../errors.ts';
-import { sampleVariables, type TemplateName, ticketVariables } from '../../templates/index.ts';
+import { sampleVariables, type TemplateName, type TemplateProblem, ticketVariables } from '../../templates/index.ts';
 
 export interface PreviewChoice {
   /** a ticket number, or undefined for the sample */
@@ -40,4 +40,17 @@ export async function previewVariables(
     if (err instanceof NotFoundError) return { error: `There is no ticket #${choice.ticket}.` };
     throw err;
   }
+}
+
+/** What the editor shows: the source, what it is based on, and what came back from a form. */
+export interface EditorState {
+  subject: string;
+  mjml: string;
+  text: string;
+  /** what the editor holds: 'draft', 'published' (version n) or 'default' */
+  basis: { kind: 'draft' | 'published' | 'default'; version?: number };
+  problems?: readonly TemplateProblem[];
+  notice?: string;
+  error?: string;
+  choice?: PreviewChoice;
 }

@@ -21,7 +21,7 @@ import {
 import type { AdminContext } from './context.ts';
 import { templateHistoryPages } from './template-history.ts';
 import { templateLivePages } from './template-live.ts';
-import { type PreviewChoice, previewChoice, previewVariables } from './template-vars.ts';
+import { type EditorState, type PreviewChoice, previewChoice, previewVariables } from './template-vars.ts';
 
 /** What each mail is, for people choosing one to edit. */
 export const TEMPLATE_PURPOSES: Record<TemplateName, string> = {
@@ -40,18 +40,6 @@ const LOCALE = /^[a-z]{2}(?:-[a-z]{2})?$/;
 
 type Params = { name: string; locale: string };
 type Form = { Params: Params; Body: Record<string, string | undefined> };
-
-export interface EditorState {
-  subject: string;
-  mjml: string;
-  text: string;
-  /** what the editor holds: 'draft', 'published' (version n) or 'default' */
-  basis: { kind: 'draft' | 'published' | 'default'; version?: number };
-  problems?: readonly TemplateProblem[];
-  notice?: string;
-  error?: string;
-  choice?: PreviewChoice;
-}
 
 export async function templatePages(app: FastifyInstance, ctx: AdminContext): Promise<void> {
   const { db } = ctx.deps;
