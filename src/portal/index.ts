@@ -34,6 +34,7 @@ export {
   LOGO_MAX_BYTES,
   LOGO_TYPES,
   MIN_CONTRAST,
+  pageBranding,
   portalSettingsSchema,
   removeLogo,
   setLogo,

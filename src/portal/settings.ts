@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { Db } from '../db/index.ts';
 import { AppError, ValidationError } from '../errors.ts';
+import { sanitizeHtml } from '../mail/index.ts';
 
 const hex = z
   .string()
@@ -102,6 +103,24 @@ export function cssRemoteLoads(css: string): string[] {
       found.add(`url(${m[1]!.slice(0, 80)})`);
   }
   return [...found];
+}
+
+/**
+ * What a page shows of the branding: the colours (checked when saved), the custom CSS unable to end
+ * its <style> element, the header and footer HTML sanitized as mail is. The portal's pages and the
+ * admin area's preview of them both show branding through this.
+ */
+export function pageBranding(b: Branding) {
+  return {
+    name: b.name,
+    colors: { primary: b.primary_color, background: b.background_color, text: b.text_color },
+    // custom CSS may not load anything (the page's CSP allows no remote loads) or end its <style>:
+    // every < is written as CSS's own escape, which means the same inside a CSS string and cannot
+    // close the element (removing "</style" alone lets "</st</styleyle" put one back together)
+    css: b.custom_css.replaceAll('<', '\\3c '),
+    header: b.header_html ? sanitizeHtml(b.header_html) : '',
+    footer: b.footer_html ? sanitizeHtml(b.footer_html) : '',
+  };
 }
 
 const CACHE_MS = 3_000;

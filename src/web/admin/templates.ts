@@ -15,7 +15,6 @@ import {
   previewTemplate,
   TemplateError,
   type TemplateName,
-  type TemplateProblem,
   templateFields,
 } from '../../templates/index.ts';
 import type { AdminContext } from './context.ts';
