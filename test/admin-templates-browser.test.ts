@@ -188,6 +188,9 @@ describe('the template editor', () => {
     await page.waitForURL(/done=saved/);
     expect(await page.locator('[role=status]').first().textContent()).toContain('Draft saved');
     await page.screenshot({ path: path.join(SHOTS, 'editor-1440.png'), fullPage: true });
+    // the phone-width preview on its own, scrolled into view (a full-page shot leaves frames below the fold unpainted)
+    await page.locator('#preview-phone').scrollIntoViewIfNeeded();
+    await page.locator('#preview-phone').screenshot({ path: path.join(SHOTS, 'editor-phone-preview.png') });
     await accessible('editor');
 
     // the draft is saved and previewed, but the ack is still the shipped one
