@@ -51,8 +51,14 @@ const schema = z.object({
   ACK_LIMIT_PER_HOUR: z.coerce.number().int().min(0).max(1000).default(5),
   MAIL_CPU_BUDGET_MS: z.coerce.number().int().min(100).max(600_000).default(5_000),
   TICKET_LINK_DAYS: z.coerce.number().int().min(1).max(3650).default(DEFAULT_TICKET_LINK_DAYS),
+  // /metrics of a process without the web role (the web role serves it on HTTP_PORT); unset: none
+  METRICS_PORT: optionalString.pipe(z.coerce.number<string>().int().min(1).max(65535).optional()),
+  METRICS_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
+
+/** Variables whose value a start-up error does not repeat. */
+const SECRETS: ReadonlySet<string> = new Set(['METRICS_TOKEN']);
 
 export interface Config {
   readonly env: 'development' | 'production' | 'test';
@@ -91,6 +97,12 @@ export interface Config {
   /** How long parsing, classifying and rendering one mail may take before it is quarantined. */
   readonly mailCpuBudgetMs: number;
   readonly shutdownTimeoutMs: number;
+  readonly metrics: {
+    /** where a process without the web role serves /metrics (on HTTP_HOST); undefined: it serves none */
+    readonly port: number | undefined;
+    /** when set, /metrics answers only `Authorization: Bearer <token>` */
+    readonly token: string | undefined;
+  };
   readonly logLevel: string;
 }
 
@@ -110,7 +122,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(
       parsed.error.issues.map((issue) => {
         const name = String(issue.path[0] ?? '?');
-        const value = env[name];
+        const value = SECRETS.has(name) ? '(not shown)' : env[name];
         return `${name}=${JSON.stringify(value ?? '')}: ${issue.message}`;
       }),
     );
@@ -151,6 +163,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ticketLinkDays: e.TICKET_LINK_DAYS,
     mailCpuBudgetMs: e.MAIL_CPU_BUDGET_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    metrics: { port: e.METRICS_PORT, token: e.METRICS_TOKEN },
     logLevel: e.LOG_LEVEL,
   });
 }

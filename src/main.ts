@@ -14,6 +14,7 @@ import type { InboundSettings } from './inbound/index.ts';
 import { LOOP_HEADER } from './mail/index.ts';
 import { buildWeb, listenWeb } from './web/index.ts';
 import { compileDefaultTemplates } from './templates/index.ts';
+import { setMetricsRole, startMetricsServer } from './metrics/index.ts';
 
 import type { Role } from './roles.ts';
 
@@ -37,6 +38,8 @@ export function inboundSettings(config: Config): InboundSettings {
 export interface Running {
   smtp?: AddressInfo;
   http?: AddressInfo;
+  /** /metrics of a process without the web role (METRICS_PORT) */
+  metrics?: AddressInfo;
   db: Knex;
   boss: Boss;
   stop(): Promise<void>;
@@ -66,6 +69,7 @@ export async function start(config: Config, database: Database, log: Logger, opt
     log.info({ inbox: DEFAULT_INBOX }, 'created default inbox');
   }
   const boss = await startBoss({ url: database.url, worker: opts.roles.includes('worker'), log });
+  setMetricsRole(opts.roles);
   const stops: (() => Promise<void>)[] = [];
   const running: Running = { db, boss, stop: async () => {} };
 
@@ -128,10 +132,24 @@ export async function start(config: Config, database: Database, log: Logger, opt
         publicUrl: config.http.baseUrl,
         reopenDays: config.reopenDays,
         ticketLinkDays: config.ticketLinkDays,
+        metricsToken: config.metrics.token,
       });
       running.http = await listenWeb(web, config.http.host, config.http.port);
       stops.push(() => web.close());
       log.info({ host: running.http.address, port: running.http.port }, 'http listening');
+      if (config.metrics.port !== undefined) log.info('METRICS_PORT unused: the web role serves /metrics on HTTP_PORT');
+    } else if (config.metrics.port !== undefined) {
+      const metrics = await startMetricsServer({
+        host: config.http.host,
+        port: config.metrics.port,
+        db,
+        token: config.metrics.token,
+        log,
+      });
+      running.metrics = metrics.address;
+      // stopped last: a scrape during shutdown still finds it
+      stops.push(() => metrics.close());
+      log.info({ host: metrics.address.address, port: metrics.address.port }, 'metrics listening');
     }
   } catch (err) {
     await shutdown();

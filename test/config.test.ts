@@ -46,9 +46,25 @@ describe('config', () => {
     ['TRUST_PROXY', 'the load balancer'],
     ['ACK_LIMIT_PER_HOUR', '-1'],
     ['TICKET_LINK_DAYS', '0'],
+    ['METRICS_PORT', 'nine-thousand'],
+    ['METRICS_PORT', '0'],
+    ['METRICS_PORT', '65536'],
+    ['METRICS_PORT', '9100.5'],
+    ['METRICS_TOKEN', 'short'],
   ])('stops on a bad %s (%s) and names it', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrowError(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrowError(new RegExp(`${name}=`));
+  });
+
+  it('serves no metrics port unless METRICS_PORT is set, and never repeats METRICS_TOKEN in an error', () => {
+    expect(loadConfig({}).metrics).toEqual({ port: undefined, token: undefined });
+    expect(loadConfig({ METRICS_PORT: '' }).metrics.port).toBeUndefined();
+    expect(loadConfig({ METRICS_PORT: '9100', METRICS_TOKEN: 'a-long-enough-token' }).metrics).toEqual({
+      port: 9100,
+      token: 'a-long-enough-token',
+    });
+    expect(() => loadConfig({ METRICS_TOKEN: 'sesame' })).toThrowError(/METRICS_TOKEN="\(not shown\)"/);
+    expect(() => loadConfig({ METRICS_TOKEN: 'sesame' })).not.toThrowError(/sesame/);
   });
 
   it('wants both or neither of the TLS files', () => {

@@ -9,6 +9,7 @@ import type pg from 'pg';
 import type { Logger } from '../log.ts';
 import { createWaker, INBOUND_CHANNEL, type Boss } from '../queue/index.ts';
 import type { Inbox } from '../inboxes/index.ts';
+import { countSmtpReply, type SmtpStage } from '../metrics/index.ts';
 import { HeaderScanner } from './headers.ts';
 import { createRawMailWriter } from './raw-store.ts';
 
@@ -46,6 +47,12 @@ function reply(code: number, text: string): Error & { responseCode: number } {
 const TEMPORARY = () => reply(451, '4.3.0 Temporary local problem, please try again later');
 const SHUTTING_DOWN = () => reply(421, '4.3.2 Service shutting down, please try again later');
 
+/** The reply's code counted by its stage (metrics), and the reply given. */
+function answer(stage: SmtpStage, callback: (err?: Error | null) => void, refusal?: Error & { responseCode: number }) {
+  countSmtpReply(stage, refusal ? refusal.responseCode : stage === 'connect' ? 220 : 250);
+  callback(refusal);
+}
+
 export function createSmtpIngest(options: IngestOptions, deps: IngestDeps): SmtpIngest {
   const { pool, boss, log, findInbox } = deps;
   const maxRecipients = options.maxRecipients ?? 100;
@@ -72,28 +79,26 @@ export function createSmtpIngest(options: IngestOptions, deps: IngestDeps): Smtp
     logger: false,
 
     onConnect(_session, callback) {
-      if (draining) return callback(SHUTTING_DOWN());
-      callback();
+      answer('connect', callback, draining ? SHUTTING_DOWN() : undefined);
     },
 
     onMailFrom(_address, _session, callback) {
-      if (draining) return callback(SHUTTING_DOWN());
-      callback();
+      answer('mail', callback, draining ? SHUTTING_DOWN() : undefined);
     },
 
     onRcptTo(address, session, callback) {
       if (session.envelope.rcptTo.length >= maxRecipients) {
-        return callback(reply(452, '4.5.3 Too many recipients'));
+        return answer('rcpt', callback, reply(452, '4.5.3 Too many recipients'));
       }
       findInbox(address.address).then(
         (inbox) => {
-          if (inbox) return callback();
+          if (inbox) return answer('rcpt', callback);
           log.info({ smtp: session.id, rcpt: address.address }, 'rcpt refused: no such inbox');
-          callback(reply(550, `5.1.1 <${address.address}>: no such mailbox here`));
+          answer('rcpt', callback, reply(550, `5.1.1 <${address.address}>: no such mailbox here`));
         },
         (err: unknown) => {
           log.error({ smtp: session.id, err }, 'rcpt lookup failed');
-          callback(TEMPORARY());
+          answer('rcpt', callback, TEMPORARY());
         },
       );
     },
@@ -102,8 +107,14 @@ export function createSmtpIngest(options: IngestOptions, deps: IngestDeps): Smtp
       inFlight++;
       receive(stream, session)
         .then(
-          (text) => callback(null, text),
-          (err: Error) => callback(err),
+          (text) => {
+            countSmtpReply('data', 250);
+            callback(null, text);
+          },
+          (err: Error & { responseCode?: number }) => {
+            countSmtpReply('data', err.responseCode ?? 450); // smtp-server's own default
+            callback(err);
+          },
         )
         .finally(() => {
           inFlight--;

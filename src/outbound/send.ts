@@ -19,6 +19,7 @@ import {
   type RenderedMail,
 } from '../templates/index.ts';
 import { LOOP_HEADER } from '../mail/index.ts';
+import { countSend } from '../metrics/index.ts';
 import { OUTBOUND_KINDS, type OutboundKind, type OutboundKindSpec } from './kinds.ts';
 import { mailRefusal } from './no-reply.ts';
 
@@ -114,13 +115,33 @@ function newRecipientReplyToken(): string {
 
 class PermanentSendError extends Error {}
 
+/** Sends one outbound mail; counts its result by kind (metrics), 'retry' when it throws for the queue to try again. */
 export async function sendOutbound(
   deps: SendDeps,
   outboundId: number,
   opts: { finalAttempt: boolean },
 ): Promise<SendResult> {
+  const seen: { kind: string } = { kind: 'unknown' };
+  try {
+    const result = await sendOnce(deps, outboundId, opts, seen);
+    countSend(seen.kind, result);
+    return result;
+  } catch (err) {
+    countSend(seen.kind, 'retry');
+    throw err;
+  }
+}
+
+async function sendOnce(
+  deps: SendDeps,
+  outboundId: number,
+  opts: { finalAttempt: boolean },
+  seen: { kind: string },
+): Promise<SendResult> {
   const { db } = deps;
   const row = await loadContext(db, outboundId);
+  // a label from the kinds table only: a row's kind the database does not check
+  if (row && Object.hasOwn(OUTBOUND_KINDS, row.kind)) seen.kind = row.kind;
   if (row?.status !== 'queued') return 'skipped';
   if (!SINGLE_ADDRESS.test(row.recipient)) {
     await db('outbound_messages')

@@ -24,6 +24,7 @@ import { publicPages } from './public/index.ts';
 import { portalPages } from './portal/index.ts';
 import { adminPages } from './admin/index.ts';
 import { getPortalSettings } from '../portal/index.ts';
+import { metricsAuthorized, observeHttp, scrapeMetrics } from '../metrics/index.ts';
 
 export interface WebDeps {
   db: Knex;
@@ -36,6 +37,36 @@ export interface WebDeps {
   /** REOPEN_DAYS and TICKET_LINK_DAYS, for what the ticket page does with a late reply */
   reopenDays?: number;
   ticketLinkDays?: number;
+  /** METRICS_TOKEN: when set, /metrics answers only `Authorization: Bearer <token>` */
+  metricsToken?: string;
+}
+
+/** The part of the site a route is in, by its first segment: a fixed set of labels. */
+const AREAS: Readonly<Record<string, string>> = {
+  api: 'api',
+  t: 'ticket_page',
+  portal: 'portal',
+  admin: 'admin',
+  healthz: 'health',
+  readyz: 'health',
+  metrics: 'health',
+};
+const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/**
+ * A request's metric labels: its route's pattern (/t/:secret), never the URL asked for; a URL no
+ * route matched is 'unmatched', in the area its first segment names (or 'other').
+ */
+function observeRequest(request: FastifyRequest, reply: FastifyReply): void {
+  const route = request.routeOptions.url;
+  const first = (route ?? request.url).split(/[/?#]/, 2)[1] ?? '';
+  observeHttp({
+    area: Object.hasOwn(AREAS, first) ? AREAS[first]! : 'other',
+    route: route ?? 'unmatched',
+    method: METHODS.has(request.method) ? request.method : 'other',
+    status: reply.statusCode,
+    seconds: reply.elapsedTime / 1000,
+  });
 }
 
 /** Path segments whose next segment is a secret: magic links, password, sign-in and sign-up links. */
@@ -144,6 +175,7 @@ export function buildWeb({
   publicUrl,
   reopenDays,
   ticketLinkDays,
+  metricsToken,
 }: WebDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: log.child({ role: 'web' }) as FastifyBaseLogger,
@@ -171,6 +203,7 @@ export function buildWeb({
       },
       'request',
     );
+    observeRequest(request, reply);
   });
   const started = Date.now();
 
@@ -189,6 +222,14 @@ export function buildWeb({
       status: ready ? 'ready' : 'unavailable',
       checks: { database: database ? 'ok' : 'down', queue: queue ? 'ok' : 'down' },
     });
+  });
+
+  // Prometheus's text format (prom-client); the queue gauges are read for each scrape
+  app.get('/metrics', async (request, reply) => {
+    if (!metricsAuthorized(request.headers.authorization, metricsToken))
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
+    const { contentType, body } = await scrapeMetrics(db);
+    return reply.type(contentType).send(body);
   });
 
   app.register(apiPlugin, { prefix: '/api/v1', db, boss, log });

@@ -2,7 +2,14 @@
 import type pg from 'pg';
 import type { Logger } from '../log.ts';
 import { INBOUND_CHANNEL, INBOUND_RETRY_LIMIT, listenForWakeups, QUEUES, type Boss, type Job } from '../queue/index.ts';
-import { closeMailPool, processRawMessages, warmMailPool, type InboundSettings } from '../inbound/index.ts';
+import {
+  closeMailPool,
+  processRawMessages,
+  warmMailPool,
+  type InboundSettings,
+  type Processed,
+} from '../inbound/index.ts';
+import { countBatch } from '../metrics/index.ts';
 
 export interface WorkerDeps {
   /** For the LISTEN connection that wakes the inbound handler. */
@@ -50,12 +57,27 @@ export async function startWorker({
   await warmMailPool();
   async function handle(jobs: Job<{ rawId: number }>[]) {
     const started = performance.now();
-    const results = await processRawMessages(
-      { pool, log, settings: inbound },
-      // the last try quarantines instead of failing, so the mail stays visible and reprocessable
-      jobs.map((job) => ({ rawId: job.data.rawId, finalAttempt: job.retryCount >= INBOUND_RETRY_LIMIT })),
+    let results: Processed[];
+    try {
+      results = await processRawMessages(
+        { pool, log, settings: inbound },
+        // the last try quarantines instead of failing, so the mail stays visible and reprocessable
+        jobs.map((job) => ({ rawId: job.data.rawId, finalAttempt: job.retryCount >= INBOUND_RETRY_LIMIT })),
+      );
+    } catch (err) {
+      // the whole batch fails (its connection, say): every job goes back to the queue
+      countBatch(
+        (performance.now() - started) / 1000,
+        jobs.map(() => 'failed'),
+      );
+      throw err;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const ms = Math.round(seconds * 1000);
+    countBatch(
+      seconds,
+      results.map((r) => ('error' in r ? 'failed' : r.outcome)),
     );
-    const ms = Math.round(performance.now() - started);
     if (onFollowUps && results.some((r) => 'outcome' in r && FOLLOW_UPS.has(r.outcome))) onFollowUps();
     // Each job settles on its own: a failing mail is retried (or dead-lettered) alone.
     return jobs.map((job, i) => {
