@@ -43,6 +43,18 @@ export async function up(knex: Knex): Promise<void> {
     );
     CREATE UNIQUE INDEX agent_recovery_codes_key ON agent_recovery_codes (agent_id, code_hash);
 
+    -- An agent disabled, or no longer an admin, is signed out of the admin area at once, however
+    -- the change is made (the API, the command line, SQL by hand): enabling or promoting them
+    -- again revives no old session.
+    CREATE FUNCTION end_admin_sessions() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      UPDATE admin_sessions SET ended_at = now() WHERE agent_id = NEW.id AND ended_at IS NULL;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER agents_end_admin_sessions AFTER UPDATE OF disabled, role ON agents
+      FOR EACH ROW WHEN ((NEW.disabled AND NOT OLD.disabled) OR (OLD.role = 'admin' AND NEW.role <> 'admin'))
+      EXECUTE FUNCTION end_admin_sessions();
+
     -- who did it, for events that a person in the admin area did (SET NULL: the log outlives them)
     ALTER TABLE events ADD COLUMN agent_id bigint REFERENCES agents (id) ON DELETE SET NULL;
     CREATE INDEX events_agent_idx ON events (id) WHERE agent_id IS NOT NULL;
@@ -53,6 +65,8 @@ export async function down(knex: Knex): Promise<void> {
   await knex.raw(`
     DROP INDEX events_agent_idx;
     ALTER TABLE events DROP COLUMN agent_id;
+    DROP TRIGGER agents_end_admin_sessions ON agents;
+    DROP FUNCTION end_admin_sessions();
     DROP TABLE agent_recovery_codes, admin_sessions;
     ALTER TABLE agents DROP COLUMN totp_secret, DROP COLUMN totp_enabled_at, DROP COLUMN totp_last_step;
   `);

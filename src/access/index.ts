@@ -127,4 +127,4 @@ export async function revokeTokens(db: Db, purpose: TokenPurpose, subject: Token
     .update({ revoked_at: db.fn.now() });
 }
 
-export { clientKey, hit, pruneRateLimits, serverKey, within, type Limit } from './limits.ts';
+export { clientKey, hit, pruneRateLimits, release, serverKey, within, type Limit } from './limits.ts';

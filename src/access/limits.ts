@@ -24,6 +24,19 @@ export async function hit(db: Db, key: string, limit: Limit): Promise<boolean> {
   return rows[0]!.count <= limit.max;
 }
 
+/**
+ * Takes back one attempt counted by `hit` in the current window (an attempt counted ahead of a
+ * slow check, so that parallel requests cannot all pass the limit, that turned out not to be a
+ * failure).
+ */
+export async function release(db: Db, key: string, limit: Limit): Promise<void> {
+  await db.raw(
+    `UPDATE rate_limits SET count = count - 1
+      WHERE key = ? AND window_start = to_timestamp(floor(extract(epoch FROM now()) / ?) * ?) AND count > 0`,
+    [key, limit.windowSeconds, limit.windowSeconds],
+  );
+}
+
 /** Whether `key` is still within the limit in the current window, without counting an attempt. */
 export async function within(db: Db, key: string, limit: Limit): Promise<boolean> {
   const { rows } = await db.raw<{ rows: { count: number }[] }>(

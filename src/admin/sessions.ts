@@ -97,17 +97,33 @@ export async function upgradeAdminSession(
   return createAdminSession(db, pending.agent.id, { pending: false, ...client });
 }
 
-/** Counts a wrong code; ends the session when it has had too many. Returns whether it lives on. */
-export async function countCodeFailure(db: Db, sessionId: number): Promise<boolean> {
-  const [row] = await db('admin_sessions')
+/**
+ * Takes one of the pending session's tries at a code, before the code is checked (so parallel
+ * requests cannot all pass): false, and the session ends, when it has none left. A right code
+ * ends the session anyway (upgradeAdminSession).
+ */
+export async function takeCodeTry(db: Db, sessionId: number): Promise<boolean> {
+  const taken = await db('admin_sessions')
     .where({ id: sessionId })
+    .whereNull('ended_at')
+    .where('code_failures', '<', MAX_CODE_FAILURES)
     .increment('code_failures', 1)
     .returning('code_failures');
-  if (!row || row.code_failures >= MAX_CODE_FAILURES) {
+  if (taken.length === 0) {
     await endAdminSession(db, sessionId);
     return false;
   }
   return true;
+}
+
+/** After a wrong code: ends the session when that was its last try. Whether it lives on. */
+export async function afterWrongCode(db: Db, sessionId: number): Promise<boolean> {
+  const n = await db('admin_sessions')
+    .where({ id: sessionId })
+    .where('code_failures', '>=', MAX_CODE_FAILURES)
+    .whereNull('ended_at')
+    .update({ ended_at: db.fn.now() });
+  return n === 0;
 }
 
 export async function endAdminSession(db: Db, id: number): Promise<void> {

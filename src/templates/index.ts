@@ -17,6 +17,7 @@ export type { TemplateVersion } from './versions.ts';
 export { contentHash, type TemplateDraft, type DraftInput, type SaveDraftInput } from './drafts.ts';
 export { diffTemplates, type DiffLine, type TemplateDiff, type TemplateSourceLike } from './diff.ts';
 export { previewTemplate, type TemplatePreview } from './preview.ts';
+export { closePreviewPool, previewInWorker, type PreviewResult } from './preview-pool.ts';
 export { ticketVariables, type TicketVariablesOptions } from './ticket-vars.ts';
 export { templateFields, type TemplateField } from './fields.ts';
 export {

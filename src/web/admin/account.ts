@@ -53,19 +53,27 @@ export async function accountPages(app: FastifyInstance, ctx: AdminContext): Pro
     );
   };
 
-  /** A posted form's token and the per-agent limit on codes; the page again when either fails. */
-  const guard = async (request: FastifyRequest<Form>, reply: FastifyReply, form: string, codes: boolean) => {
-    if (!ctx.csrfOk(request, form, request.body?.csrf)) return ctx.expired(request, reply);
-    if (codes && !(await hit(db, `admin-code:agent:${ctx.agent(request).id}`, CODES_PER_AGENT)))
-      return accountPage(request, reply, { error: 'Too many codes tried. Please wait a few minutes.' }, 429);
-    return undefined;
+  /**
+   * Checks a posted form's token and the per-agent limit on codes, and answers the refusal itself:
+   * true when it did (the handler then returns the reply). A boolean, not the reply: an awaited
+   * reply resolves to undefined once sent, which would read as "no refusal".
+   */
+  const refused = async (request: FastifyRequest<Form>, reply: FastifyReply, form: string, codes: boolean) => {
+    if (!ctx.csrfOk(request, form, request.body?.csrf)) {
+      await ctx.expired(request, reply);
+      return true;
+    }
+    if (codes && !(await hit(db, `admin-code:agent:${ctx.agent(request).id}`, CODES_PER_AGENT))) {
+      await accountPage(request, reply, { error: 'Too many codes tried. Please wait a few minutes.' }, 429);
+      return true;
+    }
+    return false;
   };
 
   app.get('/admin/account', async (request, reply) => accountPage(request, reply));
 
   app.post<Form>('/admin/account/totp/begin', async (request, reply) => {
-    const refused = await guard(request, reply, 'totp-begin', false);
-    if (refused) return refused;
+    if (await refused(request, reply, 'totp-begin', false)) return reply;
     const agent = ctx.agent(request);
     if (agent.totpEnabled) return accountPage(request, reply, { error: 'The second factor is on already.' }, 409);
     await beginTotp(db, agent);
@@ -73,8 +81,7 @@ export async function accountPages(app: FastifyInstance, ctx: AdminContext): Pro
   });
 
   app.post<Form>('/admin/account/totp/confirm', async (request, reply) => {
-    const refused = await guard(request, reply, 'totp-confirm', true);
-    if (refused) return refused;
+    if (await refused(request, reply, 'totp-confirm', true)) return reply;
     const agent = ctx.agent(request);
     const session = request.admin.session!;
     const codes = await confirmTotp(db, agent.id, String(request.body?.code ?? ''), session.id);
@@ -95,8 +102,7 @@ export async function accountPages(app: FastifyInstance, ctx: AdminContext): Pro
   });
 
   app.post<Form>('/admin/account/totp/disable', async (request, reply) => {
-    const refused = await guard(request, reply, 'totp-disable', true);
-    if (refused) return refused;
+    if (await refused(request, reply, 'totp-disable', true)) return reply;
     const agent = ctx.agent(request);
     if (!(await checkTotp(db, agent.id, String(request.body?.code ?? ''))))
       return accountPage(request, reply, { error: 'That code is not right.' }, 422);
@@ -107,8 +113,7 @@ export async function accountPages(app: FastifyInstance, ctx: AdminContext): Pro
   });
 
   app.post<Form>('/admin/account/totp/codes', async (request, reply) => {
-    const refused = await guard(request, reply, 'totp-codes', true);
-    if (refused) return refused;
+    if (await refused(request, reply, 'totp-codes', true)) return reply;
     const agent = ctx.agent(request);
     if (!(await checkTotp(db, agent.id, String(request.body?.code ?? ''))))
       return accountPage(request, reply, { error: 'That code is not right.' }, 422);

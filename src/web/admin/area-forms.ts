@@ -60,3 +60,8 @@ export function badToken(
 export function notFound(ctx: AdminContext, request: FastifyRequest, reply: FastifyReply, what: string): FastifyReply {
   return ctx.message(request, reply, 'Not found', `There is no such ${what}. It may have been deleted.`, 404);
 }
+
+/** The entry of a fixed table a query parameter names (`?done=saved`), never one of Object's own keys. */
+export function pick<T>(table: Readonly<Record<string, T>>, key: string | undefined): T | undefined {
+  return key !== undefined && Object.hasOwn(table, key) ? table[key] : undefined;
+}

@@ -4,16 +4,17 @@
 // pending session alone may open, five tries per session and a limit per agent. Every sign-in gets
 // a new session id. The password page of `inbound admin create`'s link sets the password once.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { clientKey, hit, within } from '../../access/index.ts';
+import { clientKey, hit, release } from '../../access/index.ts';
 import {
   checkAgentPassword,
   checkTotp,
-  countCodeFailure,
+  afterWrongCode,
   createAdminSession,
   endAdminSession,
   passwordLinkAgent,
   recordAdminEvent,
   setAgentPasswordByLink,
+  takeCodeTry,
   upgradeAdminSession,
   useRecoveryCode,
 } from '../../admin/index.ts';
@@ -68,18 +69,19 @@ export async function authPages(app: FastifyInstance, ctx: AdminContext): Promis
     if (!ctx.csrfOk(request, 'sign-in', body.csrf))
       return signInPage(request, reply, { email, error: 'The form expired. Please try again.' }, 403);
     const ip = clientKey(request.ip);
-    const allowed =
-      (await hit(db, `admin-sign-in:ip:${ip}`, SIGN_IN_PER_CLIENT)) &&
-      (await within(db, `admin-sign-in:fail:${email}:${ip}`, FAILURES_PER_ADDRESS_AND_CLIENT)) &&
-      (await within(db, `admin-sign-in:fail:${email}`, FAILURES_PER_ADDRESS));
+    // Each attempt is counted as a failure before the (slow) password check and taken back when it
+    // succeeds: parallel guesses cannot all pass a limit that is only read before the check.
+    const keys = [
+      [`admin-sign-in:fail:${email}:${ip}`, FAILURES_PER_ADDRESS_AND_CLIENT],
+      [`admin-sign-in:fail:${email}`, FAILURES_PER_ADDRESS],
+    ] as const;
+    let allowed = await hit(db, `admin-sign-in:ip:${ip}`, SIGN_IN_PER_CLIENT);
+    for (const [key, limit] of keys) if (!(await hit(db, key, limit))) allowed = false;
     if (!allowed)
       return signInPage(request, reply, { email, error: 'Too many attempts. Please wait a few minutes.' }, 429);
     const agent = await checkAgentPassword(db, email, String(body.password ?? ''));
-    if (!agent) {
-      await hit(db, `admin-sign-in:fail:${email}:${ip}`, FAILURES_PER_ADDRESS_AND_CLIENT);
-      await hit(db, `admin-sign-in:fail:${email}`, FAILURES_PER_ADDRESS);
-      return signInPage(request, reply, { email, error: 'The address or the password is not right.' }, 401);
-    }
+    if (!agent) return signInPage(request, reply, { email, error: 'The address or the password is not right.' }, 401);
+    for (const [key, limit] of keys) await release(db, key, limit);
     // an old session in this browser ends: one browser, one session
     if (request.admin.session) await endAdminSession(db, request.admin.session.id);
     const { secret } = await createAdminSession(db, agent.id, { pending: agent.totpEnabled, ...client(request) });
@@ -108,15 +110,17 @@ export async function authPages(app: FastifyInstance, ctx: AdminContext): Promis
     if (!(await hit(db, `admin-code:agent:${session.agent.id}`, CODES_PER_AGENT)))
       return codePage(request, reply, 'Too many attempts. Please wait a few minutes.', 429);
     const code = String(body.code ?? '').slice(0, 64);
+    const spent = async () => {
+      ctx.clearCookie(reply, ADMIN_COOKIE);
+      return signInPage(request, reply, { error: 'Too many wrong codes. Please sign in again.' }, 401);
+    };
+    if (!(await takeCodeTry(db, session.id))) return spent();
     const byRecovery = /[a-z]/i.test(code);
     const ok = byRecovery
       ? await useRecoveryCode(db, session.agent.id, code)
       : await checkTotp(db, session.agent.id, code);
     if (!ok) {
-      if (!(await countCodeFailure(db, session.id))) {
-        ctx.clearCookie(reply, ADMIN_COOKIE);
-        return signInPage(request, reply, { error: 'Too many wrong codes. Please sign in again.' }, 401);
-      }
+      if (!(await afterWrongCode(db, session.id))) return spent();
       return codePage(request, reply, 'That code is not right, or was used already.', 401);
     }
     const { secret } = await upgradeAdminSession(db, session, client(request));

@@ -14,7 +14,18 @@ import {
   updateArticle,
 } from '../../portal/index.ts';
 import type { AdminContext } from './context.ts';
-import { badToken, checked, fieldOf, type Form, idParam, notFound, refusal, sentence, text } from './area-forms.ts';
+import {
+  badToken,
+  checked,
+  fieldOf,
+  type Form,
+  idParam,
+  notFound,
+  pick,
+  refusal,
+  sentence,
+  text,
+} from './area-forms.ts';
 
 const LIST_MAX = 200;
 const LOCALE = /^[a-z]{2}(-[a-z]{2})?$/;
@@ -115,7 +126,7 @@ export async function helpPages(app: FastifyInstance, ctx: AdminContext): Promis
         locales,
         filter: { locale, state },
         full: articles.length === LIST_MAX,
-        notice: DONE[q.done ?? ''],
+        notice: pick(DONE, q.done),
         csrf: ctx.csrf(request, reply, 'help-publish'),
       });
     },
@@ -155,7 +166,7 @@ export async function helpPages(app: FastifyInstance, ctx: AdminContext): Promis
       article,
       draft: article,
       preview: true,
-      notice: DONE[request.query.done ?? ''],
+      notice: pick(DONE, request.query.done),
     });
   });
 

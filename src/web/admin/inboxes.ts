@@ -5,7 +5,18 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { recordAdminEvent } from '../../admin/index.ts';
 import { createInboxStore, type InboxWithSettings } from '../../inboxes/index.ts';
 import type { AdminContext } from './context.ts';
-import { badToken, checked, fieldOf, type Form, idParam, notFound, refusal, sentence, text } from './area-forms.ts';
+import {
+  badToken,
+  checked,
+  fieldOf,
+  type Form,
+  idParam,
+  notFound,
+  pick,
+  refusal,
+  sentence,
+  text,
+} from './area-forms.ts';
 
 const DONE: Record<string, string> = {
   added: 'The inbox is added: mail to it is taken at once.',
@@ -89,7 +100,7 @@ export async function inboxPages(app: FastifyInstance, ctx: AdminContext): Promi
   };
 
   app.get<{ Querystring: { done?: string } }>('/admin/inboxes', async (request, reply) =>
-    listPage(request, reply, { notice: DONE[request.query.done ?? ''] }),
+    listPage(request, reply, { notice: pick(DONE, request.query.done) }),
   );
 
   app.post<Form>('/admin/inboxes', async (request, reply) => {
@@ -123,7 +134,7 @@ export async function inboxPages(app: FastifyInstance, ctx: AdminContext): Promi
   app.get<{ Params: { id: string }; Querystring: { done?: string } }>('/admin/inboxes/:id', async (request, reply) => {
     const inbox = await inboxOf(request.params.id);
     if (!inbox) return notFound(ctx, request, reply, 'inbox');
-    return editPage(request, reply, inbox, { notice: DONE[request.query.done ?? ''] });
+    return editPage(request, reply, inbox, { notice: pick(DONE, request.query.done) });
   });
 
   app.post<{ Params: { id: string } } & Form>('/admin/inboxes/:id', async (request, reply) => {

@@ -14,7 +14,7 @@ import {
   setLogo,
   updatePortalSettings,
 } from '../../portal/index.ts';
-import { badToken, fieldOf, type Form, refusal, sentence } from './area-forms.ts';
+import { badToken, fieldOf, type Form, pick, refusal, sentence } from './area-forms.ts';
 import type { AdminContext } from './context.ts';
 import { changes, labelled, patchOf, type SettingsValues } from './portal-form.ts';
 
@@ -78,7 +78,7 @@ export async function portalSettingsPages(app: FastifyInstance, ctx: AdminContex
   };
 
   app.get<{ Querystring: { done?: string } }>('/admin/portal', async (request, reply) =>
-    settingsPage(request, reply, { notice: DONE[request.query.done ?? ''] }),
+    settingsPage(request, reply, { notice: pick(DONE, request.query.done) }),
   );
 
   app.post<Form>('/admin/portal', async (request, reply) => {

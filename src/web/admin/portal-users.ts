@@ -17,7 +17,7 @@ import {
   reinvitePortalUser,
 } from '../../portal/index.ts';
 import type { AdminContext } from './context.ts';
-import { badToken, checked, type Form, idParam, notFound, refusal, sentence, text } from './area-forms.ts';
+import { badToken, checked, type Form, idParam, notFound, pick, refusal, sentence, text } from './area-forms.ts';
 
 const PAGE = 50;
 const ACTIONS = ['invite', 'reinvite', 'activate', 'deactivate'] as const;
@@ -116,7 +116,7 @@ export async function portalUserPages(app: FastifyInstance, ctx: AdminContext): 
 
   app.get<{ Querystring: ListQuery }>('/admin/portal-users', async (request, reply) => {
     const f = filterOf(request.query);
-    const done = DONE[request.query.done ?? ''];
+    const done = pick(DONE, request.query.done);
     const who = idParam(request.query.who ?? '');
     return listPage(request, reply, f, { notice: done && who !== undefined ? done(await whoIs(who)) : undefined });
   });

@@ -104,6 +104,8 @@ export async function templateHistoryPages(
       if (!ctx.csrfOk(request, 'template-rollback', request.body?.csrf)) return ctx.expired(request, reply);
       const agent = ctx.agent(request);
       const version = Number(request.body?.version);
+      if (!/^[1-9][0-9]{0,8}$/.test(String(request.body?.version ?? '')))
+        return historyPage(request, reply, name, { error: 'Not rolled back: pick a version from the list.' }, 422);
       try {
         await db.transaction(async (trx) => {
           const v = await createTemplateStore(trx).publish(name, locale, version, agent.id);

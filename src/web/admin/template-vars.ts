@@ -5,6 +5,9 @@ import type { Knex } from 'knex';
 import { NotFoundError } from '../../errors.ts';
 import { sampleVariables, type TemplateName, type TemplateProblem, ticketVariables } from '../../templates/index.ts';
 
+/** A part (subject, MJML, text) may hold this much: the shipped ones hold a few KB. */
+export const TEMPLATE_PART_MAX = 64 * 1024;
+
 export interface PreviewChoice {
   /** a ticket number, or undefined for the sample */
   ticket?: number;

@@ -12,15 +12,22 @@ import {
   createTemplateStore,
   DEFAULT_LOCALES,
   isTemplateName,
-  previewTemplate,
+  previewInWorker,
   TemplateError,
   type TemplateName,
   templateFields,
 } from '../../templates/index.ts';
+import { pick } from './area-forms.ts';
 import type { AdminContext } from './context.ts';
 import { templateHistoryPages } from './template-history.ts';
 import { templateLivePages } from './template-live.ts';
-import { type EditorState, type PreviewChoice, previewChoice, previewVariables } from './template-vars.ts';
+import {
+  type EditorState,
+  type PreviewChoice,
+  previewChoice,
+  previewVariables,
+  TEMPLATE_PART_MAX,
+} from './template-vars.ts';
 
 /** What each mail is, for people choosing one to edit. */
 export const TEMPLATE_PURPOSES: Record<TemplateName, string> = {
@@ -36,6 +43,13 @@ export const TEMPLATE_PURPOSES: Record<TemplateName, string> = {
   signup_link: 'Completes a sign-up to the portal',
 };
 const LOCALE = /^[a-z]{2}(?:-[a-z]{2})?$/;
+const DONE: Record<string, string> = {
+  saved: 'Draft saved. Check the preview, then publish it.',
+  published: 'Published: the next mail uses it.',
+  discarded: 'Draft discarded.',
+  default: 'The shipped default is in use again.',
+  tested: 'Test mail queued to your address.',
+};
 
 type Params = { name: string; locale: string };
 type Form = { Params: Params; Body: Record<string, string | undefined> };
@@ -95,15 +109,19 @@ export async function templatePages(app: FastifyInstance, ctx: AdminContext): Pr
     const source = { name, locale, subject: state.subject, mjml: state.mjml, text: state.text };
     const draft = await store.draft(name, locale);
     // the preview the admin will see; when it shows the saved draft as it is, that draft counts as previewed
-    let preview: Awaited<ReturnType<typeof previewTemplate>> | undefined;
+    let preview: { subject: string; html: string; text: string } | undefined;
     let previewError: string | undefined;
+    let problems = state.problems ?? [];
     const vars = await previewVariables(db, name, choice, ctx.deps.publicUrl);
     if ('error' in vars) previewError = vars.error;
-    else if (!state.problems?.length) {
-      preview = await previewTemplate(source, vars.vars);
-      if (!('problems' in preview) && draft) await store.notePreviewed(source);
+    else if (!problems.length) {
+      const r = await previewInWorker(source, vars.vars);
+      if (r.kind === 'mail') {
+        preview = r;
+        if (draft) await store.notePreviewed(source);
+      } else if (r.kind === 'problems') problems = r.problems;
+      else previewError = `No preview: ${r.message}.`;
     }
-    const problems = state.problems ?? (preview && 'problems' in preview ? preview.problems : []);
     const fresh = draft && (await store.draft(name, locale));
     return ctx.page(
       request,
@@ -119,7 +137,7 @@ export async function templatePages(app: FastifyInstance, ctx: AdminContext): Pr
         state,
         choice,
         problems,
-        preview: preview && !('problems' in preview) ? preview : undefined,
+        preview,
         previewError,
         draft: fresh,
         fields: templateFields(name),
@@ -163,13 +181,7 @@ export async function templatePages(app: FastifyInstance, ctx: AdminContext): Pr
     async (request, reply) => {
       const name = known(request, reply);
       if (!name) return reply;
-      const notice = {
-        saved: 'Draft saved. Check the preview, then publish it.',
-        published: 'Published: the next mail uses it.',
-        discarded: 'Draft discarded.',
-        default: 'The shipped default is in use again.',
-        tested: 'Test mail queued to your address.',
-      }[request.query.done ?? ''];
+      const notice = pick(DONE, request.query.done);
       const state = await currentState(name, request.params.locale);
       return editor(request, reply, name, { ...state, notice });
     },
@@ -186,6 +198,14 @@ export async function templatePages(app: FastifyInstance, ctx: AdminContext): Pr
       basis: { kind: 'draft' },
       choice: previewChoice(body),
     };
+    if ([typed.subject, typed.mjml, typed.text].some((part) => part.length > TEMPLATE_PART_MAX))
+      return editor(
+        request,
+        reply,
+        name,
+        { ...typed, error: `Not saved: each part may hold at most ${TEMPLATE_PART_MAX / 1024} KB.` },
+        413,
+      );
     if (!ctx.csrfOk(request, 'template-save', body.csrf))
       return editor(
         request,

@@ -3,7 +3,7 @@
 // (portal/accounts.ts checkPassword). A new session id at each sign-in; sign-out ends it. The
 // pages of the links the portal mails are links.ts (using them) and requests.ts (asking for them).
 import type { FastifyInstance } from 'fastify';
-import { clientKey, hit, within } from '../../access/index.ts';
+import { clientKey, hit, release } from '../../access/index.ts';
 import { checkPassword, endSession, holderById, maySignIn } from '../../portal/index.ts';
 import { type PortalContext, SESSION_COOKIE } from './context.ts';
 import { linkPages } from './links.ts';
@@ -54,21 +54,23 @@ export async function authPages(app: FastifyInstance, ctx: PortalContext): Promi
     if (!ctx.csrfOk(request, 'sign-in', body.csrf)) return again(ctx.t(request, 'form.expired'), 403);
     // Every attempt counts against the client; only failures count against the address, from this
     // client and (more loosely) from all of them: guessing is slowed, and a stranger who keeps
-    // failing cannot lock the owner out with ten requests a quarter of an hour.
+    // failing cannot lock the owner out with ten requests a quarter of an hour. An attempt is
+    // counted as a failure before the (slow) password check and taken back when it succeeds, so
+    // parallel guesses cannot all pass a limit that is only read before the check.
     const client = clientKey(request.ip);
     const address = addressKey(email);
-    const allowed =
-      (await hit(db, `portal-sign-in:ip:${client}`, SIGN_IN_PER_CLIENT)) &&
-      (await within(db, `portal-sign-in:fail:${address}:${client}`, SIGN_IN_FAILURES_PER_ADDRESS_AND_CLIENT)) &&
-      (await within(db, `portal-sign-in:fail:${address}`, SIGN_IN_FAILURES_PER_ADDRESS));
+    const keys = [
+      [`portal-sign-in:fail:${address}:${client}`, SIGN_IN_FAILURES_PER_ADDRESS_AND_CLIENT],
+      [`portal-sign-in:fail:${address}`, SIGN_IN_FAILURES_PER_ADDRESS],
+    ] as const;
+    let allowed = await hit(db, `portal-sign-in:ip:${client}`, SIGN_IN_PER_CLIENT);
+    for (const [key, limit] of keys) if (!(await hit(db, key, limit))) allowed = false;
     if (!allowed) return again(ctx.t(request, 'signIn.limited'), 429);
     const customerId = await checkPassword(db, email, String(body.password ?? ''));
     // an account without portal access (its own setting, else its company's) gets the same answer
-    if (customerId === undefined || !maySignIn(await holderById(db, customerId))) {
-      await hit(db, `portal-sign-in:fail:${address}:${client}`, SIGN_IN_FAILURES_PER_ADDRESS_AND_CLIENT);
-      await hit(db, `portal-sign-in:fail:${address}`, SIGN_IN_FAILURES_PER_ADDRESS);
+    if (customerId === undefined || !maySignIn(await holderById(db, customerId)))
       return again(ctx.t(request, 'signIn.failed'), 401);
-    }
+    for (const [key, limit] of keys) await release(db, key, limit);
     return beginSession(ctx, request, reply, customerId);
   });
 

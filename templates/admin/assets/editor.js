@@ -15,6 +15,9 @@
   const partName = { subject: 'Subject', html: 'HTML body', text: 'Text body' };
   let timer;
   let seq = 0;
+  // one check at a time: a change made while one is on its way is checked when it is back
+  let busy = false;
+  let again = false;
 
   function values() {
     const data = new FormData(form);
@@ -76,6 +79,23 @@
   }
 
   async function check() {
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    try {
+      await checkOnce();
+    } finally {
+      busy = false;
+      if (again) {
+        again = false;
+        check();
+      }
+    }
+  }
+
+  async function checkOnce() {
     const mine = ++seq;
     say('Checking…');
     let answer;
