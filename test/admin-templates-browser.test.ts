@@ -116,7 +116,7 @@ async function editAck(marker: string): Promise<void> {
   await text.fill(`${marker}\n${await text.inputValue()}`);
 }
 
-describe('the template editor', () => {
+describe('the template editor', { timeout: 180_000 }, () => {
   it('refuses an agent without the admin role', async () => {
     await signIn('aldo@agent.test');
     await expect.poll(() => page.locator('h1').textContent()).toBe('Admins only');
