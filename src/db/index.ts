@@ -64,6 +64,10 @@ export function createPgPool(url: string, options: DbOptions & { pipeline?: bool
   pool.on('error', (err: Error & { code?: string }) =>
     options.log?.warn({ error: err.message, code: err.code }, 'idle database connection lost'),
   );
+  // A connection lost while checked out (the ingest's write, a worker lane's batch) rejects what
+  // was in flight on it, and its holder releases it as broken. node-postgres also emits 'error' on
+  // the client, which the pool hears only while the client is idle: unheard, it ends the process.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

@@ -159,9 +159,10 @@ async function sendOnce(
       .update({ status: 'suppressed', last_error: refused, updated_at: db.fn.now() });
     return 'suppressed';
   }
+  let mail: Composed;
+  let response = 'dev outbox: kept, not sent (no OUTBOUND_SMTP_URL)';
   try {
-    const mail = await compose(deps, row);
-    let response = 'dev outbox: kept, not sent (no OUTBOUND_SMTP_URL)';
+    mail = await compose(deps, row);
     if (deps.transport) {
       const info = await deps.transport.sendMail({
         envelope: { from: mail.envelopeFrom, to: [row.recipient] },
@@ -169,26 +170,6 @@ async function sendOnce(
       });
       response = String(info.response ?? 'accepted');
     }
-    await db('outbound_messages')
-      .where({ id: row.id })
-      .update({
-        // The mail carries live link secrets: it is kept only in the dev outbox (no relay configured),
-        // where keeping it is the point; a sent mail keeps its headers' facts, not its body.
-        status: 'sent',
-        message_id: mail.messageId,
-        verp_token: mail.verpToken,
-        reply_token_hash: mail.replyTokenHash,
-        // whose reply address and link this mail carries
-        customer_id: mail.customerId,
-        subject: mail.subject,
-        raw: deps.transport ? null : mail.raw,
-        smtp_response: response.slice(0, 1000),
-        sent_at: db.fn.now(),
-        attempts: db.raw('attempts + 1'),
-        last_error: null,
-        updated_at: db.fn.now(),
-      });
-    return deps.transport ? 'sent' : 'kept';
   } catch (err) {
     const e = err as Error & { responseCode?: number; response?: string };
     const permanent = err instanceof PermanentSendError || (e.responseCode !== undefined && e.responseCode >= 500);
@@ -209,6 +190,47 @@ async function sendOnce(
       return 'failed';
     }
     throw err; // the queue tries again later
+  }
+  // The relay has the mail. Until this UPDATE commits, a crash or a lost database sends it again
+  // (the retried job finds the row 'queued'), so nothing else runs in between, and a database
+  // error here is no failure of the send: the UPDATE is tried again while the database is away.
+  await markSent(deps, row.id, {
+    // The mail carries live link secrets: it is kept only in the dev outbox (no relay configured),
+    // where keeping it is the point; a sent mail keeps its headers' facts, not its body.
+    status: 'sent',
+    message_id: mail.messageId,
+    verp_token: mail.verpToken,
+    reply_token_hash: mail.replyTokenHash,
+    // whose reply address and link this mail carries
+    customer_id: mail.customerId,
+    subject: mail.subject,
+    raw: deps.transport ? null : mail.raw,
+    smtp_response: response.slice(0, 1000),
+    sent_at: db.fn.now(),
+    attempts: db.raw('attempts + 1'),
+    last_error: null,
+    updated_at: db.fn.now(),
+  });
+  return deps.transport ? 'sent' : 'kept';
+}
+
+/** How long the UPDATE of a mail the relay took is tried again before the job fails (and the mail goes again). */
+const MARK_SENT_TRY_MS = 120_000;
+
+async function markSent(deps: SendDeps, id: number, fields: Record<string, unknown>): Promise<void> {
+  const until = Date.now() + MARK_SENT_TRY_MS;
+  for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
+    try {
+      await deps.db('outbound_messages').where({ id }).update(fields);
+      return;
+    } catch (err) {
+      if (Date.now() + wait > until) throw err;
+      deps.log.warn(
+        { outbound: id, err: (err as Error).message },
+        'outbound mail sent, not yet marked sent: trying again',
+      );
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
   }
 }
 

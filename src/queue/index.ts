@@ -21,6 +21,13 @@ interface QueueSpec {
   retryDelay: number;
   retryDelayMax: number;
   expireInSeconds: number;
+  /**
+   * A live worker refreshes its active jobs every heartbeatSeconds / 2; the supervisor (once a
+   * minute) fails a job left without a refresh this long, and the queue retries it. So a job is
+   * found orphaned within a minute or two, not at expireInSeconds, when its worker died or when
+   * its result could not be recorded because the database was gone at that moment.
+   */
+  heartbeatSeconds: number;
   /** pg-boss's NOTIFY inside the sending transaction; off where the sender wakes workers itself (see wakeup.ts). */
   notify: boolean;
 }
@@ -36,6 +43,7 @@ const SPECS: QueueSpec[] = [
     retryDelay: 5,
     retryDelayMax: 600,
     expireInSeconds: 300,
+    heartbeatSeconds: 30,
     notify: false,
   },
   // A receiving server that answers 4xx usually recovers within hours: back off up to an hour,
@@ -46,6 +54,7 @@ const SPECS: QueueSpec[] = [
     retryDelay: 30,
     retryDelayMax: 3600,
     expireInSeconds: 300,
+    heartbeatSeconds: 30,
     notify: true,
   },
 ];
@@ -87,6 +96,7 @@ export async function ensureQueues(boss: PgBoss): Promise<void> {
       retryDelay: spec.retryDelay,
       retryBackoff: true,
       expireInSeconds: spec.expireInSeconds,
+      heartbeatSeconds: spec.heartbeatSeconds,
       notify: spec.notify,
     };
     // The dead-letter queue and the backoff cap are fixed at creation (pg-boss does not update them).
