@@ -141,6 +141,13 @@ function percentDecode(s: string): string {
   return s.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => Buffer.from(run.replaceAll('%', ''), 'hex').toString('utf8'));
 }
 
+/** Whether a parsed query, path or body holds U+0000 in any string, at any depth it can have. */
+function hasNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (value === null || typeof value !== 'object' || depth > 64 || Buffer.isBuffer(value)) return false;
+  return Object.values(value).some((v) => hasNul(v, depth + 1));
+}
+
 const pages = new Eta({
   views: path.resolve(import.meta.dirname, '../../templates/pages'),
   autoEscape: true,
@@ -193,6 +200,12 @@ export function buildWeb({
   });
   // set before the plugins are registered, so they inherit it (the API sets its own)
   app.setErrorHandler(answerError);
+  // PostgreSQL's text holds no NUL: a request carrying one is malformed, refused before any
+  // statement fails on it with a 500 (a NUL in a search, a filter, a file name, a form field)
+  app.addHook('preValidation', async (request) => {
+    if (hasNul(request.params) || hasNul(request.query) || hasNul(request.body))
+      throw Object.assign(new Error('the request carries a NUL character'), { statusCode: 400 });
+  });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       {
