@@ -5,20 +5,19 @@
 // script, so this test's browser context alone bypasses it to inject axe. A screenshot of each
 // page and width goes to test-results/screenshots/admin/ (not kept in git: every run makes them
 // anew).
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApi, type TestApi } from './helpers/api.ts';
 import { startBrowser } from './helpers/browser.ts';
+import { axe } from './helpers/axe.ts';
 import { createAgent } from '../src/agents/index.ts';
 import { createInboxStore } from '../src/inboxes/index.ts';
 import { createArticle, setPassword, updatePortalSettings } from '../src/portal/index.ts';
 
 const SHOTS = path.resolve(import.meta.dirname, '../test-results/screenshots/admin');
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const PASSWORD = 'admin password 123';
 const WIDTHS = [
   [1280, 800],
@@ -72,22 +71,6 @@ beforeAll(async () => {
   await api.call('POST', `/portal-users/${carl}/deactivate`);
   browser = await startBrowser();
 });
-
-interface Violation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
-async function axe(page: Page): Promise<{ violations: Violation[]; passed: number }> {
-  await page.addScriptTag({ content: AXE });
-  const result = (await page.evaluate(`axe.run(document, { resultTypes: ['violations'] })`)) as {
-    violations: Violation[];
-    passes: unknown[];
-  };
-  return { violations: result.violations, passed: result.passes.length };
-}
 
 const found: Record<string, string[]> = {};
 

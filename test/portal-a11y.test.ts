@@ -5,8 +5,7 @@
 // in the page: no serious or critical violation. The portal's CSP forbids inline script, so this
 // test's browser context alone bypasses it to inject axe. A screenshot of each page and width goes
 // to test-results/screenshots/portal/a11y-<page>-<width>.png (not kept in git: every run makes them anew).
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -14,13 +13,13 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApi, type TestApi } from './helpers/api.ts';
 import { startBrowser } from './helpers/browser.ts';
+import { axe } from './helpers/axe.ts';
 import { makeTicket } from './helpers/tickets.ts';
 import { issueToken } from '../src/access/index.ts';
 import { createInboxStore } from '../src/inboxes/index.ts';
 import { createArticle, getPortalSettings, setLogo, setPassword, updatePortalSettings } from '../src/portal/index.ts';
 
 const SHOTS = path.resolve(import.meta.dirname, '../test-results/screenshots/portal');
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const PASSWORD = 'correct horse battery staple';
 const WIDTHS = [
   [390, 844],
@@ -136,23 +135,6 @@ beforeAll(async () => {
   await getPortalSettings(api.db, { fresh: true });
   browser = await startBrowser();
 });
-
-interface Violation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: string[]; failureSummary?: string }[];
-}
-
-/** axe-core run in the page: its violations, and how many rules passed. */
-async function axe(page: Page): Promise<{ violations: Violation[]; passed: number }> {
-  await page.addScriptTag({ content: AXE });
-  const result = (await page.evaluate(`axe.run(document, { resultTypes: ['violations'] })`)) as {
-    violations: Violation[];
-    passes: unknown[];
-  };
-  return { violations: result.violations, passed: result.passes.length };
-}
 
 const found: Record<string, string[]> = {};
 

@@ -12,10 +12,16 @@ import type { Knex } from 'knex';
 import { Eta } from 'eta';
 import type { Logger } from '../../log.ts';
 import type { Boss } from '../../queue/index.ts';
-import { sanitizeHtml } from '../../mail/index.ts';
 import type { PortalPermission } from '../../customers/index.ts';
-import { findSession, getPortalSettings, type PortalAccount, type PortalSettings } from '../../portal/index.ts';
+import {
+  findSession,
+  getPortalSettings,
+  pageBranding,
+  type PortalAccount,
+  type PortalSettings,
+} from '../../portal/index.ts';
 import { type Language, type MessageKey, pickLanguage, translate } from './i18n.ts';
+import { appendCookie, parseCookies } from '../forms.ts';
 
 export const SESSION_COOKIE = 'inbound_portal';
 export const PRE_SESSION_COOKIE = 'inbound_portal_pre';
@@ -153,37 +159,11 @@ export class PortalContext {
   }
 }
 
-/** What the layout shows of the branding: colours checked when saved, HTML sanitized here. */
+/** What the layout shows of the branding (portal/settings.ts pageBranding: the one sanitizing rule), and the logo. */
 function brandingView(settings: PortalSettings) {
-  const b = settings.branding;
   return {
-    name: b.name,
-    colors: { primary: b.primary_color, background: b.background_color, text: b.text_color },
-    // custom CSS may not load anything (the page's CSP allows no remote loads) or end its <style>:
-    // every < is written as CSS's own escape, which means the same inside a CSS string and cannot
-    // close the element (removing "</style" alone lets "</st</styleyle" put one back together)
-    css: b.custom_css.replaceAll('<', '\\3c '),
+    ...pageBranding(settings.branding),
     /** the uploaded logo, by a URL that changes with it (cached long); a closed portal serves none */
     logo: settings.logo && settings.enabled ? `/portal/logo?v=${settings.logo.version}` : undefined,
-    header: b.header_html ? sanitizeHtml(b.header_html) : '',
-    footer: b.footer_html ? sanitizeHtml(b.footer_html) : '',
   };
-}
-
-/** Cookie header to name -> value (the first of each name). */
-export function parseCookies(header: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!header) return out;
-  for (const part of header.slice(0, 8192).split(';')) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) continue;
-    const name = part.slice(0, eq).trim();
-    if (!(name in out)) out[name] = part.slice(eq + 1).trim();
-  }
-  return out;
-}
-
-function appendCookie(current: unknown, cookie: string): string[] {
-  if (current === undefined) return [cookie];
-  return [...(Array.isArray(current) ? current.map(String) : [String(current)]), cookie];
 }
