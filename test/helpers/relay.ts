@@ -5,6 +5,7 @@
 // delivered when the 250 is written, whether or not anyone reads it.
 import { randomInt } from 'node:crypto';
 import { SMTPServer } from 'smtp-server';
+import { watchErrors } from './sink.ts';
 
 export interface Delivered {
   /** the envelope's recipients, comma-separated */
@@ -23,6 +24,9 @@ export interface Relay {
   delivered: Delivered[];
   /** mails received whole whose 250 is still to come */
   inFlight: number;
+  /** senders that died mid-mail (counted), and any other error (kept) */
+  clientsGone: number;
+  errors: Error[];
   /** Answers nothing until release(): mails pile up in flight. */
   hold(): void;
   release(): void;
@@ -37,6 +41,8 @@ export async function startRelay(opts: { minDelayMs?: number; maxDelayMs?: numbe
     url: '',
     delivered: [],
     inFlight: 0,
+    clientsGone: 0,
+    errors: [],
     hold() {
       held ??= [];
     },
@@ -75,6 +81,7 @@ export async function startRelay(opts: { minDelayMs?: number; maxDelayMs?: numbe
       });
     },
   });
+  watchErrors(server, relay);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   relay.url = `smtp://127.0.0.1:${(server.server.address() as { port: number }).port}`;
   relay.close = async () => {

@@ -19,11 +19,40 @@ export interface Sink {
   /** Reply for the next DATA: return an Error with responseCode 451/550 to refuse it. */
   answer: (envelopeTo: string[]) => Error | undefined;
   refused: number;
+  /** clients that went away mid-transaction (a killed process): counted, not errors */
+  clientsGone: number;
+  /** any other error of the server or a connection */
+  errors: Error[];
   close(): Promise<void>;
 }
 
+/** Socket errors that mean the client went away (smtp-server reports them when a client dies
+ * inside a mail transaction; outside one it keeps quiet). */
+const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE']);
+
+/**
+ * A server with no 'error' listener throws an unhandled error in the test process when a client
+ * dies mid-mail, which fails the whole run. Fault tests kill our processes on purpose, so a client
+ * gone is counted; anything else is kept for the test to look at.
+ */
+export function watchErrors(server: SMTPServer, into: { clientsGone: number; errors: Error[] }): void {
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code && CLIENT_GONE.has(err.code)) into.clientsGone++;
+    else into.errors.push(err);
+  });
+}
+
 export async function startSink(): Promise<Sink> {
-  const sink: Sink = { port: 0, url: '', mails: [], answer: () => undefined, refused: 0, close: async () => {} };
+  const sink: Sink = {
+    port: 0,
+    url: '',
+    mails: [],
+    answer: () => undefined,
+    refused: 0,
+    clientsGone: 0,
+    errors: [],
+    close: async () => {},
+  };
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
@@ -50,6 +79,7 @@ export async function startSink(): Promise<Sink> {
       });
     },
   });
+  watchErrors(server, sink);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   sink.port = (server.server.address() as { port: number }).port;
   sink.url = `smtp://127.0.0.1:${sink.port}`;
