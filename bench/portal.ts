@@ -7,7 +7,7 @@
 // query). Target: list p99 under 50 ms. Then the list query alone, in this process, for the same
 // customers: how much of a page is the database.
 //
-//   npm run bench -- portal [--seconds 20] [--connections 50] [--tickets 100000] [--explain]
+//   npm run bench -- portal [--seconds 20] [--connections 50] [--tickets 100000] [--explain] [--profile]
 //
 // Closed loop: each client sends its next request when the last is answered, so the latency is
 // what 50 busy clients wait at the throughput the machine gives (autocannon's own rate limit sends
@@ -33,7 +33,7 @@ async function serve(url: string): Promise<void> {
   const { log } = await import('./_support.ts');
   const db = createDb(url, { poolMax: loadConfig().dbPoolMax, applicationName: 'inbound-web', log });
   const boss = await startBoss({ url, worker: false, log });
-  const app = buildWeb({ db, boss, log, publicUrl: 'http://help.bench.test' });
+  const app = buildWeb({ db, boss, log, publicUrl: 'http://help.bench.test', readPoolMax: loadConfig().dbPoolMax });
   const { port } = await listenWeb(app, '127.0.0.1', 0);
   // what the server itself went through in a phase: its CPU time and how late its event loop ran
   let delay = monitorEventLoopDelay({ resolution: 1 });
@@ -52,6 +52,8 @@ async function serve(url: string): Promise<void> {
       const used = process.cpuUsage(cpu);
       process.send!({
         cpu_share_of_one_core: Math.round(((used.user + used.system) / 1000 / (performance.now() - since)) * 100) / 100,
+        // of which in the kernel (socket writes and reads)
+        system_share: Math.round((used.system / (used.user + used.system)) * 100) / 100,
         event_loop_delay_ms: {
           p50: Math.round(delay.percentile(50) / 1e4) / 100,
           p99: Math.round(delay.percentile(99) / 1e4) / 100,
@@ -86,6 +88,7 @@ interface CannonResult {
 }
 interface ServerStats {
   cpu_share_of_one_core: number;
+  system_share: number;
   event_loop_delay_ms: { p50: number; p99: number; max: number };
 }
 interface CannonClient {
@@ -107,6 +110,7 @@ async function bench(): Promise<void> {
       connections: { type: 'string', default: '50' },
       tickets: { type: 'string', default: '100000' },
       explain: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
     },
   });
   const SECONDS = Number(values.seconds);
@@ -151,6 +155,8 @@ async function bench(): Promise<void> {
     child = fork(fileURLToPath(import.meta.url), ['--serve', database.url], {
       stdio: 'inherit',
       env: { ...process.env, NODE_ENV: 'production' },
+      // --profile: the server's CPU profile of the whole run, for chrome://inspect or speedscope
+      ...(values.profile && { execArgv: [...process.execArgv, '--cpu-prof', '--cpu-prof-dir=bench/results/profile'] }),
     });
     const port = await new Promise<number>((resolve, reject) => {
       child!.once('message', (m) => resolve((m as { port: number }).port));
@@ -256,7 +262,7 @@ async function bench(): Promise<void> {
       target: { list_p99_ms: 50, met: list.latency_ms.p99 < 50 },
     };
     const line = (name: string, r: typeof list) =>
-      `${name}: ${r.requests} requests, ${r.per_sec}/s, mean ${r.latency_ms.mean} ms, p50 ${r.latency_ms.p50} ms, p90 ${r.latency_ms.p90} ms, p99 ${r.latency_ms.p99} ms, max ${r.latency_ms.max} ms; server CPU ${r.server.cpu_share_of_one_core} of a core, event-loop delay p99 ${r.server.event_loop_delay_ms.p99} ms, max ${r.server.event_loop_delay_ms.max} ms`;
+      `${name}: ${r.requests} requests, ${r.per_sec}/s, mean ${r.latency_ms.mean} ms, p50 ${r.latency_ms.p50} ms, p90 ${r.latency_ms.p90} ms, p99 ${r.latency_ms.p99} ms, max ${r.latency_ms.max} ms; server CPU ${r.server.cpu_share_of_one_core} of a core (${Math.round(r.server.system_share * 100)}% kernel), event-loop delay p99 ${r.server.event_loop_delay_ms.p99} ms, max ${r.server.event_loop_delay_ms.max} ms`;
     console.log(line('/portal/tickets', list));
     console.log(line('/healthz (reference)', health));
     console.log(

@@ -133,6 +133,7 @@ export async function start(config: Config, database: Database, log: Logger, opt
         reopenDays: config.reopenDays,
         ticketLinkDays: config.ticketLinkDays,
         metricsToken: config.metrics.token,
+        readPoolMax: config.dbPoolMax,
       });
       running.http = await listenWeb(web, config.http.host, config.http.port);
       stops.push(() => web.close());

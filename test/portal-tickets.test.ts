@@ -8,7 +8,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startTestApi, type TestApi } from './helpers/api.ts';
 import { PortalClient } from './helpers/portal.ts';
 import { follow, makeTicket } from './helpers/tickets.ts';
-import { createArticle, setPassword, updatePortalSettings } from '../src/portal/index.ts';
+import { createArticle, endAllSessions, setPassword, updatePortalSettings } from '../src/portal/index.ts';
 import { createInboxStore } from '../src/inboxes/index.ts';
 import { customerTickets, mayView } from '../src/tickets/index.ts';
 
@@ -235,6 +235,53 @@ describe('the list', () => {
     const nothing = await gina.get(`/portal/tickets?q=${'x'.repeat(5000)}&after=garbage&status=nonsense&scope=company`);
     expect(nothing.status).toBe(200);
     expect(nothing.html).toContain('No tickets match');
+  });
+});
+
+describe('the list with its session in one round trip', () => {
+  // The list's statement goes with the session's, for the viewer the session had last time
+  // (web/portal/context.ts Along); its rows count only when the session, read fresh in that round
+  // trip, gives the same viewer. Each change below comes between two pages: the second page must
+  // follow it at once, as with a session read on its own.
+  it('follows a permission change, a company change and a sign-out at once', async () => {
+    const hugo = await customer('hugo', 'hugo@acme.test', 'Hugo Acme', acme);
+    const own = await ticket('hugo', 'Hugo has a question', acme, 2);
+    const client = new PortalClient(web);
+    await client.signIn('hugo@acme.test', PASSWORD);
+    // the tickets of this test among those listed (other tests add more to the company)
+    const list = async () =>
+      listed((await client.get('/portal/tickets')).html).filter((id) =>
+        [own, annaOwn, annaFollowed, zedTicket].includes(id),
+      );
+
+    // the first page teaches the process the viewer; the second is sent with the session
+    expect(await list()).toEqual([own]);
+    expect(await list()).toEqual([own]);
+    const { rows } = await t.db.raw(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'inbound-web'`,
+    );
+    expect(rows[0].n, 'the portal pool of pipelined connections is in use').toBeGreaterThan(0);
+
+    // the company's tickets: on, then off again (the guess is the old viewer each time)
+    await setPermissions('hugo', { view_company_tickets: true });
+    expect(await list()).toEqual([own, annaOwn, annaFollowed]);
+    expect(await list()).toEqual([own, annaOwn, annaFollowed]);
+    await setPermissions('hugo', { view_company_tickets: false });
+    expect(await list()).toEqual([own]);
+
+    // another company: its tickets, not the old one's
+    await setPermissions('hugo', { view_company_tickets: true });
+    expect(await list()).toEqual([own, annaOwn, annaFollowed]);
+    const other = await t.db('companies').where({ name: 'Other' }).first('id');
+    await t.db('customers').where({ id: hugo }).update({ company_id: other.id });
+    expect(await list()).toEqual([zedTicket, own]);
+
+    // signed out elsewhere: the page is the sign-in page, not the list
+    await endAllSessions(t.db, hugo);
+    const after = await client.get('/portal/tickets');
+    expect(after.status).toBe(303);
+    expect(after.location).toBe('/portal/sign-in');
+    expect(after.html).not.toContain('data-ticket=');
   });
 });
 

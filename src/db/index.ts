@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import type { Logger } from '../log.ts';
-import { prepared } from './sql.ts';
+import { corked, prepared } from './sql.ts';
 
 export type Db = Knex | Knex.Transaction;
 export type { Knex };
@@ -126,4 +126,53 @@ export async function preparedRows<R>(db: Db, sql: string, bindings: readonly Kn
     await db.client.releaseConnection(conn);
   }
 }
+
+/** A statement with knex-style `?` bindings, to be sent by whoever runs it. */
+export interface Statement {
+  sql: string;
+  bindings: readonly Knex.Value[];
+}
+
+/** Rows of one statement, as preparedRows sends it. */
+export function statementRows<R>(db: Db, s: Statement): Promise<R[]> {
+  return preparedRows<R>(db, s.sql, s.bindings);
+}
+
+/**
+ * Rows of several statements sent together, in one write, on a connection of `pool` (a pipelined
+ * pool, createPgPool's `pipeline`): one round trip for what a page needs at once, though each
+ * statement stands alone (its own sync: one failing fails only its own promise). Each is a named
+ * prepared statement, as with preparedRows. `db` only turns `?` into `$n`.
+ */
+export async function pipelinedRows(db: Db, pool: pg.Pool, statements: readonly Statement[]): Promise<unknown[][]> {
+  const natives = statements.map((s) => db.raw(s.sql, s.bindings).toSQL().toNative());
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    const run = prepared(client);
+    const answers = corked(client, () => natives.map((n) => run(n.sql, n.bindings as unknown[])));
+    const settled = await Promise.allSettled(answers);
+    const rows: unknown[][] = [];
+    for (const r of settled) {
+      if (r.status === 'rejected') throw r.reason;
+      rows.push(r.value.rows);
+    }
+    return rows;
+  } catch (err) {
+    // a connection that failed under us goes; a statement's own error leaves it usable
+    if (!(err as { code?: unknown }).code) broken = err as Error;
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** The URL a knex instance of createDb connects to. */
+export function connectionUrl(db: Knex): string {
+  const c = db.client.config.connection as { connectionString?: string } | string;
+  const url = typeof c === 'string' ? c : c.connectionString;
+  if (!url) throw new Error('the database has no connection URL');
+  return url;
+}
+
 export { startEmbeddedPostgres, type EmbeddedServer } from './embedded.ts';

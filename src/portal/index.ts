@@ -21,6 +21,8 @@ export {
   endSession,
   findSession,
   pruneSessions,
+  sessionFrom,
+  sessionStatement,
   SESSION_IDLE_SECONDS,
   SESSION_MAX_SECONDS,
   type PortalSession,

@@ -2,7 +2,7 @@
 // SESSION_IDLE of no use, or SESSION_MAX after sign-in, whichever comes first; a password change or
 // a deactivation ends every session of the customer at once. A session id is never reused: each
 // sign-in makes a new one (no fixation).
-import { type Db, preparedRows } from '../db/index.ts';
+import { type Db, type Statement, statementRows } from '../db/index.ts';
 import { hashSecret, newSecret } from '../access/index.ts';
 import { effectivePermissions, type PortalPermission } from '../customers/index.ts';
 
@@ -69,21 +69,32 @@ interface SessionRow {
  * still has an active portal account. Marks it seen (at most once a minute).
  */
 export async function findSession(db: Db, secret: string): Promise<PortalSession | undefined> {
-  const rows = await preparedRows<SessionRow>(
-    db,
-    `SELECT s.id, s.customer_id, s.last_seen_at < now() - make_interval(secs => ?) AS stale,
-            c.name, p.address AS email, c.portal_status, c.locale, c.company_id,
-            c.portal_permissions AS own, co.portal_permissions AS company
-       FROM portal_sessions s
-       JOIN customers c ON c.id = s.customer_id
-       LEFT JOIN customer_emails p ON p.customer_id = c.id AND p.is_primary
-       LEFT JOIN companies co ON co.id = c.company_id
-      WHERE s.token_hash = ? AND s.ended_at IS NULL AND s.expires_at > now()
-        AND s.last_seen_at > now() - make_interval(secs => ?)
-        AND c.portal_status = 'active'`,
-    [TOUCH_EVERY_SECONDS, hashSecret(secret), SESSION_IDLE_SECONDS],
-  );
-  const s = rows[0];
+  return sessionFrom(db, await statementRows<SessionRow>(db, sessionStatement(secret)));
+}
+
+/**
+ * findSession's statement, for a page that sends it together with its own (db pipelinedRows);
+ * sessionFrom reads its rows.
+ */
+export function sessionStatement(secret: string): Statement {
+  return {
+    sql: `SELECT s.id, s.customer_id, s.last_seen_at < now() - make_interval(secs => ?) AS stale,
+                 c.name, p.address AS email, c.portal_status, c.locale, c.company_id,
+                 c.portal_permissions AS own, co.portal_permissions AS company
+            FROM portal_sessions s
+            JOIN customers c ON c.id = s.customer_id
+            LEFT JOIN customer_emails p ON p.customer_id = c.id AND p.is_primary
+            LEFT JOIN companies co ON co.id = c.company_id
+           WHERE s.token_hash = ? AND s.ended_at IS NULL AND s.expires_at > now()
+             AND s.last_seen_at > now() - make_interval(secs => ?)
+             AND c.portal_status = 'active'`,
+    bindings: [TOUCH_EVERY_SECONDS, hashSecret(secret), SESSION_IDLE_SECONDS],
+  };
+}
+
+/** The session of sessionStatement's rows, if any; marks it seen when it is due. */
+export async function sessionFrom(db: Db, rows: readonly unknown[]): Promise<PortalSession | undefined> {
+  const s = rows[0] as SessionRow | undefined;
   if (!s) return undefined;
   if (s.stale) await db('portal_sessions').where({ id: s.id }).update({ last_seen_at: db.fn.now() });
   const customerId = Number(s.customer_id);

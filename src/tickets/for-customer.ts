@@ -12,7 +12,7 @@
 // named prepared statement, planned once per connection and filter shape (planning cost more than
 // running it), not on every page.
 import type { Knex } from 'knex';
-import { type Db, preparedRows } from '../db/index.ts';
+import { type Db, type Statement, statementRows } from '../db/index.ts';
 import type { TicketStatus } from './status.ts';
 
 type Binding = Knex.Value;
@@ -82,12 +82,26 @@ export async function customerTickets(
   v: CustomerViewer,
   f: CustomerTicketFilter = {},
 ): Promise<CustomerTicketPage> {
-  const limit = Math.min(Math.max(Math.trunc(f.limit ?? PAGE_DEFAULT), 1), PAGE_MAX);
+  const s = customerTicketsStatement(v, f);
+  return s ? customerTicketsPage(await statementRows(db, s), v, f) : { items: [] };
+}
+
+function pageLimit(f: CustomerTicketFilter): number {
+  return Math.min(Math.max(Math.trunc(f.limit ?? PAGE_DEFAULT), 1), PAGE_MAX);
+}
+
+/**
+ * customerTickets' statement, for a page that sends it together with others (db pipelinedRows);
+ * undefined when the filter leaves no source (the page is empty). customerTicketsPage reads its
+ * rows, for the same viewer and filter.
+ */
+export function customerTicketsStatement(v: CustomerViewer, f: CustomerTicketFilter = {}): Statement | undefined {
+  const limit = pageLimit(f);
   const scope = f.scope ?? 'all';
   const company = v.companyTickets && v.companyId !== null;
   const sources: Relation[] = scope === 'all' ? ['mine', 'following', ...(company ? ['company' as const] : [])] : [];
   if (scope === 'mine' || scope === 'following' || (scope === 'company' && company)) sources.push(scope);
-  if (sources.length === 0) return { items: [] };
+  if (sources.length === 0) return undefined;
 
   // the conditions every source shares: status, subject, and the cursor
   const extra: string[] = [];
@@ -124,12 +138,12 @@ export async function customerTickets(
     bindings.push(id, ...extraBindings, limit + 1);
   }
 
-  const rows = await preparedRows<
-    Omit<CustomerTicketItem, 'relation'> & { requester_id: number | null; at_us: string; following: boolean }
-  >(
-    db,
-    `SELECT t.id, t.number, t.subject, t.status, t.priority, t.type, t.tags, t.requester_id,
-            t.created_at, t.last_message_at, t.closed_at,
+  // times as milliseconds since the epoch: a Date made of a number costs a fraction of one parsed
+  // from PostgreSQL's text (three a row, 75 a page)
+  return {
+    sql: `SELECT t.id, t.number, t.subject, t.status, t.priority, t.type, t.tags, t.requester_id,
+            ${epochMs('t.created_at')} AS created_ms, ${epochMs('t.last_message_at')} AS last_message_ms,
+            ${epochMs('t.closed_at')} AS closed_ms,
             (extract(epoch FROM t.last_message_at) * 1000000)::bigint AS at_us,
             coalesce(nullif(i.from_name, ''), i.name) AS inbox, c.name AS requester, a.name AS assignee,
             EXISTS (SELECT 1 FROM ticket_followers f WHERE f.ticket_id = t.id AND f.customer_id = ?) AS following
@@ -140,21 +154,55 @@ export async function customerTickets(
        LEFT JOIN agents a ON a.id = t.assignee_id
       ORDER BY t.last_message_at DESC, t.id DESC
       LIMIT ?`,
-    [v.customerId, ...bindings, limit + 1],
-  );
-  const items = rows.slice(0, limit).map(({ at_us: _, following, ...r }) => toItem(r, v, following));
+    bindings: [v.customerId, ...bindings, limit + 1],
+  };
+}
+
+/** The page of customerTicketsStatement's rows. */
+export function customerTicketsPage(
+  result: readonly unknown[],
+  v: CustomerViewer,
+  f: CustomerTicketFilter = {},
+): CustomerTicketPage {
+  const limit = pageLimit(f);
+  const rows = result as ListRow[];
+  const items = rows.slice(0, limit).map((r) => toItem(r, v));
   const last = rows.length > limit ? rows[limit - 1] : undefined;
   return { items, ...(last && { next: `${last.at_us}-${last.id}` }) };
 }
 
-function toItem(
-  r: Omit<CustomerTicketItem, 'relation'> & { requester_id: number | null },
-  v: CustomerViewer,
-  following: boolean,
-): CustomerTicketItem {
-  const { requester_id, ...rest } = r;
-  const relation: Relation = Number(requester_id) === v.customerId ? 'mine' : following ? 'following' : 'company';
-  return { ...rest, id: Number(r.id), relation };
+type ListRow = Omit<CustomerTicketItem, 'relation' | 'created_at' | 'last_message_at' | 'closed_at'> & {
+  requester_id: number | null;
+  following: boolean;
+  at_us: string;
+  created_ms: number;
+  last_message_ms: number;
+  closed_ms: number | null;
+};
+
+/** A timestamp column as float8 milliseconds since the epoch (NULL stays NULL). */
+function epochMs(column: string): string {
+  return `(extract(epoch FROM ${column}) * 1000)::float8`;
+}
+
+function toItem(r: Omit<ListRow, 'at_us'>, v: CustomerViewer): CustomerTicketItem {
+  const relation: Relation = Number(r.requester_id) === v.customerId ? 'mine' : r.following ? 'following' : 'company';
+  return {
+    id: Number(r.id),
+    number: r.number,
+    subject: r.subject,
+    status: r.status,
+    priority: r.priority,
+    type: r.type,
+    tags: r.tags,
+    inbox: r.inbox,
+    requester: r.requester,
+    assignee: r.assignee,
+    relation,
+    created_at: new Date(r.created_ms),
+    last_message_at: new Date(r.last_message_ms),
+    closed_at: r.closed_ms === null ? null : new Date(r.closed_ms),
+  };
 }
 
 /** The visibility rule as a condition on `t` (tickets), with its bindings. */
@@ -195,11 +243,10 @@ export async function customerTicket(
 ): Promise<CustomerTicket | undefined> {
   if (!Number.isSafeInteger(ticketId) || ticketId <= 0) return undefined;
   const rule = visible(v);
-  const { rows } = await db.raw<{
-    rows: (Omit<CustomerTicket, 'relation' | 'member'> & { requester_id: number | null; following: boolean })[];
-  }>(
+  const { rows } = await db.raw<{ rows: (Omit<ListRow, 'at_us'> & { inbox_address: string })[] }>(
     `SELECT t.id, t.number, t.subject, t.status, t.priority, t.type, t.tags, t.requester_id,
-            t.created_at, t.last_message_at, t.closed_at,
+            ${epochMs('t.created_at')} AS created_ms, ${epochMs('t.last_message_at')} AS last_message_ms,
+            ${epochMs('t.closed_at')} AS closed_ms,
             coalesce(nullif(i.from_name, ''), i.name) AS inbox, i.address AS inbox_address,
             c.name AS requester, a.name AS assignee,
             EXISTS (SELECT 1 FROM ticket_followers f WHERE f.ticket_id = t.id AND f.customer_id = ?) AS following
@@ -212,7 +259,6 @@ export async function customerTicket(
   );
   const r = rows[0];
   if (!r) return undefined;
-  const { following, inbox_address, ...rest } = r;
-  const item = toItem(rest, v, following);
-  return { ...item, inbox_address, member: item.relation !== 'company' };
+  const item = toItem(r, v);
+  return { ...item, inbox_address: r.inbox_address, member: item.relation !== 'company' };
 }

@@ -58,6 +58,8 @@ export {
   CUSTOMER_SCOPES,
   customerTicket,
   customerTickets,
+  customerTicketsPage,
+  customerTicketsStatement,
   mayView,
   SEARCH_MAX_LENGTH,
   type CustomerScope,

@@ -16,7 +16,7 @@ import { Eta } from 'eta';
 import { AppError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Boss } from '../queue/index.ts';
-import { ping } from '../db/index.ts';
+import { connectionUrl, createPgPool, ping } from '../db/index.ts';
 import { DEFAULT_REOPEN_DAYS, DEFAULT_TICKET_LINK_DAYS } from '../config.ts';
 import { QUEUES } from '../queue/index.ts';
 import { apiPlugin } from './api/index.ts';
@@ -39,6 +39,8 @@ export interface WebDeps {
   ticketLinkDays?: number;
   /** METRICS_TOKEN: when set, /metrics answers only `Authorization: Bearer <token>` */
   metricsToken?: string;
+  /** connections of the portal's pipelined pool (DB_POOL_MAX in a deployment) */
+  readPoolMax?: number;
 }
 
 /** The part of the site a route is in, by its first segment: a fixed set of labels. */
@@ -183,6 +185,7 @@ export function buildWeb({
   reopenDays,
   ticketLinkDays,
   metricsToken,
+  readPoolMax,
 }: WebDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: log.child({ role: 'web' }) as FastifyBaseLogger,
@@ -251,7 +254,16 @@ export function buildWeb({
     ticketLinkDays: ticketLinkDays ?? DEFAULT_TICKET_LINK_DAYS,
   };
   app.register(publicPages, { db, boss, log, ...tickets });
-  app.register(portalPages, { db, boss, log, publicUrl: publicUrl ?? 'http://localhost', ...tickets });
+  // the portal's pages send the session's statement and their own together: a pool of pipelined
+  // connections for them (db pipelinedRows), ended with the app
+  const reads = createPgPool(connectionUrl(db), {
+    poolMax: readPoolMax ?? 4,
+    applicationName: 'inbound-web',
+    log,
+    pipeline: true,
+  });
+  app.addHook('onClose', () => reads.end());
+  app.register(portalPages, { db, reads, boss, log, publicUrl: publicUrl ?? 'http://localhost', ...tickets });
   app.register(adminPages, { db, boss, log, publicUrl: publicUrl ?? 'http://localhost' });
   // the front door leads to the portal when it is open
   app.get('/', async (_req, reply) =>

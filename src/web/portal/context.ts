@@ -9,6 +9,9 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Knex } from 'knex';
+import type pg from 'pg';
+import { hashSecret } from '../../access/index.ts';
+import { pipelinedRows, type Statement } from '../../db/index.ts';
 import { Eta } from 'eta';
 import type { Logger } from '../../log.ts';
 import type { Boss } from '../../queue/index.ts';
@@ -19,16 +22,25 @@ import {
   pageBranding,
   type PortalAccount,
   type PortalSettings,
+  sessionFrom,
+  sessionStatement,
 } from '../../portal/index.ts';
+import type { CustomerViewer } from '../../tickets/index.ts';
 import { type Language, type MessageKey, pickLanguage, translate } from './i18n.ts';
 import { appendCookie, parseCookies } from '../forms.ts';
 
 export const SESSION_COOKIE = 'inbound_portal';
 export const PRE_SESSION_COOKIE = 'inbound_portal_pre';
 const COOKIE_SECRET = /^[A-Za-z0-9_-]{43}$/;
+/** CSRF tokens kept made, before starting afresh */
+const TOKENS_KEPT = 10_000;
+/** viewers kept for `along`, before starting afresh */
+const VIEWERS_KEPT = 10_000;
 
 export interface PortalDeps {
   db: Knex;
+  /** pipelined connections: a page's statement goes with the session's, in one round trip */
+  reads: pg.Pool;
   boss: Boss;
   log: Logger;
   /** where links in mail point (PUBLIC_URL, or this machine): https there makes cookies Secure */
@@ -44,6 +56,35 @@ export interface Visitor {
   session?: { id: number; account: PortalAccount; permissions: Record<PortalPermission, boolean> };
   /** the pre-session cookie's value (set on the first anonymous page) */
   pre?: string;
+  /** the rows of the route's `along` statement, sent with the session's for the viewer guessed */
+  along?: { viewer: CustomerViewer; rows: unknown[] };
+}
+
+/**
+ * A route's statement to send together with the session's, for the viewer the session had last
+ * time (config `along`). The route uses its rows only when the session, read fresh in the same
+ * round trip, gives that same viewer (sameViewer); else it asks again, as without.
+ */
+export type Along = (request: FastifyRequest, viewer: CustomerViewer) => Statement | undefined;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    along?: Along;
+  }
+}
+
+/** Who the signed-in customer is to the tickets domain's visibility rule. */
+export function viewerOf(account: PortalAccount, permissions: Record<PortalPermission, boolean>): CustomerViewer {
+  return {
+    customerId: account.customerId,
+    companyId: account.companyId,
+    companyTickets: permissions.view_company_tickets,
+  };
+}
+
+/** Whether two viewers see the same tickets. */
+export function sameViewer(a: CustomerViewer, b: CustomerViewer): boolean {
+  return a.customerId === b.customerId && a.companyId === b.companyId && a.companyTickets === b.companyTickets;
 }
 
 declare module 'fastify' {
@@ -59,6 +100,9 @@ export class PortalContext {
   readonly deps: PortalDeps;
   readonly secure: boolean;
   private readonly csrfKey: Buffer;
+  private readonly tokens = new Map<string, string>();
+  /** the viewer each session had last time, by session secret's hash: what `along` guesses */
+  private readonly viewers = new Map<string, CustomerViewer>();
 
   constructor(deps: PortalDeps, csrfKey: Buffer) {
     this.deps = deps;
@@ -66,8 +110,11 @@ export class PortalContext {
     this.secure = deps.publicUrl.startsWith('https:');
   }
 
-  /** Reads the cookies, the settings and the language; the session, when its cookie is live. */
-  async visitor(request: FastifyRequest): Promise<Visitor> {
+  /**
+   * Reads the cookies, the settings and the language; the session, when its cookie is live. With
+   * the route's `along` and a viewer known for the session, both statements go in one round trip.
+   */
+  async visitor(request: FastifyRequest, along?: Along): Promise<Visitor> {
     const cookies = parseCookies(request.headers.cookie);
     const settings = await getPortalSettings(this.deps.db);
     const visitor: Visitor = {
@@ -77,8 +124,21 @@ export class PortalContext {
     };
     const secret = cookies[SESSION_COOKIE];
     if (secret && COOKIE_SECRET.test(secret)) {
-      const session = await findSession(this.deps.db, secret);
-      if (session) visitor.session = { id: session.id, account: session.account, permissions: session.permissions };
+      const statement = sessionStatement(secret);
+      const key = hashSecret(secret).toString('base64');
+      const guess = along && this.viewers.get(key);
+      const extra = guess && along(request, guess);
+      let session: Awaited<ReturnType<typeof findSession>>;
+      if (guess && extra) {
+        const [sessionRows, rows] = await pipelinedRows(this.deps.db, this.deps.reads, [statement, extra]);
+        session = await sessionFrom(this.deps.db, sessionRows!);
+        if (session) visitor.along = { viewer: guess, rows: rows! };
+      } else session = await findSession(this.deps.db, secret);
+      if (session) {
+        visitor.session = { id: session.id, account: session.account, permissions: session.permissions };
+        if (this.viewers.size >= VIEWERS_KEPT) this.viewers.clear();
+        this.viewers.set(key, viewerOf(session.account, session.permissions));
+      }
     }
     return visitor;
   }
@@ -106,8 +166,16 @@ export class PortalContext {
   }
 
   private sign(v: Visitor, form: string): string {
-    const binding = v.session ? `session:${v.session.id}` : `pre:${v.pre}`;
-    return createHmac('sha256', this.csrfKey).update(`portal:${binding}:${form}`).digest('base64url');
+    const message = `portal:${v.session ? `session:${v.session.id}` : `pre:${v.pre}`}:${form}`;
+    // every signed-in page signs its sign-out form: a token is kept once made (the key never
+    // changes in a process; a new session or pre-session is a new message)
+    let token = this.tokens.get(message);
+    if (token === undefined) {
+      if (this.tokens.size >= TOKENS_KEPT) this.tokens.clear();
+      token = createHmac('sha256', this.csrfKey).update(message).digest('base64url');
+      this.tokens.set(message, token);
+    }
+    return token;
   }
 
   setCookie(reply: FastifyReply, name: string, value: string, maxAgeSeconds: number): void {

@@ -6,7 +6,7 @@ import { hit, type Limit } from '../../access/index.ts';
 import type { PortalPermission } from '../../customers/index.ts';
 import type { PortalAccount } from '../../portal/index.ts';
 import { CUSTOMER_TICKET_TYPES, type CustomerViewer } from '../../tickets/index.ts';
-import type { PortalContext } from './context.ts';
+import { type PortalContext, viewerOf } from './context.ts';
 import { type Language, translate } from './i18n.ts';
 
 export interface PortalCustomer {
@@ -45,11 +45,7 @@ export async function signedInCustomer(
   return {
     account,
     perms,
-    viewer: {
-      customerId: account.customerId,
-      companyId: account.companyId,
-      companyTickets: perms.view_company_tickets,
-    },
+    viewer: viewerOf(account, perms),
   };
 }
 
@@ -70,7 +66,10 @@ export function allowed(ctx: PortalContext, what: keyof typeof LIMITS, customerI
   return hit(ctx.deps.db, `portal-${what}:customer:${customerId}`, LIMITS[what]);
 }
 
-// made once per language: a formatter costs far more to make than to use
+// made once per language: a formatter costs far more to make than to use, and a label far more to
+// format than to look up (the list page shows 25 a page, most of them the same times again and
+// again). A language's labels are kept up to LABELS_KEPT, then started afresh.
+const LABELS_KEPT = 10_000;
 const formatters = new Map<Language, (d: Date) => string>();
 
 /** A time as people read it in the page's language (UTC, said so). */
@@ -82,7 +81,17 @@ export function formatTime(lang: Language): (d: Date) => string {
       timeStyle: 'short',
       timeZone: 'UTC',
     });
-    format = (d: Date) => `${f.format(d)} UTC`;
+    const labels = new Map<number, string>();
+    format = (d: Date) => {
+      const ms = d.getTime();
+      let label = labels.get(ms);
+      if (label === undefined) {
+        if (labels.size >= LABELS_KEPT) labels.clear();
+        label = `${f.format(d)} UTC`;
+        labels.set(ms, label);
+      }
+      return label;
+    };
     formatters.set(lang, format);
   }
   return format;

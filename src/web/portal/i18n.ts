@@ -21,6 +21,8 @@ export const MESSAGES: Record<Language, Partial<Record<MessageKey, string>>> = {
 /** The text of a key in a language, placeholders filled. */
 export function translate(lang: Language, key: MessageKey, vars: Record<string, string | number> = {}): string {
   const text = MESSAGES[lang][key] ?? en[key];
+  // most texts have no placeholder: the list page asks for a dozen per row
+  if (!text.includes('{')) return text;
   return text.replace(/\{(\w{1,32})\}/g, (m, name: string) => (name in vars ? String(vars[name]) : m));
 }
 

@@ -29,7 +29,7 @@ export async function portalPages(app: FastifyInstance, deps: PortalDeps): Promi
   securityHeaders(app, SECURITY_HEADERS);
   app.decorateRequest('visitor', null as never);
   app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
-    request.visitor = await ctx.visitor(request);
+    request.visitor = await ctx.visitor(request, request.routeOptions.config.along);
     if (!request.visitor.settings.enabled) {
       return ctx.page(
         request,

@@ -18,6 +18,10 @@ import {
   customerReopens,
   customerTicket,
   customerTickets,
+  customerTicketsPage,
+  customerTicketsStatement,
+  type CustomerScope,
+  type CustomerViewer,
   mayView,
   NotAMember,
   postCustomerMessage,
@@ -28,8 +32,9 @@ import {
   setFieldsByCustomer,
   TICKET_PRIORITIES,
   TICKET_STATUSES,
+  type TicketStatus,
 } from '../../tickets/index.ts';
-import type { PortalContext } from './context.ts';
+import { type Along, type PortalContext, sameViewer } from './context.ts';
 import { allowed, formatTime, type PortalCustomer, signedInCustomer, ticketId, typeLabel } from './customer.ts';
 import type { MessageKey } from './i18n.ts';
 import { newTicketPages } from './ticket-new.ts';
@@ -53,38 +58,46 @@ export async function ticketPages(app: FastifyInstance, ctx: PortalContext): Pro
   });
 
   function routes(app: FastifyInstance) {
-    app.get<{ Querystring: Record<string, unknown> }>('/portal/tickets', async (request, reply) => {
-      const c = await signedInCustomer(ctx, request, reply);
-      if (!c) return reply;
-      const q = request.query;
-      const company = c.viewer.companyTickets && c.viewer.companyId !== null;
-      const scopes = CUSTOMER_SCOPES.filter((s) => s !== 'company' || company);
-      const scope = scopes.find((s) => s === q.scope) ?? 'all';
-      const status = TICKET_STATUSES.find((s) => s === q.status);
-      const search = typeof q.q === 'string' ? q.q.trim().slice(0, SEARCH_MAX_LENGTH) : '';
-      const after = typeof q.after === 'string' ? q.after.slice(0, 40) : undefined;
-      const page = await customerTickets(db, c.viewer, { scope, status, search, after });
-      const link = (more: Record<string, string>) =>
-        `/portal/tickets?${new URLSearchParams({
-          ...(scope !== 'all' && { scope }),
-          ...(status && { status }),
-          ...(search && { q: search }),
-          ...more,
-        })}`;
-      return ctx.page(request, reply, 'tickets', {
-        title: ctx.t(request, 'tickets.title'),
-        items: page.items,
-        filter: { scope, status: status ?? '', q: search, filtered: Boolean(status || search || scope !== 'all') },
-        scopes,
-        statuses: TICKET_STATUSES,
-        next: page.next && link({ after: page.next }),
-        first: after ? link({}) : undefined,
-        show: { requester: company, priority: c.perms.view_priority, type: c.perms.view_type },
-        searchMax: SEARCH_MAX_LENGTH,
-        fmt: formatTime(request.visitor.lang),
-        typeLabel: typeLabel(request.visitor.lang),
-      });
-    });
+    // the list's statement goes with the session's (context.ts Along): one round trip a page
+    const along: Along = (request, viewer) =>
+      customerTicketsStatement(viewer, listFilter(request.query as Record<string, unknown>, viewer));
+    app.get<{ Querystring: Record<string, unknown> }>(
+      '/portal/tickets',
+      { config: { along } },
+      async (request, reply) => {
+        const c = await signedInCustomer(ctx, request, reply);
+        if (!c) return reply;
+        const filter = listFilter(request.query, c.viewer);
+        const { scope, status, search, after } = filter;
+        const scopes = scopesOf(c.viewer);
+        const company = scopes.includes('company');
+        const sent = request.visitor.along;
+        const page =
+          sent && sameViewer(sent.viewer, c.viewer)
+            ? customerTicketsPage(sent.rows, c.viewer, filter)
+            : await customerTickets(db, c.viewer, filter);
+        const link = (more: Record<string, string>) =>
+          `/portal/tickets?${new URLSearchParams({
+            ...(scope !== 'all' && { scope }),
+            ...(status && { status }),
+            ...(search && { q: search }),
+            ...more,
+          })}`;
+        return ctx.page(request, reply, 'tickets', {
+          title: ctx.t(request, 'tickets.title'),
+          items: page.items,
+          filter: { scope, status: status ?? '', q: search, filtered: Boolean(status || search || scope !== 'all') },
+          scopes,
+          statuses: TICKET_STATUSES,
+          next: page.next && link({ after: page.next }),
+          first: after ? link({}) : undefined,
+          show: { requester: company, priority: c.perms.view_priority, type: c.perms.view_type },
+          searchMax: SEARCH_MAX_LENGTH,
+          fmt: formatTime(request.visitor.lang),
+          typeLabel: typeLabel(request.visitor.lang),
+        });
+      },
+    );
 
     app.get<{ Params: { id: string }; Querystring: { done?: string } }>(
       '/portal/tickets/:id',
@@ -325,4 +338,22 @@ export async function ticketPages(app: FastifyInstance, ctx: PortalContext): Pro
       status,
     );
   }
+}
+
+/** The scopes a viewer may pick: the company's only with the permission and a company. */
+function scopesOf(v: CustomerViewer): readonly CustomerScope[] {
+  return v.companyTickets && v.companyId !== null ? CUSTOMER_SCOPES : CUSTOMER_SCOPES.filter((s) => s !== 'company');
+}
+
+/** The list's filter from its query string: anything unknown or too long is left out or cut. */
+function listFilter(
+  q: Record<string, unknown>,
+  v: CustomerViewer,
+): { scope: CustomerScope; status?: TicketStatus; search: string; after?: string } {
+  return {
+    scope: scopesOf(v).find((s) => s === q.scope) ?? 'all',
+    status: TICKET_STATUSES.find((s) => s === q.status),
+    search: typeof q.q === 'string' ? q.q.trim().slice(0, SEARCH_MAX_LENGTH) : '',
+    after: typeof q.after === 'string' ? q.after.slice(0, 40) : undefined,
+  };
 }
