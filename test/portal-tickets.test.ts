@@ -242,46 +242,91 @@ describe('the list with its session in one round trip', () => {
   // The list's statement goes with the session's, for the viewer the session had last time
   // (web/portal/context.ts Along); its rows count only when the session, read fresh in that round
   // trip, gives the same viewer. Each change below comes between two pages: the second page must
-  // follow it at once, as with a session read on its own.
-  it('follows a permission change, a company change and a sign-out at once', async () => {
+  // follow it at once, as with a session read on its own. Which way each page went is counted
+  // (inbound_portal_list_round_trips_total), so the test sees both ways taken.
+  async function trips(): Promise<{ one: number; two: number }> {
+    const text = await (await fetch(`${web}/metrics`)).text();
+    const count = (way: string) =>
+      Number(
+        new RegExp(`^inbound_portal_list_round_trips_total\\{round_trips="${way}"\\} (\\d+)$`, 'm').exec(text)?.[1] ??
+          0,
+      );
+    return { one: count('one'), two: count('two') };
+  }
+
+  it('follows permission, company and account changes and a sign-out at once', async () => {
     const hugo = await customer('hugo', 'hugo@acme.test', 'Hugo Acme', acme);
     const own = await ticket('hugo', 'Hugo has a question', acme, 2);
     const client = new PortalClient(web);
     await client.signIn('hugo@acme.test', PASSWORD);
-    // the tickets of this test among those listed (other tests add more to the company)
-    const list = async () =>
-      listed((await client.get('/portal/tickets')).html).filter((id) =>
-        [own, annaOwn, annaFollowed, zedTicket].includes(id),
-      );
+    /** the tickets of this test among those listed (other tests add more to the company), and how the page went */
+    const list = async (expected: 'one' | 'two') => {
+      const before = await trips();
+      const r = await client.get('/portal/tickets');
+      expect(r.status).toBe(200);
+      const after = await trips();
+      expect({ one: after.one - before.one, two: after.two - before.two }, 'the way the page went').toEqual({
+        one: expected === 'one' ? 1 : 0,
+        two: expected === 'two' ? 1 : 0,
+      });
+      return listed(r.html).filter((id) => [own, annaOwn, annaFollowed, zedTicket].includes(id));
+    };
 
-    // the first page teaches the process the viewer; the second is sent with the session
-    expect(await list()).toEqual([own]);
-    expect(await list()).toEqual([own]);
+    // the first page teaches the process the viewer; the next is sent with the session
+    expect(await list('two')).toEqual([own]);
+    expect(await list('one')).toEqual([own]);
     const { rows } = await t.db.raw(
       `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'inbound-web'`,
     );
     expect(rows[0].n, 'the portal pool of pipelined connections is in use').toBeGreaterThan(0);
 
-    // the company's tickets: on, then off again (the guess is the old viewer each time)
+    // the customer's own permission: on, then off again (the guess is the old viewer each time)
     await setPermissions('hugo', { view_company_tickets: true });
-    expect(await list()).toEqual([own, annaOwn, annaFollowed]);
-    expect(await list()).toEqual([own, annaOwn, annaFollowed]);
+    expect(await list('two')).toEqual([own, annaOwn, annaFollowed]);
+    expect(await list('one')).toEqual([own, annaOwn, annaFollowed]);
     await setPermissions('hugo', { view_company_tickets: false });
-    expect(await list()).toEqual([own]);
+    expect(await list('two')).toEqual([own]);
+
+    // the company's default, with the customer's own left unset
+    await setPermissions('hugo', { view_company_tickets: null });
+    expect(await list('one')).toEqual([own]);
+    const company = (on: boolean | null) =>
+      api.call('PATCH', `/companies/${acme}`, { portal_permissions: { view_company_tickets: on } });
+    expect((await company(true)).status).toBe(200);
+    expect(await list('two')).toEqual([own, annaOwn, annaFollowed]);
+    expect((await company(null)).status).toBe(200);
+    expect(await list('two')).toEqual([own]);
 
     // another company: its tickets, not the old one's
     await setPermissions('hugo', { view_company_tickets: true });
-    expect(await list()).toEqual([own, annaOwn, annaFollowed]);
+    expect(await list('two')).toEqual([own, annaOwn, annaFollowed]);
     const other = await t.db('companies').where({ name: 'Other' }).first('id');
     await t.db('customers').where({ id: hugo }).update({ company_id: other.id });
-    expect(await list()).toEqual([zedTicket, own]);
+    expect(await list('two')).toEqual([zedTicket, own]);
+    expect(await list('one')).toEqual([zedTicket, own]);
 
-    // signed out elsewhere: the page is the sign-in page, not the list
+    // portal access taken away: the page says so, and lists nothing
+    await setPermissions('hugo', { portal_access: false });
+    const denied = await client.get('/portal/tickets');
+    expect(denied.status).toBe(403);
+    expect(denied.html).not.toContain('data-ticket=');
+    await setPermissions('hugo', { portal_access: null });
+    expect(await list('one')).toEqual([zedTicket, own]);
+
+    // the account disabled (its sessions left as they are): the sign-in page, not the list
+    await t.db('customers').where({ id: hugo }).update({ portal_status: 'disabled' });
+    const disabled = await client.get('/portal/tickets');
+    expect(disabled.status).toBe(303);
+    expect(disabled.location).toBe('/portal/sign-in');
+    await t.db('customers').where({ id: hugo }).update({ portal_status: 'active' });
+    expect(await list('two')).toEqual([zedTicket, own]);
+
+    // signed out elsewhere: the sign-in page, not the list
     await endAllSessions(t.db, hugo);
-    const after = await client.get('/portal/tickets');
-    expect(after.status).toBe(303);
-    expect(after.location).toBe('/portal/sign-in');
-    expect(after.html).not.toContain('data-ticket=');
+    const gone = await client.get('/portal/tickets');
+    expect(gone.status).toBe(303);
+    expect(gone.location).toBe('/portal/sign-in');
+    expect(gone.html).not.toContain('data-ticket=');
   });
 });
 

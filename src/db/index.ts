@@ -139,32 +139,45 @@ export function statementRows<R>(db: Db, s: Statement): Promise<R[]> {
 }
 
 /**
- * Rows of several statements sent together, in one write, on a connection of `pool` (a pipelined
- * pool, createPgPool's `pipeline`): one round trip for what a page needs at once, though each
- * statement stands alone (its own sync: one failing fails only its own promise). Each is a named
+ * Several statements sent together, in one write, on a connection of `pool` (a pipelined pool,
+ * createPgPool's `pipeline`): one round trip for what a page needs at once. Each stands alone (its
+ * own sync): one failing fails only its own result, settled here in order. Each is a named
  * prepared statement, as with preparedRows. `db` only turns `?` into `$n`.
  */
-export async function pipelinedRows(db: Db, pool: pg.Pool, statements: readonly Statement[]): Promise<unknown[][]> {
+export async function pipelinedRows(
+  db: Db,
+  pool: pg.Pool,
+  statements: readonly Statement[],
+): Promise<PromiseSettledResult<unknown[]>[]> {
   const natives = statements.map((s) => db.raw(s.sql, s.bindings).toSQL().toNative());
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
     const run = prepared(client);
-    const answers = corked(client, () => natives.map((n) => run(n.sql, n.bindings as unknown[])));
+    const answers = corked(client, () =>
+      natives.map((n) => run(n.sql, n.bindings as unknown[]).then((r) => r.rows as unknown[])),
+    );
     const settled = await Promise.allSettled(answers);
-    const rows: unknown[][] = [];
-    for (const r of settled) {
-      if (r.status === 'rejected') throw r.reason;
-      rows.push(r.value.rows);
-    }
-    return rows;
+    for (const r of settled) if (r.status === 'rejected' && unusable(r.reason)) broken = r.reason as Error;
+    return settled;
   } catch (err) {
-    // a connection that failed under us goes; a statement's own error leaves it usable
-    if (!(err as { code?: unknown }).code) broken = err as Error;
+    broken = err as Error;
     throw err;
   } finally {
     client.release(broken);
   }
+}
+
+/**
+ * Whether a connection that answered this error should go rather than back to the pool: the
+ * connection failed (no SQLSTATE), the server is ending it (class 08, 57P), or it can no longer run
+ * a statement it has prepared (26000: gone; 0A000: the result's type changed under it), which
+ * node-postgres would send by name again and again.
+ */
+function unusable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
+  return code.startsWith('08') || code.startsWith('57P') || code === '26000' || code === '0A000';
 }
 
 /** The URL a knex instance of createDb connects to. */

@@ -82,3 +82,14 @@ export function observeHttp(o: HttpObservation): void {
     o.seconds,
   );
 }
+
+const portalLists = new Counter({
+  name: `${PREFIX}portal_list_round_trips_total`,
+  help: "Portal ticket lists by how their statements went: 'one' with the session's, 'two' after it (no viewer known for the session, or it changed)",
+  labelNames: ['round_trips'],
+  registers,
+});
+
+export function countPortalList(roundTrips: 'one' | 'two'): void {
+  portalLists.inc({ round_trips: roundTrips });
+}

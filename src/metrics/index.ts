@@ -3,6 +3,7 @@
 export { setMetricsRole } from './registry.ts';
 export {
   countBatch,
+  countPortalList,
   countSend,
   countSmtpReply,
   observeHttp,

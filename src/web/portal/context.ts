@@ -130,15 +130,17 @@ export class PortalContext {
       const extra = guess && along(request, guess);
       let session: Awaited<ReturnType<typeof findSession>>;
       if (guess && extra) {
-        const [sessionRows, rows] = await pipelinedRows(this.deps.db, this.deps.reads, [statement, extra]);
-        session = await sessionFrom(this.deps.db, sessionRows!);
-        if (session) visitor.along = { viewer: guess, rows: rows! };
+        const [found, rows] = await pipelinedRows(this.deps.db, this.deps.reads, [statement, extra]);
+        if (found!.status === 'rejected') throw found!.reason;
+        session = await sessionFrom(this.deps.db, found!.value);
+        // a list that failed is asked again by the route, as without
+        if (session && rows!.status === 'fulfilled') visitor.along = { viewer: guess, rows: rows!.value };
       } else session = await findSession(this.deps.db, secret);
       if (session) {
         visitor.session = { id: session.id, account: session.account, permissions: session.permissions };
         if (this.viewers.size >= VIEWERS_KEPT) this.viewers.clear();
         this.viewers.set(key, viewerOf(session.account, session.permissions));
-      }
+      } else this.viewers.delete(key); // a dead cookie costs the session's lookup alone from now on
     }
     return visitor;
   }

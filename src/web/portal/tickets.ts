@@ -9,6 +9,7 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { contentDisposition } from '../../attachments/index.ts';
+import { countPortalList } from '../../metrics/index.ts';
 import {
   closeByCustomer,
   CUSTOMER_SCOPES,
@@ -72,10 +73,11 @@ export async function ticketPages(app: FastifyInstance, ctx: PortalContext): Pro
         const scopes = scopesOf(c.viewer);
         const company = scopes.includes('company');
         const sent = request.visitor.along;
-        const page =
-          sent && sameViewer(sent.viewer, c.viewer)
-            ? customerTicketsPage(sent.rows, c.viewer, filter)
-            : await customerTickets(db, c.viewer, filter);
+        const oneTrip = sent !== undefined && sameViewer(sent.viewer, c.viewer);
+        countPortalList(oneTrip ? 'one' : 'two');
+        const page = oneTrip
+          ? customerTicketsPage(sent.rows, c.viewer, filter)
+          : await customerTickets(db, c.viewer, filter);
         const link = (more: Record<string, string>) =>
           `/portal/tickets?${new URLSearchParams({
             ...(scope !== 'all' && { scope }),
