@@ -46,6 +46,7 @@ export interface CustomerTicketFilter {
 /** How the customer comes to see a ticket. */
 export type Relation = 'mine' | 'following' | 'company';
 
+/** A ticket as the list shows it: what the page prints, nothing more (each column costs a page). */
 export interface CustomerTicketItem {
   id: number;
   number: number;
@@ -53,17 +54,10 @@ export interface CustomerTicketItem {
   status: TicketStatus;
   priority: string;
   type: string | null;
-  tags: string[];
-  /** the inbox's name as customers see it (its From name) */
-  inbox: string;
-  /** the requester's name */
+  /** the requester's name: for a viewer who sees the company's tickets (the list's requester column) */
   requester: string | null;
-  /** the assigned agent's name */
-  assignee: string | null;
   relation: Relation;
-  created_at: Date;
   last_message_at: Date;
-  closed_at: Date | null;
 }
 
 export interface CustomerTicketPage {
@@ -138,20 +132,18 @@ export function customerTicketsStatement(v: CustomerViewer, f: CustomerTicketFil
     bindings.push(id, ...extraBindings, limit + 1);
   }
 
-  // times as milliseconds since the epoch: a Date made of a number costs a fraction of one parsed
-  // from PostgreSQL's text (three a row, 75 a page)
+  // Only what the list shows, and the requester's name only where it is shown (company lists):
+  // a join or a column less is work less in PostgreSQL and in parsing, on the portal's busiest page.
+  // The time comes as microseconds since the epoch (the cursor's, exact): a Date made of a number
+  // costs a fraction of one parsed from text.
   return {
-    sql: `SELECT t.id, t.number, t.subject, t.status, t.priority, t.type, t.tags, t.requester_id,
-            ${epochMs('t.created_at')} AS created_ms, ${epochMs('t.last_message_at')} AS last_message_ms,
-            ${epochMs('t.closed_at')} AS closed_ms,
+    sql: `SELECT t.id, t.number, t.subject, t.status, t.priority, t.type, t.requester_id,
             (extract(epoch FROM t.last_message_at) * 1000000)::bigint AS at_us,
-            coalesce(nullif(i.from_name, ''), i.name) AS inbox, c.name AS requester, a.name AS assignee,
+            ${company ? 'c.name' : 'NULL::text'} AS requester,
             EXISTS (SELECT 1 FROM ticket_followers f WHERE f.ticket_id = t.id AND f.customer_id = ?) AS following
        FROM (${branches.join(' UNION ')}) k
        JOIN tickets t ON t.id = k.id
-       JOIN inboxes i ON i.id = t.inbox_id
-       LEFT JOIN customers c ON c.id = t.requester_id
-       LEFT JOIN agents a ON a.id = t.assignee_id
+       ${company ? 'LEFT JOIN customers c ON c.id = t.requester_id' : ''}
       ORDER BY t.last_message_at DESC, t.id DESC
       LIMIT ?`,
     bindings: [v.customerId, ...bindings, limit + 1],
@@ -166,43 +158,32 @@ export function customerTicketsPage(
 ): CustomerTicketPage {
   const limit = pageLimit(f);
   const rows = result as ListRow[];
-  const items = rows.slice(0, limit).map((r) => toItem(r, v));
+  const items = rows.slice(0, limit).map(
+    (r): CustomerTicketItem => ({
+      id: Number(r.id),
+      number: r.number,
+      subject: r.subject,
+      status: r.status,
+      priority: r.priority,
+      type: r.type,
+      requester: r.requester,
+      relation: relationOf(r, v),
+      last_message_at: new Date(Number(r.at_us) / 1000),
+    }),
+  );
   const last = rows.length > limit ? rows[limit - 1] : undefined;
   return { items, ...(last && { next: `${last.at_us}-${last.id}` }) };
 }
 
-type ListRow = Omit<CustomerTicketItem, 'relation' | 'created_at' | 'last_message_at' | 'closed_at'> & {
+type ListRow = Omit<CustomerTicketItem, 'relation' | 'last_message_at'> & {
   requester_id: number | null;
   following: boolean;
-  at_us: string;
-  created_ms: number;
-  last_message_ms: number;
-  closed_ms: number | null;
+  /** bigint microseconds: a number (db/index.ts parses int8), exact below 2^53 */
+  at_us: number;
 };
 
-/** A timestamp column as float8 milliseconds since the epoch (NULL stays NULL). */
-function epochMs(column: string): string {
-  return `(extract(epoch FROM ${column}) * 1000)::float8`;
-}
-
-function toItem(r: Omit<ListRow, 'at_us'>, v: CustomerViewer): CustomerTicketItem {
-  const relation: Relation = Number(r.requester_id) === v.customerId ? 'mine' : r.following ? 'following' : 'company';
-  return {
-    id: Number(r.id),
-    number: r.number,
-    subject: r.subject,
-    status: r.status,
-    priority: r.priority,
-    type: r.type,
-    tags: r.tags,
-    inbox: r.inbox,
-    requester: r.requester,
-    assignee: r.assignee,
-    relation,
-    created_at: new Date(r.created_ms),
-    last_message_at: new Date(r.last_message_ms),
-    closed_at: r.closed_ms === null ? null : new Date(r.closed_ms),
-  };
+function relationOf(r: { requester_id: number | null; following: boolean }, v: CustomerViewer): Relation {
+  return Number(r.requester_id) === v.customerId ? 'mine' : r.following ? 'following' : 'company';
 }
 
 /** The visibility rule as a condition on `t` (tickets), with its bindings. */
@@ -229,8 +210,15 @@ export async function mayView(db: Db, v: CustomerViewer, ticketId: number): Prom
 
 /** One ticket as its customers see it (the conversation is publicConversation's). */
 export interface CustomerTicket extends CustomerTicketItem {
+  tags: string[];
+  /** the inbox's name as customers see it (its From name) */
+  inbox: string;
   /** the inbox's address, for "or write to us at" */
   inbox_address: string;
+  /** the assigned agent's name */
+  assignee: string | null;
+  created_at: Date;
+  closed_at: Date | null;
   /** the customer may write on it and change it: they are its requester or follow it */
   member: boolean;
 }
@@ -243,10 +231,11 @@ export async function customerTicket(
 ): Promise<CustomerTicket | undefined> {
   if (!Number.isSafeInteger(ticketId) || ticketId <= 0) return undefined;
   const rule = visible(v);
-  const { rows } = await db.raw<{ rows: (Omit<ListRow, 'at_us'> & { inbox_address: string })[] }>(
+  const { rows } = await db.raw<{
+    rows: (Omit<CustomerTicket, 'relation' | 'member'> & { requester_id: number | null; following: boolean })[];
+  }>(
     `SELECT t.id, t.number, t.subject, t.status, t.priority, t.type, t.tags, t.requester_id,
-            ${epochMs('t.created_at')} AS created_ms, ${epochMs('t.last_message_at')} AS last_message_ms,
-            ${epochMs('t.closed_at')} AS closed_ms,
+            t.created_at, t.last_message_at, t.closed_at,
             coalesce(nullif(i.from_name, ''), i.name) AS inbox, i.address AS inbox_address,
             c.name AS requester, a.name AS assignee,
             EXISTS (SELECT 1 FROM ticket_followers f WHERE f.ticket_id = t.id AND f.customer_id = ?) AS following
@@ -259,6 +248,7 @@ export async function customerTicket(
   );
   const r = rows[0];
   if (!r) return undefined;
-  const item = toItem(r, v);
-  return { ...item, inbox_address: r.inbox_address, member: item.relation !== 'company' };
+  const { requester_id: _, following: __, ...ticket } = r;
+  const relation = relationOf(r, v);
+  return { ...ticket, id: Number(r.id), relation, member: relation !== 'company' };
 }
