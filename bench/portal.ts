@@ -33,7 +33,7 @@ async function serve(url: string): Promise<void> {
   const { log } = await import('./_support.ts');
   const db = createDb(url, { poolMax: loadConfig().dbPoolMax, applicationName: 'inbound-web', log });
   const boss = await startBoss({ url, worker: false, log });
-  const app = buildWeb({ db, boss, log, publicUrl: 'http://help.bench.test', readPoolMax: loadConfig().dbPoolMax });
+  const app = buildWeb({ db, boss, log, publicUrl: 'http://help.bench.test' });
   const { port } = await listenWeb(app, '127.0.0.1', 0);
   // what the server itself went through in a phase: its CPU time and how late its event loop ran
   let delay = monitorEventLoopDelay({ resolution: 1 });

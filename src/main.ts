@@ -133,8 +133,6 @@ export async function start(config: Config, database: Database, log: Logger, opt
         reopenDays: config.reopenDays,
         ticketLinkDays: config.ticketLinkDays,
         metricsToken: config.metrics.token,
-        // pipelined: each connection carries many pages' statements; a few are enough
-        readPoolMax: Math.min(config.dbPoolMax, 8),
       });
       running.http = await listenWeb(web, config.http.host, config.http.port);
       stops.push(() => web.close());

@@ -6,7 +6,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import type { Logger } from '../log.ts';
-import { corked, prepared } from './sql.ts';
+import { prepared } from './sql.ts';
+import type { Statement } from './shared-pipeline.ts';
 
 export type Db = Knex | Knex.Transaction;
 export type { Knex };
@@ -110,6 +111,7 @@ export async function ping(db: Db): Promise<boolean> {
 }
 
 export { corked, prepared, type Sql } from './sql.ts';
+export { SharedPipeline, type Statement } from './shared-pipeline.ts';
 
 /**
  * Rows of a statement sent as a named prepared statement on a connection of the pool (sql.ts
@@ -127,57 +129,9 @@ export async function preparedRows<R>(db: Db, sql: string, bindings: readonly Kn
   }
 }
 
-/** A statement with knex-style `?` bindings, to be sent by whoever runs it. */
-export interface Statement {
-  sql: string;
-  bindings: readonly Knex.Value[];
-}
-
 /** Rows of one statement, as preparedRows sends it. */
 export function statementRows<R>(db: Db, s: Statement): Promise<R[]> {
   return preparedRows<R>(db, s.sql, s.bindings);
-}
-
-/**
- * Several statements sent together, in one write, on a connection of `pool` (a pipelined pool,
- * createPgPool's `pipeline`): one round trip for what a page needs at once. Each stands alone (its
- * own sync): one failing fails only its own result, settled here in order. Each is a named
- * prepared statement, as with preparedRows. `db` only turns `?` into `$n`.
- */
-export async function pipelinedRows(
-  db: Db,
-  pool: pg.Pool,
-  statements: readonly Statement[],
-): Promise<PromiseSettledResult<unknown[]>[]> {
-  const natives = statements.map((s) => db.raw(s.sql, s.bindings).toSQL().toNative());
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    const run = prepared(client);
-    const answers = corked(client, () =>
-      natives.map((n) => run(n.sql, n.bindings as unknown[]).then((r) => r.rows as unknown[])),
-    );
-    const settled = await Promise.allSettled(answers);
-    for (const r of settled) if (r.status === 'rejected' && unusable(r.reason)) broken = r.reason as Error;
-    return settled;
-  } catch (err) {
-    broken = err as Error;
-    throw err;
-  } finally {
-    client.release(broken);
-  }
-}
-
-/**
- * Whether a connection that answered this error should go rather than back to the pool: the
- * connection failed (no SQLSTATE), the server is ending it (class 08, 57P), or it can no longer run
- * a statement it has prepared (26000: gone; 0A000: the result's type changed under it), which
- * node-postgres would send by name again and again.
- */
-function unusable(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
-  return code.startsWith('08') || code.startsWith('57P') || code === '26000' || code === '0A000';
 }
 
 /** The URL a knex instance of createDb connects to. */

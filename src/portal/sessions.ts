@@ -73,7 +73,7 @@ export async function findSession(db: Db, secret: string): Promise<PortalSession
 }
 
 /**
- * findSession's statement, for a page that sends it together with its own (db pipelinedRows);
+ * findSession's statement, for a page that sends it together with its own (db SharedPipeline);
  * sessionFrom reads its rows.
  */
 export function sessionStatement(secret: string): Statement {

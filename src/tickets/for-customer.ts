@@ -85,7 +85,7 @@ function pageLimit(f: CustomerTicketFilter): number {
 }
 
 /**
- * customerTickets' statement, for a page that sends it together with others (db pipelinedRows);
+ * customerTickets' statement, for a page that sends it together with others (db SharedPipeline);
  * undefined when the filter leaves no source (the page is empty). customerTicketsPage reads its
  * rows, for the same viewer and filter.
  */

@@ -9,9 +9,8 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Knex } from 'knex';
-import type pg from 'pg';
 import { hashSecret } from '../../access/index.ts';
-import { pipelinedRows, type Statement } from '../../db/index.ts';
+import type { SharedPipeline, Statement } from '../../db/index.ts';
 import { Eta } from 'eta';
 import type { Logger } from '../../log.ts';
 import type { Boss } from '../../queue/index.ts';
@@ -39,8 +38,8 @@ const VIEWERS_KEPT = 10_000;
 
 export interface PortalDeps {
   db: Knex;
-  /** pipelined connections: a page's statement goes with the session's, in one round trip */
-  reads: pg.Pool;
+  /** shared pipelined connections: a page's statement goes with the session's, in one round trip */
+  reads: SharedPipeline;
   boss: Boss;
   log: Logger;
   /** where links in mail point (PUBLIC_URL, or this machine): https there makes cookies Secure */
@@ -130,7 +129,7 @@ export class PortalContext {
       const extra = guess && along(request, guess);
       let session: Awaited<ReturnType<typeof findSession>>;
       if (guess && extra) {
-        const [found, rows] = await pipelinedRows(this.deps.db, this.deps.reads, [statement, extra]);
+        const [found, rows] = await this.deps.reads.rows(this.deps.db, [statement, extra]);
         if (found!.status === 'rejected') throw found!.reason;
         session = await sessionFrom(this.deps.db, found!.value);
         // a list that failed is asked again by the route, as without
