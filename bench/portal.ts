@@ -123,7 +123,7 @@ async function bench(): Promise<void> {
   const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
   const { benchDatabase, round, writeResult } = await import('./_support.ts');
   const { createDb } = await import('../src/db/index.ts');
-  const { createSession, updatePortalSettings } = await import('../src/portal/index.ts');
+  const { createSession, sessionStatement, updatePortalSettings } = await import('../src/portal/index.ts');
   const { customerTickets } = await import('../src/tickets/index.ts');
 
   const database = await benchDatabase();
@@ -236,7 +236,8 @@ async function bench(): Promise<void> {
         queryMs.push(performance.now() - t0);
       }
     queryMs.sort((a, b) => a - b);
-    if (values.explain) await explain(db, admin, viewers, customerTickets);
+    if (values.explain)
+      await explain(db, admin, viewers, customerTickets, sessionStatement(cookies[0]!.slice('inbound_portal='.length)));
     const pct = (p: number) => round(queryMs[Math.min(queryMs.length - 1, Math.floor(queryMs.length * p))]!);
 
     const result = {
@@ -349,6 +350,7 @@ async function explain(
   admin: pg.Client,
   viewers: { customerId: number; companyId: number; companyTickets: boolean }[],
   list: (db: import('knex').Knex, v: (typeof viewers)[number], f: object) => Promise<unknown>,
+  session: { sql: string; bindings: readonly import('knex').Knex.Value[] },
 ): Promise<void> {
   const sent: { text: string; values: unknown[] }[] = [];
   const query = pg.Client.prototype.query;
@@ -377,25 +379,10 @@ async function explain(
       console.log(`prepared, 12 executions: ${JSON.stringify(plans.rows[0])}`);
       await admin.query('DEALLOCATE bench_list');
     }
-    const session = await admin.query<{ token_hash: Buffer }>(
-      `SELECT token_hash FROM portal_sessions WHERE customer_id = $1`,
-      [viewers[0]!.customerId],
-    );
-    const { rows } = await admin.query(
-      `EXPLAIN (ANALYZE, BUFFERS)
-       SELECT s.id, s.customer_id, s.last_seen_at < now() - make_interval(secs => 60) AS stale,
-              c.name, p.address AS email, c.portal_status, c.locale, c.company_id,
-              c.portal_permissions AS own, co.portal_permissions AS company
-         FROM portal_sessions s
-         JOIN customers c ON c.id = s.customer_id
-         LEFT JOIN customer_emails p ON p.customer_id = c.id AND p.is_primary
-         LEFT JOIN companies co ON co.id = c.company_id
-        WHERE s.token_hash = $1 AND s.ended_at IS NULL AND s.expires_at > now()
-          AND s.last_seen_at > now() - make_interval(secs => 43200)
-          AND c.portal_status = 'active'`,
-      [session.rows[0]!.token_hash],
-    );
-    console.log('\nthe session lookup (portal/sessions.ts findSession, sent unprepared):');
+    // the session's statement as the portal sends it (portal/sessions.ts sessionStatement)
+    const native = db.raw(session.sql, session.bindings).toSQL().toNative();
+    const { rows } = await admin.query(`EXPLAIN (ANALYZE, BUFFERS) ${native.sql}`, native.bindings as unknown[]);
+    console.log('\nthe session lookup (portal/sessions.ts sessionStatement, sent unprepared):');
     console.log(rows.map((r) => r['QUERY PLAN']).join('\n'));
   } finally {
     pg.Client.prototype.query = query;
