@@ -6,7 +6,9 @@
 // the portal list spent most of its time on under load.
 //
 // Only for statements that do not wait on locks or run long: one slow statement holds up those
-// queued behind it on its connection.
+// queued behind it on its connection. So every statement has a deadline (STATEMENT_TIMEOUT_MS in
+// the server, lock waits LOCK_TIMEOUT_MS), and a connection that answers nothing for QUERY_TIMEOUT_MS
+// is cut, which fails what is in flight on it at once and makes the next request connect afresh.
 import type { Knex } from 'knex';
 import pg from 'pg';
 import type { Logger } from '../log.ts';
@@ -17,6 +19,12 @@ export interface Statement {
   sql: string;
   bindings: readonly Knex.Value[];
 }
+
+const STATEMENT_TIMEOUT_MS = 5_000;
+const LOCK_TIMEOUT_MS = 2_000;
+const QUERY_TIMEOUT_MS = 10_000;
+/** how long end() lets what is in flight finish before it cuts the connections */
+const END_GRACE_MS = 5_000;
 
 interface Slot {
   /** the connection, once connected; undefined when it is to be (re)made */
@@ -73,9 +81,17 @@ export class SharedPipeline {
     this.ended = true;
     await Promise.all(
       this.slots.map(async (slot) => {
-        const client = slot.client;
+        const made = slot.client;
         slot.client = undefined;
-        if (client) await client.then((c) => c.end()).catch(() => undefined);
+        const client = made && (await made.catch(() => undefined));
+        if (!client) return;
+        // end() waits for what is in flight; a connection that answers nothing is cut after a grace
+        const cut = setTimeout(
+          () => (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy(),
+          END_GRACE_MS,
+        );
+        await client.end().catch(() => undefined);
+        clearTimeout(cut);
       }),
     );
   }
@@ -88,6 +104,10 @@ export class SharedPipeline {
         pipeline: true,
         connectionTimeoutMillis: 5_000,
         keepAlive: true,
+        keepAliveInitialDelayMillis: 10_000,
+        statement_timeout: STATEMENT_TIMEOUT_MS,
+        lock_timeout: LOCK_TIMEOUT_MS,
+        query_timeout: QUERY_TIMEOUT_MS,
       } as pg.ClientConfig);
       const made = client.connect().then(() => client);
       slot.client = made;
@@ -99,7 +119,7 @@ export class SharedPipeline {
       };
       client.on('error', lost);
       client.on('end', () => lost());
-      made.catch(() => lost());
+      made.catch((err: Error) => lost(err));
     }
     return slot.client;
   }

@@ -7,18 +7,37 @@ export interface TcpProxy {
   /** Drops every open connection and refuses new ones. */
   down(): void;
   up(): void;
+  /** Stops forwarding, both ways, with every connection left open: a database that hangs. */
+  freeze(): void;
+  thaw(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   let isDown = false;
+  let frozen = false;
   const sockets = new Set<Socket>();
+  /** each pair, to stop and start its forwarding */
+  const pairs = new Set<[Socket, Socket]>();
+  const stop = ([a, b]: [Socket, Socket]) => {
+    a.unpipe(b);
+    b.unpipe(a);
+    a.pause();
+    b.pause();
+  };
+  const start = ([a, b]: [Socket, Socket]) => {
+    a.pipe(b);
+    b.pipe(a);
+  };
   const server: Server = createServer((client) => {
     if (isDown) return client.destroy();
     const upstream = connect(targetPort, targetHost);
     sockets.add(client);
     sockets.add(upstream);
+    const pair: [Socket, Socket] = [client, upstream];
+    pairs.add(pair);
     const drop = () => {
+      pairs.delete(pair);
       client.destroy();
       upstream.destroy();
       sockets.delete(client);
@@ -26,8 +45,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    if (!frozen) start(pair);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const down = () => {
@@ -40,6 +58,14 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     down,
     up() {
       isDown = false;
+    },
+    freeze() {
+      frozen = true;
+      for (const p of pairs) stop(p);
+    },
+    thaw() {
+      frozen = false;
+      for (const p of pairs) start(p);
     },
     async close() {
       down();
