@@ -5,7 +5,7 @@
 // pre-session cookie before sign-in. The cookies are the admin area's own (names and Path=/admin),
 // HttpOnly, SameSite=Strict (nothing links into the admin area from elsewhere that needs a
 // session), and Secure when served over https.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Knex } from 'knex';
@@ -13,7 +13,7 @@ import { Eta } from 'eta';
 import type { Logger } from '../../log.ts';
 import type { Boss } from '../../queue/index.ts';
 import { type AdminSession, findAdminSession } from '../../admin/index.ts';
-import { appendCookie, parseCookies } from '../forms.ts';
+import { appendCookie, parseCookies, FormTokens } from '../forms.ts';
 import type { Assets } from './assets.ts';
 
 export const ADMIN_COOKIE = 'inbound_admin';
@@ -47,11 +47,11 @@ export class AdminContext {
   readonly deps: AdminDeps;
   readonly secure: boolean;
   readonly assets: Assets;
-  private readonly csrfKey: Buffer;
+  private readonly tokens: FormTokens;
 
   constructor(deps: AdminDeps, csrfKey: Buffer, assets: Assets) {
     this.deps = deps;
-    this.csrfKey = csrfKey;
+    this.tokens = new FormTokens('admin', csrfKey);
     this.assets = assets;
     this.secure = deps.publicUrl.startsWith('https:');
   }
@@ -79,20 +79,11 @@ export class AdminContext {
       v.pre = randomBytes(32).toString('base64url');
       this.setCookie(reply, ADMIN_PRE_COOKIE, v.pre, 86400);
     }
-    return this.sign(v, form);
+    return this.tokens.token(FormTokens.binding(v)!, form);
   }
 
   csrfOk(request: FastifyRequest, form: string, given: unknown): boolean {
-    const v = request.admin;
-    if (!v.session && !v.pre) return false;
-    const want = Buffer.from(this.sign(v, form));
-    const got = Buffer.from(typeof given === 'string' ? given : '');
-    return got.length === want.length && timingSafeEqual(got, want);
-  }
-
-  private sign(v: AdminVisitor, form: string): string {
-    const binding = v.session ? `session:${v.session.id}` : `pre:${v.pre}`;
-    return createHmac('sha256', this.csrfKey).update(`admin:${binding}:${form}`).digest('base64url');
+    return this.tokens.check(FormTokens.binding(request.admin), form, given);
   }
 
   setCookie(reply: FastifyReply, name: string, value: string, maxAgeSeconds: number): void {

@@ -5,7 +5,7 @@
 // pre-session cookie (sign-in, sign-up, forgot: so that nobody can make a visitor's browser sign in
 // to the attacker's account). Both cookies are HttpOnly, SameSite=Lax, Path=/portal, and Secure
 // when the portal is served over https.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Knex } from 'knex';
@@ -26,13 +26,11 @@ import {
 } from '../../portal/index.ts';
 import type { CustomerViewer } from '../../tickets/index.ts';
 import { type Language, type MessageKey, pickLanguage, translate } from './i18n.ts';
-import { appendCookie, parseCookies } from '../forms.ts';
+import { appendCookie, parseCookies, FormTokens } from '../forms.ts';
 
 export const SESSION_COOKIE = 'inbound_portal';
 export const PRE_SESSION_COOKIE = 'inbound_portal_pre';
 const COOKIE_SECRET = /^[A-Za-z0-9_-]{43}$/;
-/** CSRF tokens kept made, before starting afresh */
-const TOKENS_KEPT = 10_000;
 /** viewers kept for `along`, before starting afresh */
 const VIEWERS_KEPT = 10_000;
 
@@ -98,14 +96,13 @@ export class PortalContext {
   readonly eta = new Eta({ views, autoEscape: true, cache: process.env.NODE_ENV === 'production' });
   readonly deps: PortalDeps;
   readonly secure: boolean;
-  private readonly csrfKey: Buffer;
-  private readonly tokens = new Map<string, string>();
+  private readonly tokens: FormTokens;
   /** the viewer each session had last time, by session secret's hash: what `along` guesses */
   private readonly viewers = new Map<string, CustomerViewer>();
 
   constructor(deps: PortalDeps, csrfKey: Buffer) {
     this.deps = deps;
-    this.csrfKey = csrfKey;
+    this.tokens = new FormTokens('portal', csrfKey);
     this.secure = deps.publicUrl.startsWith('https:');
   }
 
@@ -155,28 +152,11 @@ export class PortalContext {
       v.pre = randomBytes(32).toString('base64url');
       this.setCookie(reply, PRE_SESSION_COOKIE, v.pre, 86400);
     }
-    return this.sign(v, form);
+    return this.tokens.token(FormTokens.binding(v)!, form);
   }
 
   csrfOk(request: FastifyRequest, form: string, given: unknown): boolean {
-    const v = request.visitor;
-    if (!v.session && !v.pre) return false;
-    const want = Buffer.from(this.sign(v, form));
-    const got = Buffer.from(typeof given === 'string' ? given : '');
-    return got.length === want.length && timingSafeEqual(got, want);
-  }
-
-  private sign(v: Visitor, form: string): string {
-    const message = `portal:${v.session ? `session:${v.session.id}` : `pre:${v.pre}`}:${form}`;
-    // every signed-in page signs its sign-out form: a token is kept once made (the key never
-    // changes in a process; a new session or pre-session is a new message)
-    let token = this.tokens.get(message);
-    if (token === undefined) {
-      if (this.tokens.size >= TOKENS_KEPT) this.tokens.clear();
-      token = createHmac('sha256', this.csrfKey).update(message).digest('base64url');
-      this.tokens.set(message, token);
-    }
-    return token;
+    return this.tokens.check(FormTokens.binding(request.visitor), form, given);
   }
 
   setCookie(reply: FastifyReply, name: string, value: string, maxAgeSeconds: number): void {
