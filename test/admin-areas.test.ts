@@ -227,6 +227,16 @@ describe('/admin/portal: settings and branding', () => {
       return admin.postMultipart('/admin/portal/logo', f);
     };
     expect((await upload(png(8, 8), 'image/png', 'x'.repeat(43))).status).toBe(403);
+    // sent with no file chosen (a browser sends an empty part with no name), or with no file part:
+    // said on the form, not taken for an expired form
+    for (const withPart of [true, false]) {
+      const f = new FormData();
+      f.append('csrf', await admin.csrf('/admin/portal', '/admin/portal/logo'));
+      if (withPart) f.append('file', new Blob([], { type: 'application/octet-stream' }), '');
+      const none = await admin.postMultipart('/admin/portal/logo', f);
+      expect(none.status, `with an empty part: ${withPart}`).toBe(400);
+      expect(none.html).toContain('Choose an image file to upload.');
+    }
     const svg = await upload(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'), 'image/png');
     expect(svg.status).toBe(422);
     expect(svg.html).toContain('id="logo-error">The logo must be a PNG, JPEG, GIF or WebP image');

@@ -156,13 +156,15 @@ export async function portalSettingsPages(app: FastifyInstance, ctx: AdminContex
       if (Number(request.headers['content-length']) > LOGO_MAX_BYTES + 64 * 1024)
         return logoError(`The logo is over ${LOGO_MAX_BYTES / 1024} KB. Choose a smaller image.`, 413);
       const file = await request.file().catch(() => undefined);
-      const token = file?.fields.csrf;
+      // no file part at all: said on the form (it changes nothing, so it needs no token; without a
+      // part there are no fields to read the token from)
+      if (!file) return logoError('Choose an image file to upload.', 400);
+      const token = file.fields.csrf;
       const csrf = token && !Array.isArray(token) && token.type === 'field' ? token.value : undefined;
       if (!ctx.csrfOk(request, 'portal-logo', csrf)) {
         if (!request.raw.complete) reply.header('connection', 'close');
         return ctx.expired(request, reply);
       }
-      if (!file) return logoError('Choose an image file to upload.', 400);
       let bytes: Buffer;
       try {
         bytes = await file.toBuffer();
