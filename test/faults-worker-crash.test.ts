@@ -17,7 +17,9 @@
 // row still 'queued' and sends again. Only a job active at the kill can, so the duplicates are at
 // most the outbound jobs a worker holds at once, 4 lanes × 4 (src/outbound/worker.ts); the test
 // foresees their exact number at the kill (rows still 'queued' that the relay has) and measures
-// the window. A death before the end of DATA loses nothing: the retry sends the mail.
+// the window. A death before the end of DATA loses nothing: the retry sends the mail. When a kill
+// lands just after the inbound job it saw has finished, the worker is started and killed again
+// (at most five kills), so that one kill always cuts a mail's processing short too.
 import { randomInt } from 'node:crypto';
 import { beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
